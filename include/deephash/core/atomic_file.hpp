@@ -1,0 +1,95 @@
+#pragma once
+// Saving without ever losing what was saved before: bytes go to a temporary file in the same
+// directory, are flushed to disk, and only then renamed over the destination. A crash, a full
+// disk or an exception at any point leaves the old file as it was.
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "deephash/core/error.hpp"
+
+namespace deephash {
+
+class AtomicFileWriter {
+ public:
+  explicit AtomicFileWriter(std::string path) : path_(std::move(path)) {
+    temp_path_ = path_ + ".tmp-XXXXXX";
+    fd_ = ::mkstemp(&temp_path_[0]);
+    if (fd_ < 0) fail("cannot create a temporary file next to it", errno);
+  }
+
+  ~AtomicFileWriter() {
+    if (fd_ >= 0) ::close(fd_);
+    if (!committed_) ::unlink(temp_path_.c_str());
+  }
+
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+
+  void write(const void* data, std::size_t size) {
+    const char* p = static_cast<const char*>(data);
+    while (size > 0) {
+      const ::ssize_t n = ::write(fd_, p, size);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) fail("write failed", errno);
+      if (n == 0) fail("write made no progress", ENOSPC);
+      p += n;
+      size -= static_cast<std::size_t>(n);
+    }
+  }
+
+  // Flushes, closes and renames the temporary file over the destination.
+  void commit() {
+    if (::fsync(fd_) != 0) fail("flushing to disk failed", errno);
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) fail("closing failed", errno);
+    if (::rename(temp_path_.c_str(), path_.c_str()) != 0)
+      fail("renaming the temporary file failed", errno);
+    committed_ = true;
+    sync_directory();
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& what, int err) {
+    std::string msg = what;
+    if (err != 0) msg += std::string(" (") + std::strerror(err) + ")";
+    if (err == ENOSPC) msg += "; the disk is full";
+    msg += "; the previous file, if any, is unchanged";
+    throw Error(path_, msg);
+  }
+
+  // Makes the rename itself durable. Failure here is not an error: the data is in place.
+  void sync_directory() const {
+    const auto slash = path_.find_last_of('/');
+    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+      (void)::fsync(dfd);
+      ::close(dfd);
+    }
+  }
+
+  std::string path_;
+  std::string temp_path_;
+  int fd_ = -1;
+  bool committed_ = false;
+};
+
+inline void write_file_atomically(const std::string& path, const void* data, std::size_t size) {
+  AtomicFileWriter out(path);
+  out.write(data, size);
+  out.commit();
+}
+
+inline void write_file_atomically(const std::string& path, const std::vector<std::uint8_t>& bytes) {
+  write_file_atomically(path, bytes.data(), bytes.size());
+}
+
+}  // namespace deephash

@@ -1,0 +1,56 @@
+#pragma once
+// Helpers shared by the tests: random codes with plenty of ties, and brute-force references.
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "deephash/codes/bit_codes.hpp"
+#include "deephash/search/top_k.hpp"
+
+namespace deephash::test {
+
+// n codes whose bits are set with probability `density`. With a small `distinct`, codes are drawn
+// from that many prototypes so that many distances tie.
+inline BitCodes random_codes(std::size_t n, int bits, std::uint64_t seed, std::size_t distinct = 0,
+                             double density = 0.5) {
+  std::mt19937_64 rng(seed);
+  std::bernoulli_distribution on(density);
+  auto draw = [&](BitCodes& c, std::size_t i) {
+    for (int j = 0; j < bits; ++j) c.set_bit(i, j, on(rng));
+  };
+  BitCodes codes(n, bits);
+  if (distinct == 0) {
+    for (std::size_t i = 0; i < n; ++i) draw(codes, i);
+    return codes;
+  }
+  BitCodes protos(distinct, bits);
+  for (std::size_t i = 0; i < distinct; ++i) draw(protos, i);
+  std::uniform_int_distribution<std::size_t> pick(0, distinct - 1);
+  const int w = codes.words_per_code();
+  for (std::size_t i = 0; i < n; ++i) {
+    const std::uint64_t* p = protos.code(pick(rng));
+    std::copy(p, p + w, codes.code(i));
+  }
+  return codes;
+}
+
+inline int hamming(const BitCodes& a, std::size_t i, const BitCodes& b, std::size_t j) {
+  int d = 0;
+  for (int w = 0; w < a.words_per_code(); ++w) d += __builtin_popcountll(a.code(i)[w] ^ b.code(j)[w]);
+  return d;
+}
+
+// All database codes ordered by (distance, id): what a stable sort of the distances gives.
+inline std::vector<Neighbor> brute_force_ranking(const BitCodes& db, const BitCodes& queries,
+                                                 std::size_t q) {
+  std::vector<Neighbor> all(db.size());
+  for (std::size_t i = 0; i < db.size(); ++i) all[i] = {hamming(queries, q, db, i), idx_t(i)};
+  std::stable_sort(all.begin(), all.end(),
+                   [](const Neighbor& a, const Neighbor& b) { return a.distance < b.distance; });
+  return all;
+}
+
+}  // namespace deephash::test
