@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "deephash/codes/bit_codes.hpp"
+#include "deephash/core/error.hpp"
 #include "deephash/search/top_k.hpp"
 
 namespace deephash::test {
@@ -35,6 +36,17 @@ inline BitCodes random_codes(std::size_t n, int bits, std::uint64_t seed, std::s
     std::copy(p, p + w, codes.code(i));
   }
   return codes;
+}
+
+// The message of the deephash::Error that fn() throws, or "" if it throws none.
+template <class Fn>
+std::string error_message(Fn&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
 }
 
 inline int hamming(const BitCodes& a, std::size_t i, const BitCodes& b, std::size_t j) {

@@ -4,10 +4,13 @@
 // disk or an exception at any point leaves the old file as it was.
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -46,6 +49,8 @@ class AtomicFileWriter {
 
   // Flushes, closes and renames the temporary file over the destination.
   void commit() {
+    // mkstemp creates the file private (0600); give it the mode a plain open() would have.
+    if (::fchmod(fd_, new_file_mode()) != 0) fail("setting the file mode failed", errno);
     if (::fsync(fd_) != 0) fail("flushing to disk failed", errno);
     const int fd = fd_;
     fd_ = -1;
@@ -63,6 +68,21 @@ class AtomicFileWriter {
     if (err == ENOSPC) msg += "; the disk is full";
     msg += "; the previous file, if any, is unchanged";
     throw Error(path_, msg);
+  }
+
+  // The destination's current permissions if it exists, else 0666 less the process umask (read
+  // from /proc, since umask() itself cannot be queried without changing it).
+  mode_t new_file_mode() const {
+    struct stat st;
+    if (::stat(path_.c_str(), &st) == 0) return st.st_mode & 07777;
+    mode_t mask = 022;
+    if (std::FILE* f = std::fopen("/proc/self/status", "r")) {
+      char line[256];
+      while (std::fgets(line, sizeof line, f))
+        if (std::strncmp(line, "Umask:", 6) == 0) mask = mode_t(std::strtoul(line + 6, nullptr, 8));
+      std::fclose(f);
+    }
+    return 0666 & ~mask;
   }
 
   // Makes the rename itself durable. Failure here is not an error: the data is in place.

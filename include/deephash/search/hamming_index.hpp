@@ -61,6 +61,8 @@ class BasicHammingIndex {
   static const char* backend_name() { return Backend::name(); }
 
   unsigned num_threads() const { return pool_->num_threads(); }
+  // The index's threads, for work that follows a search (reranking, evaluation).
+  ThreadPool& thread_pool() const { return *pool_; }
   void set_num_threads(unsigned n) { pool_ = std::make_shared<ThreadPool>(n); }
 
   // Adds n row-major codes of words_per_code() words; they get ids size() .. size() + n - 1.

@@ -1,0 +1,52 @@
+// deephash: deep hashing for image retrieval from the command line.
+
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include <deephash/core/error.hpp>
+
+#include "commands.hpp"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*run)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"baselines", deephash::cli::command_baselines,
+     "LSH and ITQ on raw pixels, and the Euclidean reference, under mAP@1000"},
+};
+
+void usage() {
+  std::printf("usage: deephash <command> [options]   (deephash <command> --help for details)\n\ncommands:\n");
+  for (const Command& c : kCommands) std::printf("  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    usage();
+    return argc < 2 ? 2 : 0;
+  }
+  for (const Command& c : kCommands)
+    if (argv[1] == std::string(c.name)) {
+      try {
+        return c.run(argc, argv);
+      } catch (const deephash::Error& e) {
+        std::fprintf(stderr, "\ndeephash %s: error: %s\n", c.name, e.what());
+        return 1;
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "\ndeephash %s: error: %s\n", c.name, e.what());
+        return 1;
+      }
+    }
+  std::fprintf(stderr, "deephash: unknown command '%s'\n\n", argv[1]);
+  usage();
+  return 2;
+}

@@ -1,0 +1,128 @@
+#pragma once
+// Decoding, resizing and writing single images, through stb_image (JPEG, PNG, BMP, GIF, TGA,
+// PSD, HDR, PIC, PNM), stb_image_resize and stb_image_write.
+
+#include <stb_image.h>
+#include <stb_image_resize.h>
+#include <stb_image_write.h>
+
+#include <climits>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deephash/core/atomic_file.hpp"
+#include "deephash/core/byte_io.hpp"
+#include "deephash/core/error.hpp"
+#include "deephash/data/image_dataset.hpp"
+
+namespace deephash {
+
+namespace detail {
+
+inline void check_channels(int channels, const std::string& source) {
+  if (channels < 1 || channels > 4)
+    throw Error(source, "channels must be 1 (gray), 2 (gray+alpha), 3 (RGB) or 4 (RGBA), not " +
+                            std::to_string(channels));
+}
+
+inline void check_image(const Image& image, const std::string& source) {
+  check_channels(image.channels, source);
+  if (image.height <= 0 || image.width <= 0)
+    throw Error(source, "the image is " + std::to_string(image.height) + "x" +
+                            std::to_string(image.width) + ": both sides must be positive");
+  if (image.pixels.size() != image.bytes())
+    throw Error(source, "the image holds " + std::to_string(image.pixels.size()) +
+                            " bytes, its shape " + std::to_string(image.height) + "x" +
+                            std::to_string(image.width) + "x" + std::to_string(image.channels) +
+                            " needs " + std::to_string(image.bytes()));
+}
+
+struct StbImageFree {
+  void operator()(stbi_uc* p) const { stbi_image_free(p); }
+};
+
+}  // namespace detail
+
+// Decodes an encoded image held in memory to `channels` 8-bit channels (stb converts: gray
+// images are replicated to RGB, RGB is weighted to gray). `source` names it in errors.
+inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std::string& source,
+                          int channels = 3) {
+  detail::check_channels(channels, source);
+  if (size == 0) throw Error(source, "cannot decode the image: the file is empty");
+  if (size > std::size_t(INT_MAX)) throw Error(source, "cannot decode the image: larger than 2 GiB");
+  int width = 0, height = 0, channels_in_file = 0;
+  std::unique_ptr<stbi_uc, detail::StbImageFree> decoded(stbi_load_from_memory(
+      bytes, static_cast<int>(size), &width, &height, &channels_in_file, channels));
+  if (!decoded) {
+    const char* why = stbi_failure_reason();  // thread-local in stb
+    throw Error(source, std::string("cannot decode the image (") + (why ? why : "unknown reason") +
+                            "): not an image, or a corrupt one");
+  }
+  Image image;
+  image.height = height;
+  image.width = width;
+  image.channels = channels;
+  image.pixels.assign(decoded.get(), decoded.get() + image.bytes());
+  return image;
+}
+
+// Reads and decodes an image file.
+inline Image read_image(const std::string& path, int channels = 3) {
+  const std::vector<std::uint8_t> bytes = read_file_bytes(path);
+  return decode_image(bytes.data(), bytes.size(), path, channels);
+}
+
+// The image resampled to height x width (stb's default filters: Catmull-Rom when enlarging,
+// Mitchell when shrinking).
+inline Image resize_image(const Image& image, int height, int width) {
+  detail::check_image(image, "resize_image");
+  if (height <= 0 || width <= 0)
+    throw Error("resize_image", "the target size " + std::to_string(height) + "x" +
+                                    std::to_string(width) + " must be positive");
+  if (height == image.height && width == image.width) return image;
+  Image out;
+  out.height = height;
+  out.width = width;
+  out.channels = image.channels;
+  out.pixels.resize(out.bytes());
+  if (!stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0, out.pixels.data(),
+                          width, height, 0, image.channels))
+    throw Error("resize_image", "stb_image_resize failed (out of memory?) resizing " +
+                                    std::to_string(image.height) + "x" +
+                                    std::to_string(image.width) + " to " + std::to_string(height) +
+                                    "x" + std::to_string(width));
+  return out;
+}
+
+namespace detail {
+
+inline std::vector<std::uint8_t> encode_png(const Image& image, const std::string& source) {
+  check_image(image, source);
+  std::vector<std::uint8_t> png;
+  auto append = [](void* context, void* data, int size) {
+    auto* out = static_cast<std::vector<std::uint8_t>*>(context);
+    const auto* bytes = static_cast<const std::uint8_t*>(data);
+    out->insert(out->end(), bytes, bytes + size);
+  };
+  if (!stbi_write_png_to_func(append, &png, image.width, image.height, image.channels,
+                              image.pixels.data(), image.width * image.channels))
+    throw Error(source, "PNG encoding failed (out of memory?)");
+  return png;
+}
+
+}  // namespace detail
+
+// The image as PNG file bytes.
+inline std::vector<std::uint8_t> encode_png(const Image& image) {
+  return detail::encode_png(image, "encode_png");
+}
+
+// Writes the image as a PNG file; the old file, if any, stays intact until the new one is whole.
+inline void write_png(const std::string& path, const Image& image) {
+  write_file_atomically(path, detail::encode_png(image, path));
+}
+
+}  // namespace deephash

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what deephash needs to build, test and run its main job, from Debian/Ubuntu packages.
+# Idempotent: packages already present are left alone, and apt is not touched when none is missing.
+# Works as root or through sudo.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config        # toolchain
+  libeigen3-dev libxsimd-dev       # the library: linear algebra, portable SIMD
+  libstb-dev                       # image decoding and PNG writing
+  doctest-dev libbenchmark-dev     # tests and micro-benchmarks
+  dataset-fashion-mnist            # the real data of the main job and the tests
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages are installed"
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null; then
+  as_root=(sudo)
+else
+  echo "install-deps: need root or sudo to install: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+"${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,22 @@
+# Installs deephash from BUILD_DIR into a scratch prefix, then configures, builds and runs the
+# consumer project against it with find_package(deephash).
+set(prefix "${WORK_DIR}/prefix")
+file(REMOVE_RECURSE "${WORK_DIR}")
+execute_process(COMMAND "${CMAKE_COMMAND}" --install "${BUILD_DIR}" --prefix "${prefix}" RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "installing deephash failed")
+endif()
+execute_process(COMMAND "${CMAKE_COMMAND}" -S "${SOURCE_DIR}" -B "${WORK_DIR}/build"
+                        -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "configuring the consumer with find_package(deephash) failed")
+endif()
+execute_process(COMMAND "${CMAKE_COMMAND}" --build "${WORK_DIR}/build" RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "building the consumer failed")
+endif()
+execute_process(COMMAND "${WORK_DIR}/build/consumer" "${WORK_DIR}/index.dhx" RESULT_VARIABLE rc)
+if(rc)
+  message(FATAL_ERROR "the consumer ran but gave wrong results")
+endif()
+message(STATUS "find_package(deephash) consumer: configured, built and ran")
