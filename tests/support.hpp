@@ -1,8 +1,11 @@
 #pragma once
 // Helpers shared by the tests: random codes with plenty of ties, and brute-force references.
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -12,6 +15,20 @@
 #include "deephash/search/top_k.hpp"
 
 namespace deephash::test {
+
+// A fresh directory under the system's temporary directory, removed with everything in it.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           ("deephash-test-" + std::to_string(::getpid()) + "-" + std::to_string(std::random_device{}()));
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() { std::filesystem::remove_all(path); }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
 
 // n codes whose bits are set with probability `density`. With a small `distinct`, codes are drawn
 // from that many prototypes so that many distances tie.

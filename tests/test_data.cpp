@@ -21,7 +21,10 @@
 extern "C" unsigned char* stbi_zlib_compress(unsigned char* data, int data_len, int* out_len,
                                              int quality);
 
+#include "support.hpp"
+
 using namespace deephash;
+using test::TempDir;
 namespace fs = std::filesystem;
 
 // `expr` must throw deephash::Error whose message names `where` and contains `problem`.
@@ -34,29 +37,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Bytes = std::vector<std::uint8_t>;
-
-// A fresh folder under the system's temporary folder, removed with everything in it at the end.
-class TempDir {
- public:
-  TempDir() {
-    std::random_device entropy;
-    path_ = fs::temp_directory_path() / ("deephash-test-data-" + std::to_string(::getpid()) + "-" +
-                                         std::to_string(entropy()));
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-
-  std::string path() const { return path_.string(); }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 void write_bytes(const std::string& path, const Bytes& bytes) {
   fs::create_directories(fs::path(path).parent_path());
@@ -321,11 +301,11 @@ TEST_CASE("gzip: stored and compressed members, header fields, concatenated memb
 
   SUBCASE("read_file_maybe_gzip goes by the content, not the name") {
     TempDir dir;
-    write_bytes(dir / "plain.gz", text);
-    write_bytes(dir / "packed.bin", gzip(text, compressed()));
-    CHECK(read_file_maybe_gzip(dir / "plain.gz") == text);
-    CHECK(read_file_maybe_gzip(dir / "packed.bin") == text);
-    CHECK_ERROR(read_file_maybe_gzip(dir / "absent.gz"), "absent.gz", "cannot open");
+    write_bytes(dir.file("plain.gz"), text);
+    write_bytes(dir.file("packed.bin"), gzip(text, compressed()));
+    CHECK(read_file_maybe_gzip(dir.file("plain.gz")) == text);
+    CHECK(read_file_maybe_gzip(dir.file("packed.bin")) == text);
+    CHECK_ERROR(read_file_maybe_gzip(dir.file("absent.gz")), "absent.gz", "cannot open");
   }
 }
 
@@ -336,7 +316,7 @@ TEST_CASE("gzip: damage gives an error naming the file and the problem") {
   for (std::size_t i = 0; i < text.size(); ++i) text[i] = std::uint8_t('a' + (i * i) % 7);
   const Bytes stored = gzip(data);
   const Bytes packed = gzip(text, compressed());
-  const std::string path = dir / "damaged.gz";
+  const std::string path = dir.file("damaged.gz");
   auto read_damaged = [&](const Bytes& bytes) {
     write_bytes(path, bytes);
     return read_file_maybe_gzip(path);
@@ -418,14 +398,14 @@ TEST_CASE("IDX: generated image and label files, plain and gzip") {
   TempDir dir;
   const Bytes pixels = random_bytes(7 * 5 * 3, 4);
   const Bytes labels = {3, 1, 4, 1, 5, 9, 2};
-  write_bytes(dir / "images.idx", idx(0x08, {7, 5, 3}, pixels));
-  write_bytes(dir / "labels.idx", idx(0x08, {7}, labels));
-  write_bytes(dir / "images.idx.gz", gzip(idx(0x08, {7, 5, 3}, pixels), compressed()));
-  write_bytes(dir / "labels.idx.gz", gzip(idx(0x08, {7}, labels)));
+  write_bytes(dir.file("images.idx"), idx(0x08, {7, 5, 3}, pixels));
+  write_bytes(dir.file("labels.idx"), idx(0x08, {7}, labels));
+  write_bytes(dir.file("images.idx.gz"), gzip(idx(0x08, {7, 5, 3}, pixels), compressed()));
+  write_bytes(dir.file("labels.idx.gz"), gzip(idx(0x08, {7}, labels)));
 
   for (const char* suffix : {"", ".gz"}) {
     const ImageDataset ds =
-        read_idx_dataset(dir / ("images.idx" + std::string(suffix)), dir / ("labels.idx" + std::string(suffix)));
+        read_idx_dataset(dir.file("images.idx" + std::string(suffix)), dir.file("labels.idx" + std::string(suffix)));
     CHECK(ds.size() == 7);
     CHECK(ds.height == 5);
     CHECK(ds.width == 3);
@@ -448,32 +428,32 @@ TEST_CASE("IDX: generated image and label files, plain and gzip") {
 
   SUBCASE("the Fashion-MNIST and MNIST layout") {
     const Bytes train_labels = {0, 9, 3};
-    write_bytes(dir / "train-images-idx3-ubyte.gz", gzip(idx(0x08, {3, 2, 2}, random_bytes(12, 6))));
-    write_bytes(dir / "train-labels-idx1-ubyte.gz", gzip(idx(0x08, {3}, train_labels)));
-    write_bytes(dir / "t10k-images-idx3-ubyte", idx(0x08, {2, 2, 2}, random_bytes(8, 7)));
-    write_bytes(dir / "t10k-labels-idx1-ubyte", idx(0x08, {2}, {4, 4}));
-    const ImageDataset train = load_fashion_mnist(dir.path(), "train");
+    write_bytes(dir.file("train-images-idx3-ubyte.gz"), gzip(idx(0x08, {3, 2, 2}, random_bytes(12, 6))));
+    write_bytes(dir.file("train-labels-idx1-ubyte.gz"), gzip(idx(0x08, {3}, train_labels)));
+    write_bytes(dir.file("t10k-images-idx3-ubyte"), idx(0x08, {2, 2, 2}, random_bytes(8, 7)));
+    write_bytes(dir.file("t10k-labels-idx1-ubyte"), idx(0x08, {2}, {4, 4}));
+    const ImageDataset train = load_fashion_mnist(dir.path.string(), "train");
     CHECK(train.size() == 3);
     CHECK(train.pixels == random_bytes(12, 6));
     CHECK(train.class_names.size() == 10);
     CHECK(train.class_names[0] == "T-shirt/top");
     CHECK(train.class_names[9] == "Ankle boot");
-    const ImageDataset test = load_mnist(dir.path(), "test");
+    const ImageDataset test = load_mnist(dir.path.string(), "test");
     CHECK(test.size() == 2);
     CHECK(test.labels == std::vector<int>{4, 4});
     CHECK(test.class_names[7] == "7");
-    CHECK_ERROR(load_fashion_mnist(dir.path(), "validation"), "load_fashion_mnist", "unknown split \"validation\"");
-    CHECK_ERROR(load_fashion_mnist(dir / "nowhere", "train"), "nowhere", "train-images-idx3-ubyte.gz");
+    CHECK_ERROR(load_fashion_mnist(dir.path.string(), "validation"), "load_fashion_mnist", "unknown split \"validation\"");
+    CHECK_ERROR(load_fashion_mnist(dir.file("nowhere"), "train"), "nowhere", "train-images-idx3-ubyte.gz");
 
-    write_bytes(dir / "t10k-labels-idx1-ubyte", idx(0x08, {2}, {4, 12}));
-    CHECK_ERROR(load_fashion_mnist(dir.path(), "test"), "t10k-labels-idx1-ubyte",
+    write_bytes(dir.file("t10k-labels-idx1-ubyte"), idx(0x08, {2}, {4, 12}));
+    CHECK_ERROR(load_fashion_mnist(dir.path.string(), "test"), "t10k-labels-idx1-ubyte",
                 "label 12 of image 1 is out of range for the 10 classes of Fashion-MNIST");
   }
 }
 
 TEST_CASE("IDX: damaged files give an error naming the file and the problem") {
   TempDir dir;
-  const std::string images = dir / "images-idx3-ubyte", labels = dir / "labels-idx1-ubyte";
+  const std::string images = dir.file("images-idx3-ubyte"), labels = dir.file("labels-idx1-ubyte");
   const Bytes good_images = idx(0x08, {4, 3, 2}, random_bytes(24, 8));
   const Bytes good_labels = idx(0x08, {4}, {0, 1, 2, 3});
   write_bytes(labels, good_labels);
@@ -566,7 +546,7 @@ TEST_CASE("Fashion-MNIST: the real files") {
 
 TEST_CASE("CIFAR-10 binary batches") {
   TempDir dir;
-  const std::string batch = dir / "data_batch_1.bin";
+  const std::string batch = dir.file("data_batch_1.bin");
   write_bytes(batch, cifar_batch({6, 9, 0, 3}));
   const ImageDataset ds = read_cifar10_batch(batch);
   REQUIRE(ds.size() == 4);
@@ -594,31 +574,31 @@ TEST_CASE("CIFAR-10 binary batches") {
     CHECK_ERROR(read_cifar10_batch(batch), batch, "record 1 at offset 3073: label 10 is not a CIFAR-10 class");
     write_bytes(batch, {});
     CHECK_ERROR(read_cifar10_batch(batch), batch, "empty");
-    CHECK_ERROR(read_cifar10_batch(dir / "nope.bin"), "nope.bin", "cannot open");
+    CHECK_ERROR(read_cifar10_batch(dir.file("nope.bin")), "nope.bin", "cannot open");
   }
 
   SUBCASE("the batches folder") {
     for (int i = 1; i <= 5; ++i)
-      write_bytes(dir / ("data_batch_" + std::to_string(i) + ".bin"), cifar_batch({i, i + 1}, std::size_t(2 * i)));
-    write_bytes(dir / "test_batch.bin", cifar_batch({7, 8, 9}, 100));
-    const ImageDataset train = load_cifar10_binary(dir.path(), "train");
+      write_bytes(dir.file("data_batch_" + std::to_string(i) + ".bin"), cifar_batch({i, i + 1}, std::size_t(2 * i)));
+    write_bytes(dir.file("test_batch.bin"), cifar_batch({7, 8, 9}, 100));
+    const ImageDataset train = load_cifar10_binary(dir.path.string(), "train");
     REQUIRE(train.size() == 10);
     CHECK(train.labels == std::vector<int>{1, 2, 2, 3, 3, 4, 4, 5, 5, 6});
     CHECK(train.image(9)[(31 * 32 + 31) * 3 + 2] == cifar_pixel(11, 2, 31, 31));
     CHECK(train.class_names[9] == "truck");
-    const ImageDataset test = load_cifar10_binary(dir.path(), "test");
+    const ImageDataset test = load_cifar10_binary(dir.path.string(), "test");
     CHECK(test.size() == 3);
     CHECK(test.image(0)[0] == cifar_pixel(100, 0, 0, 0));
 
-    write_text(dir / "batches.meta.txt", "a0\na1\na2\na3\na4\na5\na6\na7\na8\r\na9\n\n\n");
-    CHECK(load_cifar10_binary(dir.path(), "test").class_names[9] == "a9");
-    CHECK(load_cifar10_binary(dir.path(), "test").class_names[8] == "a8");
-    write_text(dir / "batches.meta.txt", "a0\na1\n");
-    CHECK_ERROR(load_cifar10_binary(dir.path(), "test"), "batches.meta.txt", "lists 2 class names");
-    fs::remove(dir / "batches.meta.txt");
-    CHECK_ERROR(load_cifar10_binary(dir.path(), "dev"), "load_cifar10_binary", "unknown split");
-    fs::remove(dir / "data_batch_3.bin");
-    CHECK_ERROR(load_cifar10_binary(dir.path(), "train"), "data_batch_3.bin", "cannot open");
+    write_text(dir.file("batches.meta.txt"), "a0\na1\na2\na3\na4\na5\na6\na7\na8\r\na9\n\n\n");
+    CHECK(load_cifar10_binary(dir.path.string(), "test").class_names[9] == "a9");
+    CHECK(load_cifar10_binary(dir.path.string(), "test").class_names[8] == "a8");
+    write_text(dir.file("batches.meta.txt"), "a0\na1\n");
+    CHECK_ERROR(load_cifar10_binary(dir.path.string(), "test"), "batches.meta.txt", "lists 2 class names");
+    fs::remove(dir.file("batches.meta.txt"));
+    CHECK_ERROR(load_cifar10_binary(dir.path.string(), "dev"), "load_cifar10_binary", "unknown split");
+    fs::remove(dir.file("data_batch_3.bin"));
+    CHECK_ERROR(load_cifar10_binary(dir.path.string(), "train"), "data_batch_3.bin", "cannot open");
   }
 }
 
@@ -641,12 +621,12 @@ TEST_CASE("decode, resize and PNG round trips") {
   CHECK(rgba.pixels[3] == 255);
   CHECK(rgba.pixels[4] == rgb.pixels[3]);
 
-  write_png(dir / "out.png", rgb);
-  CHECK(read_image(dir / "out.png").pixels == rgb.pixels);
+  write_png(dir.file("out.png"), rgb);
+  CHECK(read_image(dir.file("out.png")).pixels == rgb.pixels);
   const Image gray_image = pattern_image(4, 3, 1, 2);
-  write_png(dir / "gray.png", gray_image);
-  CHECK(read_image(dir / "gray.png", 1).pixels == gray_image.pixels);
-  CHECK(read_image(dir / "gray.png", 3).pixels[5] == gray_image.pixels[1]);
+  write_png(dir.file("gray.png"), gray_image);
+  CHECK(read_image(dir.file("gray.png"), 1).pixels == gray_image.pixels);
+  CHECK(read_image(dir.file("gray.png"), 3).pixels[5] == gray_image.pixels[1]);
 
   Image flat = pattern_image(6, 6, 3, 0);
   std::fill(flat.pixels.begin(), flat.pixels.end(), std::uint8_t(77));
@@ -664,17 +644,17 @@ TEST_CASE("decode, resize and PNG round trips") {
   const Bytes text = {'h', 'e', 'l', 'l', 'o'};
   CHECK_ERROR(decode_image(text.data(), text.size(), "notes.txt"), "notes.txt", "not an image");
   CHECK_ERROR(decode_image(png.data(), png.size(), "five.png", 5), "five.png", "channels must be");
-  CHECK_ERROR(read_image(dir / "missing.png"), "missing.png", "cannot open");
+  CHECK_ERROR(read_image(dir.file("missing.png")), "missing.png", "cannot open");
   Image broken = rgb;
   broken.pixels.pop_back();
-  CHECK_ERROR(write_png(dir / "broken.png", broken), "broken.png", "needs 105");
-  CHECK_FALSE(fs::exists(dir / "broken.png"));
+  CHECK_ERROR(write_png(dir.file("broken.png"), broken), "broken.png", "needs 105");
+  CHECK_FALSE(fs::exists(dir.file("broken.png")));
   CHECK_ERROR(resize_image(rgb, 0, 3), "resize_image", "must be positive");
 }
 
 TEST_CASE("image folders") {
   TempDir dir;
-  const std::string root = dir / "set";
+  const std::string root = dir.file("set");
   // Created out of order: labels and order must come from the names.
   const std::vector<std::pair<std::string, std::vector<std::string>>> layout = {
       {"zebra", {"b.png", "a.png"}}, {"ant", {"c.png", "a.png", "b.png"}}, {"moose", {"x.png"}}};
@@ -752,12 +732,12 @@ TEST_CASE("image folders") {
   }
 
   SUBCASE("folders that are not image folders") {
-    CHECK_ERROR(load_image_folder(dir / "absent"), "absent", "not a folder");
-    fs::create_directories(dir / "flat");
-    write_text(dir / "flat/a.txt", "x");
-    CHECK_ERROR(load_image_folder(dir / "flat"), "flat", "has no class subfolders");
-    fs::create_directories(dir / "hollow/cls");
-    CHECK_ERROR(load_image_folder(dir / "hollow"), "hollow", "hold no files");
+    CHECK_ERROR(load_image_folder(dir.file("absent")), "absent", "not a folder");
+    fs::create_directories(dir.file("flat"));
+    write_text(dir.file("flat/a.txt"), "x");
+    CHECK_ERROR(load_image_folder(dir.file("flat")), "flat", "has no class subfolders");
+    fs::create_directories(dir.file("hollow/cls"));
+    CHECK_ERROR(load_image_folder(dir.file("hollow")), "hollow", "hold no files");
   }
 }
 
@@ -796,15 +776,15 @@ TEST_CASE("tar archives: ustar, GNU and pax names, plain and gzip") {
     CHECK(e[5].name == "exact");
     CHECK(Bytes(e[5].data, e[5].data + 512) == random_bytes(512, 11));
   };
-  write_bytes(dir / "a.tar", bytes);
-  write_bytes(dir / "a.tar.gz", gzip(bytes, compressed()));
-  check(TarArchive::read(dir / "a.tar"));
-  TarArchive moved = TarArchive::read(dir / "a.tar.gz");
+  write_bytes(dir.file("a.tar"), bytes);
+  write_bytes(dir.file("a.tar.gz"), gzip(bytes, compressed()));
+  check(TarArchive::read(dir.file("a.tar")));
+  TarArchive moved = TarArchive::read(dir.file("a.tar.gz"));
   TarArchive archive = std::move(moved);  // entries stay valid: they point into the moved buffer
   check(archive);
-  CHECK(archive.source() == dir / "a.tar.gz");
+  CHECK(archive.source() == dir.file("a.tar.gz"));
 
-  const std::string path = dir / "bad.tar";
+  const std::string path = dir.file("bad.tar");
   auto read_damaged = [&](const Bytes& b) {
     write_bytes(path, b);
     return TarArchive::read(path);
@@ -851,7 +831,7 @@ TEST_CASE("image archives: <anything>/<class>/<file> in a (gzipped) tar") {
   add_png("other/bird/x.png", 4);
   add_png("set/cat/._1.png", 5);  // macOS resource fork: hidden, skipped
   tar.add_text("README", "top-level files are not in a class");
-  const std::string archive = dir / "images.tar.gz";
+  const std::string archive = dir.file("images.tar.gz");
   write_bytes(archive, gzip(tar.finish(), compressed()));
 
   const ImageDataset ds = load_image_archive(archive);
@@ -875,8 +855,8 @@ TEST_CASE("image archives: <anything>/<class>/<file> in a (gzipped) tar") {
 
   TarBuilder flat;
   flat.add_text("README", "x");
-  write_bytes(dir / "flat.tar", flat.finish());
-  CHECK_ERROR(load_image_archive(dir / "flat.tar"), "flat.tar", "holds no files in class folders");
+  write_bytes(dir.file("flat.tar"), flat.finish());
+  CHECK_ERROR(load_image_archive(dir.file("flat.tar")), "flat.tar", "holds no files in class folders");
 }
 
 TEST_CASE("CIFAR-10 JPEG archive (real data)") {
@@ -916,13 +896,13 @@ TEST_CASE("CIFAR-10 JPEG archive (real data)") {
 
 TEST_CASE("image list files") {
   TempDir dir;
-  const std::string root = dir / "root";
+  const std::string root = dir.file("root");
   std::map<std::string, Image> images;
   for (const char* name : {"imgs/a.png", "imgs/b.png", "imgs/with space.png", "c.png"}) {
     images[name] = pattern_image(3, 3, 3, int(images.size()) + 1);
     write_png_with_stb(root + "/" + name, images[name]);
   }
-  const std::string list = dir / "list.txt";
+  const std::string list = dir.file("list.txt");
   write_text(list, "imgs/b.png 3\r\n\n  \nimgs/with space.png\t0\nc.png 3\nimgs/a.png 12 \n");
   const ImageDataset ds = load_image_list(list, root);
   REQUIRE(ds.size() == 4);
@@ -949,7 +929,7 @@ TEST_CASE("image list files") {
   CHECK_ERROR(load_image_list(list, root), list + ":2", "found no label");
   write_text(list, "\n\n");
   CHECK_ERROR(load_image_list(list, root), list, "lists no images");
-  CHECK_ERROR(load_image_list(dir / "nolist.txt", root), "nolist.txt", "cannot open");
+  CHECK_ERROR(load_image_list(dir.file("nolist.txt"), root), "nolist.txt", "cannot open");
 
   write_text(root + "/bad.jpg", "JFIF? no");
   write_text(list, "imgs/a.png 0\nbad.jpg 1\n");

@@ -9,9 +9,17 @@
 #include <string>
 #include <vector>
 
+#include <deephash/core/progress.hpp>
+#include <deephash/eval/baselines/itq.hpp>
+#include <deephash/eval/baselines/lsh.hpp>
+#include <deephash/eval/baselines/pixel_features.hpp>
 #include <deephash/eval/protocol.hpp>
 #include <deephash/eval/report.hpp>
+#include <deephash/eval/retrieval_grid.hpp>
 #include <deephash/eval/svg_plot.hpp>
+
+#include "datasets.hpp"
+#include "encoding.hpp"
 
 namespace deephash::cli {
 
@@ -76,6 +84,91 @@ inline void write_reports(const std::vector<ResultRecord>& records, const std::s
                          "k (number of retrieved images)", "precision", 720, 480, false});
     std::printf("wrote %s\n", svg.c_str());
   }
+}
+
+// Everything a run reports: each record, the paper's table, results.json and the plots.
+inline void report(const std::vector<ResultRecord>& records, const RetrievalSplit& split, const std::string& out) {
+  std::printf("\n%s: mAP@1000, %zu queries against %zu database images\n\n", split.name.c_str(), split.queries.size(),
+              split.database.size());
+  for (const auto& r : records) print_record(r);
+  std::printf("\n%s", results_table(records).c_str());
+  write_reports(records, out, split.name);
+}
+
+// Encodes the split with the model and scores it like any other method.
+struct ModelEvaluation {
+  ResultRecord record;
+  EncodedSet database, queries;
+};
+
+inline ModelEvaluation evaluate_model(const HashingModel& model, const RetrievalSplit& split, const std::string& method,
+                                      double train_seconds, unsigned threads) {
+  auto frontend = model.make_frontend(threads);
+  ModelEvaluation e;
+  e.database = encode_split(*frontend, split.database, split.name, "database", false);
+  e.queries = encode_split(*frontend, split.queries, split.name, "queries", false);
+  e.record = evaluate_codes(method, split.name, e.database.codes, e.queries.codes,
+                            SingleLabelRelevance(split.queries.labels, split.database.labels), 1000, train_seconds);
+  return e;
+}
+
+// LSH and ITQ on raw pixels at each code length, and optionally exact Euclidean ranking.
+inline std::vector<ResultRecord> baseline_records(const RetrievalSplit& split, const std::vector<int>& bit_lengths,
+                                                  bool euclidean, ThreadPool& pool) {
+  const RowMatrixXf db = pixel_features(split.database);
+  const RowMatrixXf queries = pixel_features(split.queries);
+  const SingleLabelRelevance relevance(split.queries.labels, split.database.labels);
+  std::vector<ResultRecord> records;
+  auto run = [&](auto hasher) {
+    const auto start = std::chrono::steady_clock::now();
+    hasher.fit(db, pool);
+    const BitCodes db_codes = hasher.encode(db);
+    const double train = seconds_since(start);
+    records.push_back(evaluate_codes(hasher.name(), split.name, db_codes, hasher.encode(queries), relevance, 1000, train));
+  };
+  ProgressBar progress("baselines", bit_lengths.size() * 2);
+  for (int bits : bit_lengths) {
+    run(LshHasher(bits));
+    progress.update(records.size(), "LSH " + std::to_string(bits) + " bits");
+    run(ItqHasher(bits));
+    progress.update(records.size(), "ITQ " + std::to_string(bits) + " bits");
+  }
+  progress.finish();
+  if (euclidean) {
+    std::fprintf(stderr, "Euclidean ranking on raw pixels (%zu x %zu distances) ...\n", split.queries.size(),
+                 split.database.size());
+    const auto start = std::chrono::steady_clock::now();
+    const FloatKnnResult ranked = euclidean_knn(db, queries, 1000, pool);
+    const RankingScores scores = score_float_ranking(ranked, relevance, 1000, ApNormalization::RelevantRetrieved, pool);
+    records.push_back(record_from("Euclidean (raw pixels)", split.name, 0, scores, 0, seconds_since(start)));
+  }
+  return records;
+}
+
+// The top-k results of the first few queries, one row each, as a PNG.
+inline void write_example_grid(const std::string& path, const RetrievalSplit& split, const EncodedSet& database,
+                               const EncodedSet& queries, std::size_t examples = 6, idx_t k = 10) {
+  HammingIndex index(database.codes.bits());
+  index.add(database.codes);
+  std::vector<Image> rows;
+  auto image_of = [](const ImageDataset& d, std::size_t i) {
+    return Image{d.height, d.width, d.channels, std::vector<std::uint8_t>(d.image(i), d.image(i) + d.image_bytes())};
+  };
+  // Spread the examples over the query set, so that several classes show.
+  for (std::size_t e = 0; e < examples && e < queries.codes.size(); ++e) {
+    const std::size_t q = e * queries.codes.size() / examples;
+    const KnnResult r = index.search(queries.codes.slice(q, q + 1), k);
+    std::vector<Image> results;
+    std::vector<Match> matches;
+    for (idx_t j = 0; j < k && r.label(0, j) >= 0; ++j) {
+      const std::size_t id = std::size_t(r.label(0, j));
+      results.push_back(image_of(split.database, id));
+      matches.push_back(split.database.labels[id] == split.queries.labels[q] ? Match::Relevant : Match::Irrelevant);
+    }
+    rows.push_back(retrieval_grid(image_of(split.queries, q), results, matches, 72, int(k)));
+  }
+  write_png(path, stack_vertically(rows));
+  std::printf("wrote %s\n", path.c_str());
 }
 
 }  // namespace deephash::cli

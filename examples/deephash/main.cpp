@@ -18,13 +18,20 @@ struct Command {
 };
 
 const Command kCommands[] = {
-    {"baselines", deephash::cli::command_baselines,
-     "LSH and ITQ on raw pixels, and the Euclidean reference, under mAP@1000"},
+    {"demo", deephash::cli::command_demo, "the main job: train on Fashion-MNIST, evaluate, compare with LSH and ITQ"},
+    {"train", deephash::cli::command_train, "train a hashing model on labelled images"},
+    {"encode", deephash::cli::command_encode, "codes (and rerank features) of a dataset split"},
+    {"index", deephash::cli::command_index, "a Hamming index file from encoded codes"},
+    {"search", deephash::cli::command_search, "the nearest images of a query image (and a picture of them)"},
+    {"eval", deephash::cli::command_eval, "models against LSH and ITQ: the paper's table, results.json, plots"},
+    {"baselines", deephash::cli::command_baselines, "LSH and ITQ on raw pixels, and the Euclidean reference"},
 };
 
 void usage() {
   std::printf("usage: deephash <command> [options]   (deephash <command> --help for details)\n\ncommands:\n");
   for (const Command& c : kCommands) std::printf("  %-10s %s\n", c.name, c.summary);
+  std::printf("\nthe ranking metric everywhere is mAP@1000 as the paper defines it (AP divided by the\n"
+              "relevant items in the top 1000; ties in Hamming distance keep database order)\n");
 }
 
 }  // namespace

@@ -1,0 +1,214 @@
+#pragma once
+// deephash model files: everything needed to encode images — the network (as Caffe prototxt
+// text, readable with any text viewer), its weights, the input transformation, the blobs to read
+// codes and rerank features from, and the class names. Training snapshots add the solver's state
+// so that a run can resume exactly where it stopped.
+//
+// Container kinds (see container_file.hpp): "MODL" (model), "SNAP" (snapshot), version 1.
+// Payload, little-endian; strings are u32 length + bytes:
+//   string prototxt, string input_blob, string latent_blob, string feature_blob,
+//   u32 n + i32[n] input shape (C, H, W),
+//   transform: i32 resize_h, i32 resize_w, i32 crop, i32 pad, u8 mirror, u8 bgr,
+//              u32 n + f32[n] mean values, u64 n + f32[n] mean image, f32 scale,
+//   u32 n + string[n] class names, string description,
+//   u32 layers, each: string name, u32 blobs, each: u32 axes, i32[axes] shape, u64 n, f32[n]
+//   snapshots only: string solver (key value lines), i32 iteration, u64 seed, i32 batch size,
+//                   u32 n + (u64 m + f32[m])[n] momentum history
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "deephash/io/caffe_prototxt.hpp"
+#include "deephash/io/container_file.hpp"
+#include "deephash/nn/cnn_frontend.hpp"
+
+namespace deephash {
+
+struct HashingModel {
+  nn::NetSpec net;  // may be the training net: encoding keeps only what the latent blob needs
+  std::vector<nn::LayerWeights> weights;
+  nn::FrontendSpec frontend;
+  std::vector<std::string> class_names;
+  std::string description;
+
+  std::unique_ptr<nn::CnnFrontend> make_frontend(unsigned threads = default_num_threads(),
+                                                 const std::string& source = "model") const {
+    return std::make_unique<nn::CnnFrontend>(net, weights, frontend, threads, source);
+  }
+};
+
+struct TrainingSnapshot {
+  HashingModel model;
+  nn::SolverSpec solver;
+  int iteration = 0;
+  std::uint64_t seed = 1;
+  int batch_size = 0;
+  std::vector<std::vector<float>> history;  // momentum, one per learnable blob
+};
+
+inline constexpr char kModelFileKind[5] = "MODL";
+inline constexpr char kSnapshotFileKind[5] = "SNAP";
+
+namespace detail {
+
+inline void write_model(ByteWriter& w, const HashingModel& m) {
+  w.write_string(write_caffe_prototxt(m.net));
+  w.write_string(m.frontend.input_blob);
+  w.write_string(m.frontend.latent_blob);
+  w.write_string(m.frontend.feature_blob);
+  w.write<std::uint32_t>(std::uint32_t(m.frontend.input_shape.size()));
+  for (int d : m.frontend.input_shape) w.write<std::int32_t>(d);
+  const TransformSpec& t = m.frontend.transform;
+  for (int v : {t.resize_height, t.resize_width, t.crop, t.pad}) w.write<std::int32_t>(v);
+  w.write<std::uint8_t>(t.mirror);
+  w.write<std::uint8_t>(t.bgr);
+  w.write<std::uint32_t>(std::uint32_t(t.mean_values.size()));
+  w.append(t.mean_values.data(), t.mean_values.size() * 4);
+  w.write<std::uint64_t>(t.mean_image.size());
+  w.append(t.mean_image.data(), t.mean_image.size() * 4);
+  w.write<float>(t.scale);
+  w.write<std::uint32_t>(std::uint32_t(m.class_names.size()));
+  for (const auto& c : m.class_names) w.write_string(c);
+  w.write_string(m.description);
+  w.write<std::uint32_t>(std::uint32_t(m.weights.size()));
+  for (const auto& layer : m.weights) {
+    w.write_string(layer.layer);
+    w.write<std::uint32_t>(std::uint32_t(layer.blobs.size()));
+    for (const auto& b : layer.blobs) {
+      w.write<std::uint32_t>(std::uint32_t(b.shape.size()));
+      for (int d : b.shape) w.write<std::int32_t>(d);
+      w.write<std::uint64_t>(b.data.size());
+      w.append(b.data.data(), b.data.size() * 4);
+    }
+  }
+}
+
+inline std::uint32_t read_count(ByteReader& r, std::size_t element_bytes, const char* what) {
+  const auto n = r.read<std::uint32_t>(what);
+  if (element_bytes && n > r.remaining() / element_bytes)
+    throw Error(r.source(), std::string("truncated or corrupt: ") + what + " declares " + std::to_string(n) + " entries");
+  return n;
+}
+
+inline HashingModel read_model(ByteReader& r, const std::string& path) {
+  HashingModel m;
+  m.net = parse_caffe_prototxt(r.read_string("network"), path + " (network)");
+  m.frontend.input_blob = r.read_string("input blob");
+  m.frontend.latent_blob = r.read_string("latent blob");
+  m.frontend.feature_blob = r.read_string("feature blob");
+  m.frontend.input_shape = r.read_array<std::int32_t>(read_count(r, 4, "input shape"), "input shape");
+  TransformSpec& t = m.frontend.transform;
+  t.resize_height = r.read<std::int32_t>("transform");
+  t.resize_width = r.read<std::int32_t>("transform");
+  t.crop = r.read<std::int32_t>("transform");
+  t.pad = r.read<std::int32_t>("transform");
+  t.mirror = r.read<std::uint8_t>("transform") != 0;
+  t.bgr = r.read<std::uint8_t>("transform") != 0;
+  t.mean_values = r.read_array<float>(read_count(r, 4, "mean values"), "mean values");
+  t.mean_image = r.read_array<float>(std::size_t(r.read<std::uint64_t>("mean image size")), "mean image");
+  t.scale = r.read<float>("transform scale");
+  for (std::uint32_t i = 0, n = read_count(r, 4, "class names"); i < n; ++i) m.class_names.push_back(r.read_string("class name"));
+  m.description = r.read_string("description");
+  for (std::uint32_t i = 0, n = read_count(r, 8, "weights"); i < n; ++i) {
+    nn::LayerWeights layer{r.read_string("layer name"), {}};
+    for (std::uint32_t j = 0, blobs = read_count(r, 12, "blobs"); j < blobs; ++j) {
+      nn::WeightBlob b;
+      b.shape = r.read_array<std::int32_t>(read_count(r, 4, "blob shape"), "blob shape");
+      b.data = r.read_array<float>(std::size_t(r.read<std::uint64_t>("blob size")), "blob data");
+      std::size_t count = 1;
+      for (int d : b.shape) count *= std::size_t(std::max(d, 0));
+      if (count != b.data.size())
+        throw Error(path, "layer '" + layer.layer + "' blob " + std::to_string(j) + " has shape " + nn::shape_text(b.shape) +
+                              " but " + std::to_string(b.data.size()) + " values");
+      layer.blobs.push_back(std::move(b));
+    }
+    m.weights.push_back(std::move(layer));
+  }
+  return m;
+}
+
+inline std::string solver_text(const nn::SolverSpec& s) {
+  std::ostringstream o;
+  o.precision(9);
+  o << "base_lr " << s.base_lr << "\nlr_policy " << s.lr_policy << "\ngamma " << s.gamma << "\npower " << s.power
+    << "\nstepsize " << s.stepsize << "\nmax_iter " << s.max_iter << "\nmomentum " << s.momentum << "\nweight_decay "
+    << s.weight_decay << "\nstepvalue";
+  for (int v : s.stepvalue) o << " " << v;
+  o << "\n";
+  return o.str();
+}
+
+inline nn::SolverSpec parse_solver_text(const std::string& text, const std::string& path) {
+  nn::SolverSpec s;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream l(line);
+    std::string key;
+    l >> key;
+    if (key == "base_lr") l >> s.base_lr;
+    else if (key == "lr_policy") l >> s.lr_policy;
+    else if (key == "gamma") l >> s.gamma;
+    else if (key == "power") l >> s.power;
+    else if (key == "stepsize") l >> s.stepsize;
+    else if (key == "max_iter") l >> s.max_iter;
+    else if (key == "momentum") l >> s.momentum;
+    else if (key == "weight_decay") l >> s.weight_decay;
+    else if (key == "stepvalue") for (int v; l >> v;) s.stepvalue.push_back(v);
+    else if (!key.empty()) throw Error(path, "unknown solver setting '" + key + "'");
+  }
+  return s;
+}
+
+}  // namespace detail
+
+inline void save_model(const HashingModel& model, const std::string& path) {
+  ByteWriter w;
+  detail::write_model(w, model);
+  ContainerWriter out(path, kModelFileKind, 1, w.bytes().size());
+  out.write(w.bytes().data(), w.bytes().size());
+  out.commit();
+}
+
+inline HashingModel load_model(const std::string& path) {
+  const ContainerContents file = read_container(path, kModelFileKind, 1);
+  ByteReader r = file.payload(path);
+  HashingModel m = detail::read_model(r, path);
+  if (!r.at_end()) throw Error(path, "unexpected bytes after the model");
+  return m;
+}
+
+inline void save_snapshot(const TrainingSnapshot& s, const std::string& path) {
+  ByteWriter w;
+  detail::write_model(w, s.model);
+  w.write_string(detail::solver_text(s.solver));
+  w.write<std::int32_t>(s.iteration);
+  w.write<std::uint64_t>(s.seed);
+  w.write<std::int32_t>(s.batch_size);
+  w.write<std::uint32_t>(std::uint32_t(s.history.size()));
+  for (const auto& h : s.history) {
+    w.write<std::uint64_t>(h.size());
+    w.append(h.data(), h.size() * 4);
+  }
+  ContainerWriter out(path, kSnapshotFileKind, 1, w.bytes().size());
+  out.write(w.bytes().data(), w.bytes().size());
+  out.commit();
+}
+
+inline TrainingSnapshot load_snapshot(const std::string& path) {
+  const ContainerContents file = read_container(path, kSnapshotFileKind, 1);
+  ByteReader r = file.payload(path);
+  TrainingSnapshot s;
+  s.model = detail::read_model(r, path);
+  s.solver = detail::parse_solver_text(r.read_string("solver"), path);
+  s.iteration = r.read<std::int32_t>("iteration");
+  s.seed = r.read<std::uint64_t>("seed");
+  s.batch_size = r.read<std::int32_t>("batch size");
+  for (std::uint32_t i = 0, n = detail::read_count(r, 8, "history"); i < n; ++i)
+    s.history.push_back(r.read_array<float>(std::size_t(r.read<std::uint64_t>("history size")), "history"));
+  if (!r.at_end()) throw Error(path, "unexpected bytes after the snapshot");
+  return s;
+}
+
+}  // namespace deephash

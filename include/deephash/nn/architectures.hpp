@@ -1,0 +1,97 @@
+#pragma once
+// Ready-made networks, each ending in the paper's latent layer and a softmax classifier:
+//   fashion_mnist_net  a small batch-normalised CNN for 28x28 gray images (the main job)
+//   cifar_net          a CIFAR-sized VGG-style CNN for 32x32 colour images, trainable from scratch
+//   kevin_net          the paper's KevinNet: CaffeNet (AlexNet) + fc8_kevin latent layer, 227x227
+// Blob names are fixed: input "data" and "label", codes from "latent" ("fc8_kevin_encode" in
+// KevinNet), rerank features from "fc1" / "fc7", classifier scores "scores", training loss "loss".
+
+#include <string>
+
+#include "deephash/nn/net_builder.hpp"
+
+namespace deephash::nn {
+
+struct ArchitectureOptions {
+  int bits = 48;
+  int classes = 10;
+  int batch = 64;
+  float binarization_weight = 0;  // SSDH losses (see LatentSpec), off by default
+  float balance_weight = 0;
+};
+
+namespace detail {
+inline std::string conv_bn_relu(NetBuilder& b, const std::string& name, const std::string& in, int channels) {
+  return b.relu(b.batch_norm(b.convolution(name, in, channels, 3, 1, 1, 1, msra_filler(), false)));
+}
+inline void latent_and_classifier(NetBuilder& b, const std::string& features, const ArchitectureOptions& o,
+                                  const std::string& latent = "latent") {
+  const std::string code = b.latent(latent, features, o.bits, o.binarization_weight, o.balance_weight);
+  b.inner_product("scores", code, o.classes, xavier_filler());
+  b.softmax_loss("loss", "scores", "label");
+  b.accuracy("accuracy", "scores", "label");
+}
+}  // namespace detail
+
+// conv 32-32-pool-64-64-pool, fc 256, all batch-normalised; ~19 M multiply-adds per image.
+inline NetSpec fashion_mnist_net(const ArchitectureOptions& o) {
+  NetBuilder b("fashion_mnist_hash");
+  auto x = b.input("data", {o.batch, 1, 28, 28});
+  b.input("label", {o.batch});
+  x = detail::conv_bn_relu(b, "conv1", x, 32);
+  x = detail::conv_bn_relu(b, "conv2", x, 32);
+  x = b.max_pool("pool1", x, 2, 2);
+  x = detail::conv_bn_relu(b, "conv3", x, 64);
+  x = detail::conv_bn_relu(b, "conv4", x, 64);
+  x = b.max_pool("pool2", x, 2, 2);
+  x = b.relu(b.batch_norm(b.inner_product("fc1", x, 256, msra_filler(), false)));
+  detail::latent_and_classifier(b, x, o);
+  return b.spec();
+}
+
+// conv 64-64-pool-128-128-pool-256-256-pool, fc 512, batch-normalised; ~150 M multiply-adds.
+inline NetSpec cifar_net(const ArchitectureOptions& o) {
+  NetBuilder b("cifar_hash");
+  auto x = b.input("data", {o.batch, 3, 32, 32});
+  b.input("label", {o.batch});
+  int stage = 0;
+  for (int channels : {64, 128, 256}) {
+    ++stage;
+    x = detail::conv_bn_relu(b, "conv" + std::to_string(stage) + "a", x, channels);
+    x = detail::conv_bn_relu(b, "conv" + std::to_string(stage) + "b", x, channels);
+    x = b.max_pool("pool" + std::to_string(stage), x, 2, 2);
+  }
+  x = b.relu(b.batch_norm(b.inner_product("fc1", x, 512, msra_filler(), false)));
+  b.dropout(x, 0.3f);
+  detail::latent_and_classifier(b, x, o);
+  return b.spec();
+}
+
+// The paper's network: CaffeNet with fc8_kevin (gaussian 0.005, bias 1) + sigmoid, and the
+// classifier with lr multipliers 10 / 20, for 227x227 BGR input with the mean subtracted.
+inline NetSpec kevin_net(const ArchitectureOptions& o) {
+  NetBuilder b("KevinNet");
+  auto x = b.input("data", {o.batch, 3, 227, 227});
+  b.input("label", {o.batch});
+  const FillerSpec g01 = gaussian_filler(0.01f), g005 = gaussian_filler(0.005f);
+  x = b.relu(b.convolution("conv1", x, 96, 11, 4, 0, 1, g01));
+  x = b.lrn("norm1", b.max_pool("pool1", x, 3, 2), 5, 1e-4f, 0.75f);
+  x = b.relu(b.convolution("conv2", x, 256, 5, 1, 2, 2, g01));
+  x = b.lrn("norm2", b.max_pool("pool2", x, 3, 2), 5, 1e-4f, 0.75f);
+  x = b.relu(b.convolution("conv3", x, 384, 3, 1, 1, 1, g01));
+  x = b.relu(b.convolution("conv4", x, 384, 3, 1, 1, 2, g01));
+  x = b.relu(b.convolution("conv5", x, 256, 3, 1, 1, 2, g01));
+  x = b.max_pool("pool5", x, 3, 2);
+  x = b.dropout(b.relu(b.inner_product("fc6", x, 4096, g005)), 0.5f);
+  x = b.dropout(b.relu(b.inner_product("fc7", x, 4096, g005)), 0.5f);
+  b.inner_product("fc8_kevin", x, o.bits, g005);
+  b.last().inner_product.bias_filler = constant_filler(1);
+  b.sigmoid_to("fc8_kevin_encode", "fc8_kevin");
+  b.inner_product("fc8_classifier", "fc8_kevin_encode", o.classes, gaussian_filler(0.01f));
+  b.params({{10, 1}, {20, 0}});
+  b.softmax_loss("loss", "fc8_classifier", "label");
+  b.accuracy("accuracy", "fc8_classifier", "label");
+  return b.spec();
+}
+
+}  // namespace deephash::nn

@@ -1,0 +1,83 @@
+#pragma once
+// deephash's own frontend: a network (ours, or an imported Caffe model) run in the test phase,
+// with Caffe's input transformation. The latent activations are read from `latent_blob`
+// (deephash's Latent layer, or the sigmoid after the paper's fc8_kevin) and the rerank features
+// from `feature_blob` (fc7 in the paper).
+
+#include <memory>
+#include <string>
+
+#include "deephash/frontend.hpp"
+#include "deephash/nn/deploy.hpp"
+#include "deephash/nn/trainer.hpp"
+
+namespace deephash::nn {
+
+struct FrontendSpec {
+  TransformSpec transform;
+  std::string input_blob = "data";
+  std::string latent_blob = "latent";
+  std::string feature_blob;        // empty: no rerank features
+  std::vector<int> input_shape;    // C, H, W of the net's input; empty: as the net declares it
+};
+
+class CnnFrontend : public Frontend {
+ public:
+  // `net` may be a training network: only the layers leading to the latent and feature blobs are
+  // kept (no labels, losses or accuracy).
+  CnnFrontend(const NetSpec& net, const std::vector<LayerWeights>& weights, FrontendSpec spec,
+              unsigned num_threads = default_num_threads(), const std::string& source = "model")
+      : spec_(std::move(spec)), pool_(num_threads) {
+    std::vector<std::string> outputs = {spec_.latent_blob};
+    if (!spec_.feature_blob.empty()) outputs.push_back(spec_.feature_blob);
+    NetOptions options;
+    if (!spec_.input_shape.empty()) {
+      std::vector<int> shape = {1};
+      shape.insert(shape.end(), spec_.input_shape.begin(), spec_.input_shape.end());
+      options.input_shapes[spec_.input_blob] = shape;
+    }
+    net_ = std::make_unique<Net<float>>(prune_for_outputs(net, outputs, Phase::Test), Phase::Test, options);
+    net_->load_weights(weights, source);
+    if (!net_->has_blob(spec_.input_blob)) throw Error(source, "the network has no input blob '" + spec_.input_blob + "'");
+    bits_ = int(net_->blob(spec_.latent_blob).count_from(1));
+    if (!spec_.feature_blob.empty()) features_ = int(net_->blob(spec_.feature_blob).count_from(1));
+  }
+
+  int code_bits() const override { return bits_; }
+  int feature_dim() const override { return features_; }
+
+  void encode(const ImageBatch& images, float* activations, float* features) override {
+    if (images.count == 0) return;
+    ImageDataset view;
+    view.height = images.height;
+    view.width = images.width;
+    view.channels = images.channels;
+    // The transformation reads pixels by image index; a dataset view over the caller's pixels.
+    view.pixels.assign(images.pixels, images.pixels + images.count * std::size_t(images.height) * images.width * images.channels);
+    std::vector<std::size_t> rows(images.count);
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+    view.labels.assign(images.count, 0);
+    load_batch(*net_, view, rows, spec_.transform, false, 0, pool_, spec_.input_blob, "");
+    net_->forward(RunContext{Phase::Test, &pool_, nullptr});
+    copy_rows(net_->blob(spec_.latent_blob), images.count, bits_, activations, "latent");
+    if (features && features_ > 0) copy_rows(net_->blob(spec_.feature_blob), images.count, features_, features, "feature");
+  }
+
+  Net<float>& net() { return *net_; }
+  const FrontendSpec& spec() const { return spec_; }
+
+ private:
+  void copy_rows(Blob<float>& blob, std::size_t n, int width, float* out, const char* what) {
+    if (blob.count() != n * std::size_t(width))
+      throw Error("CnnFrontend", std::string("the ") + what + " blob holds " + std::to_string(blob.count()) +
+                                     " values for " + std::to_string(n) + " images");
+    std::copy(blob.data(), blob.data() + blob.count(), out);
+  }
+
+  FrontendSpec spec_;
+  ThreadPool pool_;
+  std::unique_ptr<Net<float>> net_;
+  int bits_ = 0, features_ = 0;
+};
+
+}  // namespace deephash::nn

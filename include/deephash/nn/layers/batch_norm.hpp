@@ -1,0 +1,225 @@
+#pragma once
+// Batch normalisation as Caffe splits it: BatchNorm normalises each channel (batch statistics in
+// training, running statistics in the test phase), Scale applies the learned gain and shift.
+//
+// Caffe stores the running statistics as decayed sums with their normaliser, three blobs:
+// (sum of means, sum of unbiased variances, normaliser); the estimate is sum / normaliser. We keep
+// the same three blobs so that imported models (e.g. ResNets) work unchanged. They are not
+// learned: their lr and decay multipliers are 0 whatever the spec says.
+
+#include <cmath>
+
+#include "deephash/nn/filler.hpp"
+#include "deephash/nn/layer.hpp"
+
+namespace deephash::nn {
+
+template <class Scalar>
+class BatchNormLayer : public Layer<Scalar> {
+  using Base = Layer<Scalar>;
+  using typename Base::Blobs;
+  using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+ public:
+  using Base::Base;
+  bool allows_in_place() const override { return true; }
+
+  void setup(const Blobs& bottom, std::mt19937_64&) override {
+    this->require_bottoms(bottom, 1, 1);
+    if (bottom[0]->num_axes() < 2) this->fail("input needs a channel axis, got " + shape_text(bottom[0]->shape()));
+    if (this->params_.empty()) {
+      const int channels = bottom[0]->shape(1);
+      this->add_param({channels}).zero_data();
+      this->add_param({channels}).zero_data();
+      this->add_param({1}).zero_data();
+    }
+    for (auto& p : this->spec_.params) p = ParamSpec{0, 0};
+    this->spec_.params.resize(3, ParamSpec{0, 0});
+  }
+
+  void reshape(const Blobs& bottom, const Blobs& top) override {
+    if (bottom[0]->shape(1) != this->params_[0]->shape(0))
+      this->fail("input " + shape_text(bottom[0]->shape()) + " does not have " +
+                 std::to_string(this->params_[0]->shape(0)) + " channels");
+    top[0]->reshape_like(*bottom[0]);
+  }
+
+  void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
+    const BatchNormSpec& s = this->spec_.batch_norm;
+    const int n = bottom[0]->shape(0), c = bottom[0]->shape(1);
+    const std::size_t plane = bottom[0]->count_from(2);
+    const Scalar eps = Scalar(s.eps);
+    global_ = s.use_global_stats.value_or(ctx.phase == Phase::Test);
+    mean_.setZero(c);
+    inv_std_.setZero(c);
+    if (global_) {
+      const Scalar norm = this->params_[2]->data()[0];
+      const Scalar factor = norm == 0 ? Scalar(0) : Scalar(1) / norm;
+      for (int ch = 0; ch < c; ++ch) {
+        mean_[ch] = this->params_[0]->data()[ch] * factor;
+        inv_std_[ch] = Scalar(1) / std::sqrt(this->params_[1]->data()[ch] * factor + eps);
+      }
+    } else {
+      const double count = double(n) * double(plane);
+      Vector var = Vector::Zero(c);
+      ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
+        for (int ch = int(c0); ch < int(c1); ++ch) {
+          double sum = 0, sq = 0;
+          for (int i = 0; i < n; ++i) {
+            const Scalar* x = bottom[0]->data() + (std::size_t(i) * c + ch) * plane;
+            for (std::size_t j = 0; j < plane; ++j) {
+              sum += x[j];
+              sq += double(x[j]) * x[j];
+            }
+          }
+          const double mean = sum / count;
+          mean_[ch] = Scalar(mean);
+          var[ch] = Scalar(std::max(0.0, sq / count - mean * mean));
+          inv_std_[ch] = Scalar(1) / std::sqrt(var[ch] + eps);
+        }
+      });
+      // Running statistics, Caffe's way: decayed sums and their normaliser.
+      const Scalar decay = Scalar(s.moving_average_fraction);
+      Scalar* running = this->params_[2]->data();
+      running[0] = running[0] * decay + Scalar(1);
+      const Scalar unbias = count > 1 ? Scalar(count / (count - 1)) : Scalar(1);
+      for (int ch = 0; ch < c; ++ch) {
+        this->params_[0]->data()[ch] = this->params_[0]->data()[ch] * decay + mean_[ch];
+        this->params_[1]->data()[ch] = this->params_[1]->data()[ch] * decay + unbias * var[ch];
+      }
+    }
+    ctx.parallel_chunks(std::size_t(n) * c, [&](std::size_t, std::size_t p0, std::size_t p1) {
+      for (std::size_t p = p0; p < p1; ++p) {
+        const int ch = int(p % std::size_t(c));
+        const Scalar* x = bottom[0]->data() + p * plane;
+        Scalar* y = top[0]->data() + p * plane;
+        for (std::size_t j = 0; j < plane; ++j) y[j] = (x[j] - mean_[ch]) * inv_std_[ch];
+      }
+    });
+    // The gradient needs the normalised values; in place, later layers may rewrite the output.
+    if (!global_) normalized_ = top[0]->data_vector();
+  }
+
+  // Training: dx = inv_std * (dy - mean(dy) - y * mean(dy * y)), means per channel over the
+  // batch and positions. Global statistics: dx = inv_std * dy.
+  void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
+                const RunContext& ctx) override {
+    if (!propagate[0]) return;
+    const int n = top[0]->shape(0), c = top[0]->shape(1);
+    const std::size_t plane = top[0]->count_from(2);
+    const double count = double(n) * double(plane);
+    ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
+      for (int ch = int(c0); ch < int(c1); ++ch) {
+        double mean_dy = 0, mean_dy_y = 0;
+        if (!global_) {
+          for (int i = 0; i < n; ++i) {
+            const std::size_t off = (std::size_t(i) * c + ch) * plane;
+            const Scalar *y = normalized_.data() + off, *dy = top[0]->diff() + off;
+            for (std::size_t j = 0; j < plane; ++j) {
+              mean_dy += dy[j];
+              mean_dy_y += double(dy[j]) * y[j];
+            }
+          }
+          mean_dy /= count;
+          mean_dy_y /= count;
+        }
+        for (int i = 0; i < n; ++i) {
+          const std::size_t off = (std::size_t(i) * c + ch) * plane;
+          const Scalar* dy = top[0]->diff() + off;
+          Scalar* dx = bottom[0]->diff() + off;
+          if (global_) {
+            for (std::size_t j = 0; j < plane; ++j) dx[j] = inv_std_[ch] * dy[j];
+            continue;
+          }
+          const Scalar* y = normalized_.data() + off;
+          for (std::size_t j = 0; j < plane; ++j)
+            dx[j] = inv_std_[ch] * (dy[j] - Scalar(mean_dy) - y[j] * Scalar(mean_dy_y));
+        }
+      }
+    });
+  }
+
+ private:
+  bool global_ = false;
+  Vector mean_, inv_std_, normalized_;
+};
+
+// y = x * gamma_c (+ beta_c), per channel (axis 1).
+template <class Scalar>
+class ScaleLayer : public Layer<Scalar> {
+  using Base = Layer<Scalar>;
+  using typename Base::Blobs;
+
+ public:
+  using Base::Base;
+  bool allows_in_place() const override { return true; }
+
+  void setup(const Blobs& bottom, std::mt19937_64& rng) override {
+    this->require_bottoms(bottom, 1, 1);
+    if (this->spec_.scale.axis != 1) this->fail("only axis 1 is supported");
+    if (bottom[0]->num_axes() < 2) this->fail("input needs a channel axis, got " + shape_text(bottom[0]->shape()));
+    if (this->params_.empty()) {
+      fill(this->add_param({bottom[0]->shape(1)}), this->spec_.scale.filler, rng, this->name());
+      if (this->spec_.scale.bias_term)
+        fill(this->add_param({bottom[0]->shape(1)}), this->spec_.scale.bias_filler, rng, this->name());
+    }
+  }
+  void reshape(const Blobs& bottom, const Blobs& top) override {
+    if (bottom[0]->shape(1) != this->params_[0]->shape(0))
+      this->fail("input " + shape_text(bottom[0]->shape()) + " does not have " +
+                 std::to_string(this->params_[0]->shape(0)) + " channels");
+    top[0]->reshape_like(*bottom[0]);
+  }
+
+  void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
+    const int c = bottom[0]->shape(1);
+    const std::size_t plane = bottom[0]->count_from(2);
+    // Run in place, the input is overwritten but the gain's gradient needs it: keep a copy.
+    if (top[0] == bottom[0]) {
+      input_copy_.reshape_like(*bottom[0]);
+      input_copy_.data_vector() = bottom[0]->data_vector();
+    }
+    const Scalar* gamma = this->params_[0]->data();
+    const Scalar* beta = this->params_.size() > 1 ? this->params_[1]->data() : nullptr;
+    ctx.parallel_chunks(std::size_t(bottom[0]->shape(0)) * c, [&](std::size_t, std::size_t p0, std::size_t p1) {
+      for (std::size_t p = p0; p < p1; ++p) {
+        const int ch = int(p % std::size_t(c));
+        const Scalar* x = bottom[0]->data() + p * plane;
+        Scalar* y = top[0]->data() + p * plane;
+        for (std::size_t j = 0; j < plane; ++j) y[j] = x[j] * gamma[ch] + (beta ? beta[ch] : Scalar(0));
+      }
+    });
+  }
+
+  void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
+                const RunContext& ctx) override {
+    const int n = top[0]->shape(0), c = top[0]->shape(1);
+    const std::size_t plane = top[0]->count_from(2);
+    const Scalar* x = top[0] == bottom[0] ? input_copy_.data() : bottom[0]->data();
+    const Scalar* gamma = this->params_[0]->data();
+    ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
+      for (int ch = int(c0); ch < int(c1); ++ch) {
+        Scalar dgamma = 0, dbeta = 0;
+        for (int i = 0; i < n; ++i) {
+          const std::size_t off = (std::size_t(i) * c + ch) * plane;
+          const Scalar* dy = top[0]->diff() + off;
+          for (std::size_t j = 0; j < plane; ++j) {
+            dgamma += dy[j] * x[off + j];
+            dbeta += dy[j];
+          }
+          if (propagate[0]) {
+            Scalar* dx = bottom[0]->diff() + off;
+            for (std::size_t j = 0; j < plane; ++j) dx[j] = dy[j] * gamma[ch];
+          }
+        }
+        this->params_[0]->diff()[ch] += dgamma;
+        if (this->params_.size() > 1) this->params_[1]->diff()[ch] += dbeta;
+      }
+    });
+  }
+
+ private:
+  Blob<Scalar> input_copy_;
+};
+
+}  // namespace deephash::nn

@@ -1,0 +1,165 @@
+#pragma once
+// Fully connected layers: the inner product y = W x + b over the dimensions from `axis` on, and
+// deephash's latent hash layer, the paper's contribution: a = sigmoid(W x + b), whose bits are
+// a > 0.5. Weights are (outputs, inputs), Caffe's layout.
+
+#include "deephash/nn/filler.hpp"
+#include "deephash/nn/layer.hpp"
+#include "deephash/nn/layers/activations.hpp"
+
+namespace deephash::nn {
+
+// The dense product shared by both layers: rows of X (N x K) are samples.
+template <class Scalar>
+struct DenseProduct {
+  using Matrix = typename Blob<Scalar>::Matrix;
+  using Map = Eigen::Map<Matrix>;
+  using ConstMap = Eigen::Map<const Matrix>;
+
+  // Y = X W^T + b, split over samples.
+  static void forward(const Scalar* x, const Scalar* w, const Scalar* b, Scalar* y, Eigen::Index n,
+                      Eigen::Index k, Eigen::Index out, const RunContext& ctx) {
+    const ConstMap weights(w, out, k);
+    ctx.parallel_chunks(std::size_t(n), [&](std::size_t, std::size_t r0, std::size_t r1) {
+      const Eigen::Index rows = Eigen::Index(r1 - r0);
+      Map yr(y + r0 * out, rows, out);
+      yr.noalias() = ConstMap(x + r0 * k, rows, k) * weights.transpose();
+      if (b) yr.rowwise() += Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(b, out);
+    });
+  }
+
+  // dW += dY^T X (split over outputs), db += column sums of dY, dX = dY W (split over samples).
+  static void backward(const Scalar* x, const Scalar* w, const Scalar* dy, Scalar* dw, Scalar* db, Scalar* dx,
+                       Eigen::Index n, Eigen::Index k, Eigen::Index out, const RunContext& ctx) {
+    const ConstMap dys(dy, n, out);
+    ctx.parallel_chunks(std::size_t(out), [&](std::size_t, std::size_t o0, std::size_t o1) {
+      const Eigen::Index rows = Eigen::Index(o1 - o0);
+      Map(dw + o0 * k, rows, k).noalias() += dys.middleCols(Eigen::Index(o0), rows).transpose() * ConstMap(x, n, k);
+      if (db)
+        for (std::size_t o = o0; o < o1; ++o) db[o] += dys.col(Eigen::Index(o)).sum();
+    });
+    if (!dx) return;
+    const ConstMap weights(w, out, k);
+    ctx.parallel_chunks(std::size_t(n), [&](std::size_t, std::size_t r0, std::size_t r1) {
+      const Eigen::Index rows = Eigen::Index(r1 - r0);
+      Map(dx + r0 * k, rows, k).noalias() = dys.middleRows(Eigen::Index(r0), rows) * weights;
+    });
+  }
+};
+
+template <class Scalar>
+class InnerProductLayer : public Layer<Scalar> {
+  using Base = Layer<Scalar>;
+  using typename Base::Blobs;
+
+ public:
+  using Base::Base;
+
+  void setup(const Blobs& bottom, std::mt19937_64& rng) override {
+    this->require_bottoms(bottom, 1, 1);
+    const InnerProductSpec& s = this->spec_.inner_product;
+    if (s.num_output <= 0) this->fail("num_output must be positive");
+    if (s.axis < 1 || s.axis > bottom[0]->num_axes()) this->fail("axis out of range for " + shape_text(bottom[0]->shape()));
+    if (this->params_.empty()) {
+      fill(this->add_param({s.num_output, int(bottom[0]->count_from(s.axis))}), s.weight_filler, rng, this->name());
+      if (s.bias_term) fill(this->add_param({s.num_output}), s.bias_filler, rng, this->name());
+    }
+  }
+
+  void reshape(const Blobs& bottom, const Blobs& top) override {
+    const InnerProductSpec& s = this->spec_.inner_product;
+    if (int(bottom[0]->count_from(s.axis)) != this->params_[0]->shape(1))
+      this->fail("input " + shape_text(bottom[0]->shape()) + " has " + std::to_string(bottom[0]->count_from(s.axis)) +
+                 " features, the weights expect " + std::to_string(this->params_[0]->shape(1)));
+    std::vector<int> shape(bottom[0]->shape().begin(), bottom[0]->shape().begin() + s.axis);
+    shape.push_back(s.num_output);
+    top[0]->reshape(shape);
+  }
+
+  void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
+    const Eigen::Index k = this->params_[0]->shape(1), out = this->params_[0]->shape(0);
+    DenseProduct<Scalar>::forward(bottom[0]->data(), this->params_[0]->data(),
+                                  this->params_.size() > 1 ? this->params_[1]->data() : nullptr, top[0]->data(),
+                                  Eigen::Index(bottom[0]->count()) / k, k, out, ctx);
+  }
+
+  void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
+                const RunContext& ctx) override {
+    const Eigen::Index k = this->params_[0]->shape(1), out = this->params_[0]->shape(0);
+    DenseProduct<Scalar>::backward(bottom[0]->data(), this->params_[0]->data(), top[0]->diff(),
+                                   this->params_[0]->diff(), this->params_.size() > 1 ? this->params_[1]->diff() : nullptr,
+                                   propagate[0] ? bottom[0]->diff() : nullptr, Eigen::Index(bottom[0]->count()) / k, k,
+                                   out, ctx);
+  }
+};
+
+// Inner product + sigmoid, with the optional SSDH losses as a second top (see LatentSpec).
+template <class Scalar>
+class LatentLayer : public Layer<Scalar> {
+  using Base = Layer<Scalar>;
+  using typename Base::Blobs;
+  using Array = Eigen::Array<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+ public:
+  using Base::Base;
+
+  float default_loss_weight(std::size_t top) const override { return top == 1 ? 1.0f : 0.0f; }
+
+  void setup(const Blobs& bottom, std::mt19937_64& rng) override {
+    this->require_bottoms(bottom, 1, 1);
+    const LatentSpec& s = this->spec_.latent;
+    if (s.num_output <= 0) this->fail("num_output must be positive");
+    if (this->spec_.tops.size() > 2) this->fail("has at most two outputs: activations and the SSDH loss");
+    if (this->params_.empty()) {
+      fill(this->add_param({s.num_output, int(bottom[0]->count_from(1))}), s.weight_filler, rng, this->name());
+      fill(this->add_param({s.num_output}), s.bias_filler, rng, this->name());
+    }
+  }
+
+  void reshape(const Blobs& bottom, const Blobs& top) override {
+    if (int(bottom[0]->count_from(1)) != this->params_[0]->shape(1))
+      this->fail("input " + shape_text(bottom[0]->shape()) + " does not match the weights " +
+                 shape_text(this->params_[0]->shape()));
+    top[0]->reshape({bottom[0]->shape(0), this->spec_.latent.num_output});
+    if (top.size() > 1) top[1]->reshape({1});
+  }
+
+  void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
+    const Eigen::Index k = this->params_[0]->shape(1), out = this->params_[0]->shape(0), n = bottom[0]->shape(0);
+    DenseProduct<Scalar>::forward(bottom[0]->data(), this->params_[0]->data(), this->params_[1]->data(),
+                                  top[0]->data(), n, k, out, ctx);
+    auto a = top[0]->data_vector();
+    a = a.unaryExpr([](Scalar v) { return SigmoidLayer<Scalar>::sigmoid(v); });
+    if (top.size() > 1) {
+      const LatentSpec& s = this->spec_.latent;
+      const auto act = top[0]->data_matrix(n, out).array() - Scalar(0.5);
+      const Scalar binarization = -act.square().mean();
+      const Scalar balance = act.rowwise().mean().square().mean();
+      top[1]->data()[0] = Scalar(s.binarization_weight) * binarization + Scalar(s.balance_weight) * balance;
+    }
+  }
+
+  void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
+                const RunContext& ctx) override {
+    const Eigen::Index k = this->params_[0]->shape(1), out = this->params_[0]->shape(0), n = bottom[0]->shape(0);
+    const auto a = top[0]->data_matrix(n, out).array();
+    Array da = top[0]->diff_matrix(n, out).array();
+    if (top.size() > 1 && top[1]->diff()[0] != Scalar(0)) {
+      const LatentSpec& s = this->spec_.latent;
+      const Scalar weight = top[1]->diff()[0];
+      const Array centred = a - Scalar(0.5);
+      da += weight * Scalar(s.binarization_weight) * Scalar(-2) / Scalar(n * out) * centred;
+      const auto code_mean = centred.rowwise().mean();  // per sample, minus 0.5
+      da.colwise() += (weight * Scalar(s.balance_weight) * Scalar(2) / Scalar(n * out) * code_mean);
+    }
+    dz_.resize(n, out);
+    dz_ = da * a * (Scalar(1) - a);
+    DenseProduct<Scalar>::backward(bottom[0]->data(), this->params_[0]->data(), dz_.data(), this->params_[0]->diff(),
+                                   this->params_[1]->diff(), propagate[0] ? bottom[0]->diff() : nullptr, n, k, out, ctx);
+  }
+
+ private:
+  Array dz_;
+};
+
+}  // namespace deephash::nn

@@ -1,0 +1,132 @@
+#pragma once
+// Max and average pooling with Caffe's output size rule: ceil((H + 2 pad - kernel) / stride) + 1,
+// minus one if the last window would start in the padding. Max pooling ignores padding; average
+// pooling divides by the window size counted up to the padded border, as Caffe does.
+
+#include <cmath>
+#include <limits>
+
+#include "deephash/nn/layer.hpp"
+
+namespace deephash::nn {
+
+template <class Scalar>
+class PoolingLayer : public Layer<Scalar> {
+  using Base = Layer<Scalar>;
+  using typename Base::Blobs;
+
+ public:
+  using Base::Base;
+
+  void setup(const Blobs& bottom, std::mt19937_64&) override {
+    this->require_bottoms(bottom, 1, 1);
+    this->require_axes(*bottom[0], 4, "input");
+    const PoolingSpec& s = this->spec_.pooling;
+    if (!s.global_pooling && (s.kernel_h <= 0 || s.kernel_w <= 0)) this->fail("kernel size must be positive");
+    if (s.stride_h <= 0 || s.stride_w <= 0) this->fail("stride must be positive");
+    if (s.pad_h >= std::max(1, s.kernel_h) || s.pad_w >= std::max(1, s.kernel_w))
+      this->fail("padding must be smaller than the kernel");
+  }
+
+  void reshape(const Blobs& bottom, const Blobs& top) override {
+    const PoolingSpec& s = this->spec_.pooling;
+    this->require_axes(*bottom[0], 4, "input");
+    height_ = bottom[0]->shape(2);
+    width_ = bottom[0]->shape(3);
+    kh_ = s.global_pooling ? height_ : s.kernel_h;
+    kw_ = s.global_pooling ? width_ : s.kernel_w;
+    sh_ = s.global_pooling ? 1 : s.stride_h;
+    sw_ = s.global_pooling ? 1 : s.stride_w;
+    ph_ = s.global_pooling ? 0 : s.pad_h;
+    pw_ = s.global_pooling ? 0 : s.pad_w;
+    out_h_ = output_size(height_, kh_, ph_, sh_);
+    out_w_ = output_size(width_, kw_, pw_, sw_);
+    if (out_h_ <= 0 || out_w_ <= 0) this->fail("input " + shape_text(bottom[0]->shape()) + " is smaller than the window");
+    top[0]->reshape({bottom[0]->shape(0), bottom[0]->shape(1), out_h_, out_w_});
+    if (s.method == PoolingSpec::Method::Max) argmax_.resize(top[0]->count());
+  }
+
+  void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
+    const bool max = this->spec_.pooling.method == PoolingSpec::Method::Max;
+    const std::size_t planes = std::size_t(bottom[0]->shape(0)) * bottom[0]->shape(1);
+    ctx.parallel_chunks(planes, [&](std::size_t, std::size_t p0, std::size_t p1) {
+      for (std::size_t p = p0; p < p1; ++p) {
+        const Scalar* in = bottom[0]->data() + p * height_ * width_;
+        Scalar* out = top[0]->data() + p * out_h_ * out_w_;
+        int* arg = max ? argmax_.data() + p * out_h_ * out_w_ : nullptr;
+        for (int oy = 0; oy < out_h_; ++oy)
+          for (int ox = 0; ox < out_w_; ++ox) {
+            const Window w = window(oy, ox);
+            const int o = oy * out_w_ + ox;
+            if (max) {
+              Scalar best = -std::numeric_limits<Scalar>::infinity();
+              int where = -1;
+              for (int y = w.y0; y < w.y1; ++y)
+                for (int x = w.x0; x < w.x1; ++x)
+                  if (in[y * width_ + x] > best) {
+                    best = in[y * width_ + x];
+                    where = y * width_ + x;
+                  }
+              out[o] = best;
+              arg[o] = where;
+            } else {
+              Scalar sum = 0;
+              for (int y = w.y0; y < w.y1; ++y)
+                for (int x = w.x0; x < w.x1; ++x) sum += in[y * width_ + x];
+              out[o] = sum / Scalar(w.area);
+            }
+          }
+      }
+    });
+  }
+
+  void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
+                const RunContext& ctx) override {
+    if (!propagate[0]) return;
+    const bool max = this->spec_.pooling.method == PoolingSpec::Method::Max;
+    const std::size_t planes = std::size_t(bottom[0]->shape(0)) * bottom[0]->shape(1);
+    ctx.parallel_chunks(planes, [&](std::size_t, std::size_t p0, std::size_t p1) {
+      for (std::size_t p = p0; p < p1; ++p) {
+        Scalar* din = bottom[0]->diff() + p * height_ * width_;
+        const Scalar* dout = top[0]->diff() + p * out_h_ * out_w_;
+        std::fill(din, din + height_ * width_, Scalar(0));
+        for (int oy = 0; oy < out_h_; ++oy)
+          for (int ox = 0; ox < out_w_; ++ox) {
+            const int o = oy * out_w_ + ox;
+            if (max) {
+              const int where = argmax_[p * out_h_ * out_w_ + std::size_t(o)];
+              if (where >= 0) din[where] += dout[o];
+            } else {
+              const Window w = window(oy, ox);
+              const Scalar g = dout[o] / Scalar(w.area);
+              for (int y = w.y0; y < w.y1; ++y)
+                for (int x = w.x0; x < w.x1; ++x) din[y * width_ + x] += g;
+            }
+          }
+      }
+    });
+  }
+
+ private:
+  static int output_size(int size, int kernel, int pad, int stride) {
+    int out = int(std::ceil(double(size + 2 * pad - kernel) / stride)) + 1;
+    if (pad > 0 && (out - 1) * stride >= size + pad) --out;  // the last window must start inside
+    return out;
+  }
+  struct Window {
+    int y0, y1, x0, x1, area;
+  };
+  // The input rows and columns a window covers, clipped to the image; `area` counts the window up
+  // to the padded border (Caffe's divisor for average pooling).
+  Window window(int oy, int ox) const {
+    int y0 = oy * sh_ - ph_, x0 = ox * sw_ - pw_;
+    int y1 = std::min(y0 + kh_, height_ + ph_), x1 = std::min(x0 + kw_, width_ + pw_);
+    const int area = (y1 - y0) * (x1 - x0);
+    return {std::max(y0, 0), std::min(y1, height_), std::max(x0, 0), std::min(x1, width_), area};
+  }
+
+  int height_ = 0, width_ = 0, kh_ = 0, kw_ = 0, sh_ = 1, sw_ = 1, ph_ = 0, pw_ = 0, out_h_ = 0, out_w_ = 0;
+  std::vector<int> argmax_;
+};
+
+}  // namespace deephash::nn

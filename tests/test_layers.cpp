@@ -1,0 +1,360 @@
+// Every layer: backward against numerical gradients (in double), forward against direct
+// computations of the definitions, and Caffe's shape rules.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <random>
+
+#include <deephash/nn/gradient_check.hpp>
+#include <deephash/nn/layer_factory.hpp>
+
+using namespace deephash;
+using namespace deephash::nn;
+
+namespace {
+
+using B = Blob<double>;
+
+void randomize(B& b, std::uint64_t seed, double scale = 1.0) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(0, scale);
+  for (std::size_t i = 0; i < b.count(); ++i) b.data()[i] = g(rng);
+}
+
+// Values far from each other (max pooling, max eltwise) or from 0 (ReLU), so that a small
+// step never crosses a kink.
+void randomize_distinct(B& b, std::uint64_t seed) {
+  std::vector<double> v(b.count());
+  for (std::size_t i = 0; i < v.size(); ++i) v[i] = (double(i) - double(v.size()) / 2 + 0.5) * 0.01;
+  std::shuffle(v.begin(), v.end(), std::mt19937_64(seed));
+  std::copy(v.begin(), v.end(), b.data());
+}
+
+LayerSpec spec(const std::string& type, int tops = 1) {
+  LayerSpec s;
+  s.name = "l";
+  s.type = type;
+  s.bottoms = {"x"};
+  for (int t = 0; t < tops; ++t) s.tops.push_back("y" + std::to_string(t));
+  return s;
+}
+
+void expect_gradients(const LayerSpec& s, std::vector<B*> bottom, std::size_t tops = 1,
+                      std::vector<bool> check = {true}, Phase phase = Phase::Train, double tolerance = 1e-6) {
+  auto layer = make_layer<double>(s);
+  std::vector<std::unique_ptr<B>> owned;
+  std::vector<B*> top;
+  for (std::size_t t = 0; t < tops; ++t) {
+    owned.push_back(std::make_unique<B>());
+    top.push_back(owned.back().get());
+  }
+  const GradientCheckResult r = check_gradients(*layer, bottom, top, check, phase);
+  INFO(s.type << ": worst at " << r.worst);
+  CHECK(r.checked > 0);
+  CHECK(r.max_relative_error < tolerance);
+}
+
+FillerSpec gaussian(float std) { return FillerSpec{"gaussian", 0, 0, 1, 0, std}; }
+
+// Direct convolution, the definition, for comparison with im2col + GEMM.
+double direct_conv(const B& x, const B& w, const B* bias, const ConvolutionSpec& c, int n, int o, int oy, int ox) {
+  const int cin = x.shape(1) / c.group, og = c.num_output / c.group, g = o / og;
+  double sum = bias ? bias->data()[o] : 0;
+  for (int ci = 0; ci < cin; ++ci)
+    for (int ky = 0; ky < c.kernel_h; ++ky)
+      for (int kx = 0; kx < c.kernel_w; ++kx) {
+        const int y = oy * c.stride_h - c.pad_h + ky * c.dilation, xx = ox * c.stride_w - c.pad_w + kx * c.dilation;
+        if (y < 0 || y >= x.shape(2) || xx < 0 || xx >= x.shape(3)) continue;
+        sum += w.data()[((std::size_t(o) * cin + ci) * c.kernel_h + ky) * c.kernel_w + kx] *
+               x.data()[((std::size_t(n) * x.shape(1) + g * cin + ci) * x.shape(2) + y) * x.shape(3) + xx];
+      }
+  return sum;
+}
+
+}  // namespace
+
+TEST_CASE("convolution: im2col + GEMM equals the direct definition, and gradients check") {
+  struct Case { int cin, h, w, cout, k, stride, pad, group, dilation; bool bias; };
+  const Case cases[] = {{3, 7, 6, 4, 3, 1, 1, 1, 1, true}, {4, 9, 9, 6, 3, 2, 0, 2, 1, true},
+                        {2, 8, 7, 3, 5, 3, 2, 1, 1, false}, {4, 5, 5, 4, 1, 1, 0, 2, 1, true},
+                        {2, 9, 9, 2, 3, 1, 2, 1, 2, true}, {6, 6, 6, 6, 3, 2, 1, 3, 1, true}};
+  for (const Case& c : cases) {
+    LayerSpec s = spec("Convolution");
+    s.convolution = {c.cout, c.bias, c.k, c.k, c.stride, c.stride, c.pad, c.pad, c.dilation, c.group, gaussian(1), gaussian(1)};
+    B x({2, c.cin, c.h, c.w}), y;
+    randomize(x, 1);
+    auto layer = make_layer<double>(s);
+    std::mt19937_64 rng(3);
+    layer->setup({&x}, rng);
+    layer->reshape({&x}, {&y});
+    layer->forward({&x}, {&y}, RunContext{});
+    const int oh = (c.h + 2 * c.pad - (c.dilation * (c.k - 1) + 1)) / c.stride + 1;
+    REQUIRE(y.shape() == std::vector<int>{2, c.cout, oh, oh == (c.w + 2 * c.pad - (c.dilation * (c.k - 1) + 1)) / c.stride + 1 ? oh : y.shape(3)});
+    for (int n = 0; n < 2; ++n)
+      for (int o = 0; o < c.cout; ++o)
+        for (int oy = 0; oy < y.shape(2); ++oy)
+          for (int ox = 0; ox < y.shape(3); ++ox)
+            CHECK(y.data()[((std::size_t(n) * c.cout + o) * y.shape(2) + oy) * y.shape(3) + ox] ==
+                  doctest::Approx(direct_conv(x, *layer->params()[0], c.bias ? layer->params()[1].get() : nullptr, s.convolution, n, o, oy, ox)));
+    expect_gradients(s, {&x});
+  }
+}
+
+TEST_CASE("convolution splits the batch over threads with the same result") {
+  LayerSpec s = spec("Convolution");
+  s.convolution = {5, true, 3, 3, 1, 1, 1, 1, 1, 1, gaussian(1), gaussian(1)};
+  B x({7, 3, 6, 6}), y1, y2;
+  randomize(x, 4);
+  auto one = make_layer<double>(s), two = make_layer<double>(s);
+  std::mt19937_64 r1(5), r2(5);
+  one->setup({&x}, r1);
+  two->setup({&x}, r2);
+  one->reshape({&x}, {&y1});
+  two->reshape({&x}, {&y2});
+  ThreadPool pool(3);
+  one->forward({&x}, {&y1}, RunContext{});
+  two->forward({&x}, {&y2}, RunContext{Phase::Train, &pool, nullptr});
+  for (std::size_t i = 0; i < y1.count(); ++i) CHECK(y1.data()[i] == doctest::Approx(y2.data()[i]).epsilon(1e-12));
+  randomize(y1, 6);
+  y2.diff_vector() = y1.data_vector();
+  y1.diff_vector() = y1.data_vector();
+  B x2({7, 3, 6, 6});
+  x2.data_vector() = x.data_vector();
+  one->backward({&y1}, {true}, {&x}, RunContext{});
+  two->backward({&y2}, {true}, {&x2}, RunContext{Phase::Train, &pool, nullptr});
+  for (std::size_t i = 0; i < x.count(); ++i) CHECK(x.diff()[i] == doctest::Approx(x2.diff()[i]).epsilon(1e-12));
+  for (std::size_t i = 0; i < one->params()[0]->count(); ++i)
+    CHECK(one->params()[0]->diff()[i] == doctest::Approx(two->params()[0]->diff()[i]).epsilon(1e-12));
+}
+
+TEST_CASE("pooling: Caffe's ceil-then-clip output size, max and average, gradients") {
+  struct Case { int h, k, s, p, expected; };
+  // 6, k3 s2: ceil(3/2) + 1 = 3 (a floor rule gives 2). 5, k3 s2 p1: 3. 7, k2 s2 p1: ceil(7/2)+1 = 5,
+  // but the 5th window would start at 8 - 1 = 7 >= 7 + 1? no: (5 - 1) * 2 = 8 >= 8 -> clipped to 4.
+  const Case cases[] = {{6, 3, 2, 0, 3}, {5, 3, 2, 1, 3}, {7, 2, 2, 1, 4}, {13, 3, 2, 0, 6}, {55, 3, 2, 0, 27}};
+  for (const Case& c : cases)
+    for (auto method : {PoolingSpec::Method::Max, PoolingSpec::Method::Average}) {
+      LayerSpec s = spec("Pooling");
+      s.pooling = {method, c.k, c.k, c.s, c.s, c.p, c.p, false};
+      B x({2, 3, c.h, c.h}), y;
+      randomize_distinct(x, 7);
+      auto layer = make_layer<double>(s);
+      std::mt19937_64 rng;
+      layer->setup({&x}, rng);
+      layer->reshape({&x}, {&y});
+      CHECK(y.shape(2) == c.expected);
+      CHECK(y.shape(3) == c.expected);
+      if (c.h <= 13) expect_gradients(s, {&x});
+    }
+  // Average pooling divides by the window counted up to the padded border, not by the valid part.
+  LayerSpec s = spec("Pooling");
+  s.pooling = {PoolingSpec::Method::Average, 3, 3, 2, 2, 1, 1, false};
+  B x({1, 1, 3, 3}), y;
+  for (int i = 0; i < 9; ++i) x.data()[i] = 1;
+  auto layer = make_layer<double>(s);
+  std::mt19937_64 rng;
+  layer->setup({&x}, rng);
+  layer->reshape({&x}, {&y});
+  layer->forward({&x}, {&y}, RunContext{});
+  CHECK(y.data()[0] == doctest::Approx(4.0 / 9.0));  // top-left window: 4 of 9 cells inside
+  // Global pooling.
+  LayerSpec g = spec("Pooling");
+  g.pooling.global_pooling = true;
+  g.pooling.method = PoolingSpec::Method::Average;
+  B gx({2, 4, 5, 5});
+  randomize(gx, 8);
+  expect_gradients(g, {&gx});
+}
+
+TEST_CASE("activations, dropout and LRN") {
+  B x({3, 4, 3, 2});
+  randomize_distinct(x, 9);
+  expect_gradients(spec("ReLU"), {&x});
+  LayerSpec leaky = spec("ReLU");
+  leaky.relu.negative_slope = 0.1f;
+  expect_gradients(leaky, {&x});
+  randomize(x, 10);
+  expect_gradients(spec("Sigmoid"), {&x});
+  expect_gradients(spec("Dropout"), {&x}, 1, {true}, Phase::Train);
+  expect_gradients(spec("Dropout"), {&x}, 1, {true}, Phase::Test);
+
+  LayerSpec lrn = spec("LRN");
+  lrn.lrn = {3, 0.5f, 0.75f, 2.0f};
+  B c({2, 7, 3, 3});
+  randomize(c, 11);
+  expect_gradients(lrn, {&c});
+  // Forward against the formula: y = x (k + alpha/n sum x^2)^-beta over the channel window.
+  auto layer = make_layer<double>(lrn);
+  B y;
+  std::mt19937_64 rng;
+  layer->setup({&c}, rng);
+  layer->reshape({&c}, {&y});
+  layer->forward({&c}, {&y}, RunContext{});
+  for (int ch = 0; ch < 7; ++ch) {
+    double sum = 0;
+    for (int j = std::max(0, ch - 1); j <= std::min(6, ch + 1); ++j) sum += std::pow(c.data()[std::size_t(j) * 9 + 4], 2);
+    CHECK(y.data()[std::size_t(ch) * 9 + 4] == doctest::Approx(c.data()[std::size_t(ch) * 9 + 4] * std::pow(2.0 + 0.5 / 3 * sum, -0.75)));
+  }
+}
+
+TEST_CASE("dropout: identity at test time, inverted scaling at training time") {
+  LayerSpec s = spec("Dropout");
+  s.dropout.ratio = 0.25f;
+  auto layer = make_layer<double>(s);
+  B x({1000, 10}), y;
+  for (std::size_t i = 0; i < x.count(); ++i) x.data()[i] = 1;
+  std::mt19937_64 rng(12);
+  layer->setup({&x}, rng);
+  layer->reshape({&x}, {&y});
+  layer->forward({&x}, {&y}, RunContext{Phase::Test, nullptr, &rng});
+  CHECK(y.data_vector().sum() == doctest::Approx(10000));
+  layer->forward({&x}, {&y}, RunContext{Phase::Train, nullptr, &rng});
+  std::size_t zeros = 0;
+  for (std::size_t i = 0; i < y.count(); ++i) {
+    zeros += y.data()[i] == 0;
+    CHECK((y.data()[i] == 0 || y.data()[i] == doctest::Approx(1 / 0.75)));
+  }
+  CHECK(double(zeros) / 10000 == doctest::Approx(0.25).epsilon(0.1));
+  CHECK(y.data_vector().mean() == doctest::Approx(1.0).epsilon(0.05));
+}
+
+TEST_CASE("inner product and the latent layer, with and without the SSDH losses") {
+  LayerSpec ip = spec("InnerProduct");
+  ip.inner_product = {5, true, 1, gaussian(1), gaussian(1)};
+  B x({4, 3, 2, 2});
+  randomize(x, 13);
+  expect_gradients(ip, {&x});
+  ip.inner_product.bias_term = false;
+  expect_gradients(ip, {&x});
+
+  LayerSpec latent = spec("Latent");
+  latent.latent.num_output = 6;
+  latent.latent.weight_filler = gaussian(0.5f);
+  latent.latent.bias_filler = gaussian(0.5f);
+  expect_gradients(latent, {&x});
+  latent.latent.binarization_weight = 0.7f;
+  latent.latent.balance_weight = 1.3f;
+  expect_gradients(latent, {&x}, 2);
+  // The latent layer is the inner product followed by the sigmoid.
+  auto l = make_layer<double>(latent);
+  LayerSpec same = spec("InnerProduct");
+  same.inner_product = {6, true, 1, {}, {}};
+  auto i = make_layer<double>(same);
+  B a, z, loss;
+  std::mt19937_64 rng;
+  l->setup({&x}, rng);
+  i->setup({&x}, rng);
+  i->params()[0]->data_vector() = l->params()[0]->data_vector();
+  i->params()[1]->data_vector() = l->params()[1]->data_vector();
+  l->reshape({&x}, {&a, &loss});
+  i->reshape({&x}, {&z});
+  l->forward({&x}, {&a, &loss}, RunContext{});
+  i->forward({&x}, {&z}, RunContext{});
+  double bin = 0, bal = 0;
+  for (int n = 0; n < 4; ++n) {
+    double row = 0;
+    for (int j = 0; j < 6; ++j) {
+      const double v = 1 / (1 + std::exp(-z.data()[n * 6 + j]));
+      CHECK(a.data()[n * 6 + j] == doctest::Approx(v));
+      bin -= (v - 0.5) * (v - 0.5) / 24;
+      row += (v - 0.5) / 6;
+    }
+    bal += row * row / 4;
+  }
+  CHECK(loss.data()[0] == doctest::Approx(0.7 * bin + 1.3 * bal));
+}
+
+TEST_CASE("softmax, softmax loss and accuracy") {
+  B scores({5, 4}), labels({5});
+  randomize(scores, 14);
+  for (int i = 0; i < 5; ++i) labels.data()[i] = i % 4;
+  LayerSpec sm = spec("Softmax");
+  expect_gradients(sm, {&scores});
+  LayerSpec loss = spec("SoftmaxWithLoss");
+  loss.bottoms = {"x", "label"};
+  expect_gradients(loss, {&scores, &labels}, 1, {true, false});
+  auto layer = make_layer<double>(loss);
+  B out;
+  std::mt19937_64 rng;
+  layer->setup({&scores, &labels}, rng);
+  layer->reshape({&scores, &labels}, {&out});
+  layer->forward({&scores, &labels}, {&out}, RunContext{});
+  double expected = 0;
+  for (int i = 0; i < 5; ++i) {
+    double z = 0;
+    for (int c = 0; c < 4; ++c) z += std::exp(scores.data()[i * 4 + c]);
+    expected -= std::log(std::exp(scores.data()[i * 4 + i % 4]) / z) / 5;
+  }
+  CHECK(out.data()[0] == doctest::Approx(expected));
+  labels.data()[2] = 4;
+  CHECK_THROWS_WITH_AS(layer->forward({&scores, &labels}, {&out}, RunContext{}),
+                       doctest::Contains("label 4.000000 of sample 2 is not a class index in [0, 4)"), Error);
+}
+
+TEST_CASE("batch normalisation (batch and global statistics), scale, eltwise and split") {
+  B x({4, 3, 2, 2});
+  randomize(x, 15, 2.0);
+  LayerSpec bn = spec("BatchNorm");
+  expect_gradients(bn, {&x}, 1, {true}, Phase::Train, 1e-5);
+  bn.batch_norm.use_global_stats = true;
+  expect_gradients(bn, {&x}, 1, {true}, Phase::Test);
+  LayerSpec scale = spec("Scale");
+  scale.scale.bias_term = true;
+  scale.scale.filler = gaussian(1);
+  scale.scale.bias_filler = gaussian(1);
+  expect_gradients(scale, {&x});
+
+  B a({2, 3, 2}), b({2, 3, 2}), c({2, 3, 2});
+  randomize_distinct(a, 16);
+  randomize_distinct(b, 17);
+  b.data_vector().array() += 0.005;  // never equal to a value of a: max has no ties
+  randomize(c, 18);
+  LayerSpec sum = spec("Eltwise");
+  sum.bottoms = {"a", "b", "c"};
+  sum.eltwise.coeff = {1.0f, -2.0f, 0.5f};
+  expect_gradients(sum, {&a, &b, &c}, 1, {true, true, true});
+  LayerSpec prod = sum;
+  prod.eltwise = {EltwiseSpec::Operation::Product, {}};
+  expect_gradients(prod, {&a, &b, &c}, 1, {true, true, true});
+  LayerSpec max = sum;
+  max.eltwise = {EltwiseSpec::Operation::Max, {}};
+  max.bottoms = {"a", "b"};
+  expect_gradients(max, {&a, &b}, 1, {true, true});
+  LayerSpec split = spec("Split", 3);
+  expect_gradients(split, {&a}, 3);
+}
+
+TEST_CASE("batch normalisation keeps Caffe's running statistics") {
+  LayerSpec bn = spec("BatchNorm");
+  bn.batch_norm.moving_average_fraction = 0.5f;
+  auto layer = make_layer<double>(bn);
+  B x({2, 1, 1, 2}), y;
+  std::mt19937_64 rng;
+  layer->setup({&x}, rng);
+  layer->reshape({&x}, {&y});
+  const double first[] = {1, 2, 3, 6}, second[] = {0, 0, 4, 4};
+  std::copy(first, first + 4, x.data());
+  layer->forward({&x}, {&y}, RunContext{Phase::Train});
+  std::copy(second, second + 4, x.data());
+  layer->forward({&x}, {&y}, RunContext{Phase::Train});
+  // Means 3 and 2; unbiased variances 14/3 and 16/3. Sums decay by 0.5: mean sum = 3 * 0.5 + 2,
+  // normaliser = 1 * 0.5 + 1.
+  CHECK(layer->params()[0]->data()[0] == doctest::Approx(3.5));
+  CHECK(layer->params()[1]->data()[0] == doctest::Approx(14.0 / 3 * 0.5 + 16.0 / 3));
+  CHECK(layer->params()[2]->data()[0] == doctest::Approx(1.5));
+  // Test phase uses the estimates sum / normaliser.
+  layer->forward({&x}, {&y}, RunContext{Phase::Test});
+  CHECK(y.data()[0] == doctest::Approx((0 - 3.5 / 1.5) / std::sqrt((14.0 / 6 + 16.0 / 3) / 1.5 + 1e-5)));
+}
+
+TEST_CASE("layers name themselves in errors") {
+  LayerSpec s = spec("Convolution");
+  s.name = "conv9";
+  s.convolution = {6, true, 3, 3, 1, 1, 0, 0, 1, 4, {}, {}};
+  B x({1, 3, 8, 8});
+  auto layer = make_layer<double>(s);
+  std::mt19937_64 rng;
+  CHECK_THROWS_WITH_AS(layer->setup({&x}, rng), doctest::Contains("layer 'conv9' (Convolution): group 4 must divide"), Error);
+  LayerSpec bad = spec("Crop");
+  CHECK_THROWS_WITH_AS(make_layer<double>(bad), doctest::Contains("unsupported layer type 'Crop'"), Error);
+}
