@@ -10,6 +10,8 @@ packages=(
   libstb-dev                       # image decoding and PNG writing
   doctest-dev libbenchmark-dev     # tests and micro-benchmarks
   dataset-fashion-mnist            # the real data of the main job and the tests
+  libopencv-dnn-dev                # an independent Caffe reader: the oracle of our importer's tests
+  protobuf-compiler                # protoc --encode / --decode: binary Caffe fixtures for the tests
 )
 
 missing=()

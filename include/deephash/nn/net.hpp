@@ -150,7 +150,8 @@ class Net {
       if (l->name() == name) return l.get();
     return nullptr;
   }
-  // The outputs of layer i (a layer that ran in place shares storage with its input).
+  // The inputs and outputs of layer i (a layer that ran in place shares storage with its input).
+  std::vector<BlobType*> layer_inputs(std::size_t i) { return bottom_blobs(i); }
   std::vector<BlobType*> layer_outputs(std::size_t i) { return top_blobs(i); }
 
   // Propagates input shapes through the layers; forward() does this too.

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# KevinNet's CPU forward pass (227x227, batch 32): deephash, OpenCV dnn and PyTorch, one after the
+# other in the same session, with the same number of threads. Needs a build with benchmarks (and
+# OpenCV for its row) and python3-torch for PyTorch's. Writes cnn-comparison.json.
+set -euo pipefail
+build=${1:-build}
+threads=${DEEPHASH_NUM_THREADS:-$(nproc)}
+export DEEPHASH_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
+out=cnn-comparison.json
+"$build/bench/deephash_bench" --benchmark_filter='KevinNetForward' --benchmark_format=json > "$out.tmp"
+if python3 -c 'import torch' 2>/dev/null; then
+  python3 "$(dirname "$0")/pytorch_kevinnet.py" 32 > "$out.torch"
+else
+  echo '{"name": "pytorch_kevinnet_forward", "skipped": "python3-torch is not installed"}' > "$out.torch"
+fi
+python3 - "$out.tmp" "$out.torch" "$out" <<'PY'
+import json, sys
+bench, torch = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
+rows = [(b["name"], b["ms_per_image"], b["items_per_second"]) for b in bench["benchmarks"]]
+if "ms_per_image" in torch:
+    rows.append(("PyTorch " + torch["torch"], torch["ms_per_image"], torch["images_per_second"]))
+for name, ms, ips in rows:
+    print(f"{name:45s} {ms:8.2f} ms/image {ips:8.1f} images/s")
+json.dump({"context": bench["context"], "benchmarks": bench["benchmarks"], "pytorch": torch}, open(sys.argv[3], "w"), indent=1)
+PY
+rm -f "$out.tmp" "$out.torch"
+echo "wrote $out"

@@ -1,0 +1,154 @@
+// Model files, encoded sets and training snapshots: round trips, damage, and a resumed run that
+// ends exactly where an uninterrupted one does.
+#include <doctest/doctest.h>
+
+#include <deephash/io/codes_file.hpp>
+#include <deephash/io/model_file.hpp>
+#include <deephash/nn/architectures.hpp>
+
+#include "support.hpp"
+
+using namespace deephash;
+using namespace deephash::nn;
+using test::TempDir;
+
+namespace {
+
+HashingModel small_model() {
+  ArchitectureOptions o;
+  o.bits = 16;
+  o.batch = 4;
+  HashingModel m;
+  m.net = fashion_mnist_net(o);
+  Net<float> net(m.net, Phase::Train);
+  // Running statistics as a trained net has them (variance 1), not the empty ones of a new net,
+  // whose normalisation would blow activations up by 1 / sqrt(eps) per layer.
+  for (std::size_t i = 0; i < net.num_layers(); ++i)
+    if (net.layer(i).type() == "BatchNorm") {
+      net.layer(i).params()[1]->data_vector().setOnes();
+      net.layer(i).params()[2]->data()[0] = 1;
+    }
+  m.weights = net.weights();
+  m.frontend.input_shape = {1, 28, 28};
+  m.frontend.feature_blob = "fc1";
+  m.frontend.transform.mean_values = {72.94f};
+  m.frontend.transform.scale = 1 / 90.0f;
+  m.frontend.transform.pad = 2;
+  m.frontend.transform.mirror = true;
+  m.class_names = {"a", "b", "c"};
+  m.description = "test model";
+  return m;
+}
+
+ImageDataset tiny_images(std::size_t n) {
+  ImageDataset d;
+  d.height = d.width = 28;
+  d.channels = 1;
+  std::mt19937_64 rng(1);
+  for (std::size_t i = 0; i < n; ++i) {
+    d.labels.push_back(int(i % 10));
+    for (int p = 0; p < 28 * 28; ++p) d.pixels.push_back(std::uint8_t((i % 10) * 20 + rng() % 40));
+  }
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("a model file keeps the network, weights, transformation and names, and encodes the same") {
+  TempDir dir;
+  const HashingModel m = small_model();
+  save_model(m, dir.file("m.dhm"));
+  const HashingModel back = load_model(dir.file("m.dhm"));
+  CHECK(back.net.layers.size() == m.net.layers.size());
+  CHECK(back.class_names == m.class_names);
+  CHECK(back.description == m.description);
+  CHECK(back.frontend.transform.mean_values == m.frontend.transform.mean_values);
+  CHECK(back.frontend.transform.pad == 2);
+  CHECK(back.frontend.feature_blob == "fc1");
+  REQUIRE(back.weights.size() == m.weights.size());
+  for (std::size_t i = 0; i < m.weights.size(); ++i) CHECK(back.weights[i].blobs[0].data == m.weights[i].blobs[0].data);
+
+  const ImageDataset images = tiny_images(7);
+  auto a = m.make_frontend(1), b = back.make_frontend(2);
+  CHECK(a->code_bits() == 16);
+  CHECK(a->feature_dim() == 256);
+  const EncodedImages ea = encode_images(*a, images, true, 3, "a", false), eb = encode_images(*b, images, true, 5, "b", false);
+  CHECK(ea.codes == eb.codes);
+  CHECK((ea.activations - eb.activations).cwiseAbs().maxCoeff() < 1e-5f);
+  CHECK((ea.features - eb.features).cwiseAbs().maxCoeff() <= 1e-5f * ea.features.cwiseAbs().maxCoeff());
+  CHECK(ea.features.cwiseAbs().maxCoeff() > 0);
+}
+
+TEST_CASE("damaged model and codes files are refused with the file's name") {
+  TempDir dir;
+  save_model(small_model(), dir.file("m.dhm"));
+  auto bytes = read_file_bytes(dir.file("m.dhm"));
+  bytes.resize(bytes.size() / 2);
+  write_file_atomically(dir.file("half.dhm"), bytes);
+  const std::string msg = test::error_message([&] { load_model(dir.file("half.dhm")); });
+  CHECK(msg.find(dir.file("half.dhm")) == 0);
+  CHECK(msg.find("truncated") != std::string::npos);
+  CHECK_THROWS_WITH_AS(load_encoded_set(dir.file("m.dhm")), doctest::Contains("is a deephash 'MODL' file, not a deephash CODE file"), Error);
+}
+
+TEST_CASE("an encoded set round-trips with labels, paths and features") {
+  TempDir dir;
+  EncodedSet s;
+  s.codes = test::random_codes(5, 20, 3);
+  s.labels = {0, 1, 2, 1, 0};
+  s.class_names = {"x", "y", "z"};
+  s.dataset = "folder";
+  s.split = "database";
+  s.paths = {"a.png", "b.png", "c.png", "d.png", "e.png"};
+  s.features = RowMatrixXf::Random(5, 3);
+  save_encoded_set(s, dir.file("s.dhc"));
+  const EncodedSet t = load_encoded_set(dir.file("s.dhc"));
+  CHECK(t.codes == s.codes);
+  CHECK(t.labels == s.labels);
+  CHECK(t.paths == s.paths);
+  CHECK(t.class_names == s.class_names);
+  CHECK(t.features == s.features);
+  s.labels.pop_back();
+  CHECK_THROWS_WITH_AS(save_encoded_set(s, dir.file("bad.dhc")), doctest::Contains("inconsistent encoded set"), Error);
+}
+
+TEST_CASE("a run resumed from a snapshot ends exactly where the uninterrupted run does") {
+  TempDir dir;
+  const HashingModel m = small_model();
+  const ImageDataset images = tiny_images(24);
+  SolverSpec s;
+  s.base_lr = 0.05f;
+  s.lr_policy = "onecycle";
+  s.max_iter = 10;
+  TrainOptions o;
+  o.batch_size = 4;
+  o.seed = 7;
+  o.transform = m.frontend.transform;
+  o.show_progress = false;
+  ThreadPool pool(2);
+
+  Net<float> whole(m.net, Phase::Train, NetOptions::seeded(3));
+  SgdSolver<float> whole_solver(whole, s);
+  train(whole, whole_solver, images, o, 10, pool);
+
+  Net<float> first(m.net, Phase::Train, NetOptions::seeded(3));
+  SgdSolver<float> first_solver(first, s);
+  train(first, first_solver, images, o, 4, pool);
+  TrainingSnapshot snap{m, s, first_solver.iteration(), o.seed, o.batch_size, first_solver.history()};
+  snap.model.weights = first.weights();
+  save_snapshot(snap, dir.file("run.snap"));
+
+  const TrainingSnapshot back = load_snapshot(dir.file("run.snap"));
+  CHECK(back.iteration == 4);
+  CHECK(back.solver.lr_policy == "onecycle");
+  CHECK(back.solver.base_lr == doctest::Approx(0.05f));
+  Net<float> resumed(back.model.net, Phase::Train, NetOptions::seeded(99));  // initialisation is overwritten
+  resumed.load_weights(back.model.weights, "snapshot");
+  SgdSolver<float> resumed_solver(resumed, back.solver);
+  resumed_solver.restore(back.iteration, back.history);
+  train(resumed, resumed_solver, images, o, 10, pool);
+
+  const auto a = whole.weights(), b = resumed.weights();
+  for (std::size_t i = 0; i < a.size(); ++i)
+    for (std::size_t j = 0; j < a[i].blobs.size(); ++j) CHECK(a[i].blobs[j].data == b[i].blobs[j].data);
+}
