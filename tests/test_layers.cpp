@@ -358,3 +358,22 @@ TEST_CASE("layers name themselves in errors") {
   LayerSpec bad = spec("Crop");
   CHECK_THROWS_WITH_AS(make_layer<double>(bad), doctest::Contains("unsupported layer type 'Crop'"), Error);
 }
+
+TEST_CASE("max pooling: the inference path (no positions kept) equals the training path") {
+  for (int pad : {0, 1})
+    for (int size : {7, 13, 27}) {
+      LayerSpec s = spec("Pooling");
+      s.pooling = {PoolingSpec::Method::Max, 3, 3, 2, 2, pad, pad, false};
+      B x({2, 3, size, size + 2}), train, test;
+      randomize(x, std::uint64_t(size + pad));
+      auto layer = make_layer<double>(s);
+      std::mt19937_64 rng;
+      layer->setup({&x}, rng);
+      layer->reshape({&x}, {&train});
+      layer->forward({&x}, {&train}, RunContext{Phase::Train});
+      layer->reshape({&x}, {&test});
+      layer->forward({&x}, {&test}, RunContext{Phase::Test});
+      REQUIRE(train.count() == test.count());
+      for (std::size_t i = 0; i < train.count(); ++i) CHECK(train.data()[i] == test.data()[i]);
+    }
+}

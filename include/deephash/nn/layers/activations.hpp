@@ -4,6 +4,7 @@
 // and the sigmoid's derivative is y (1 - y) (a copy of y): later in-place layers may rewrite the
 // output before backward runs.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -23,15 +24,18 @@ class ReluLayer : public Layer<Scalar> {
   void setup(const Blobs& bottom, std::mt19937_64&) override { this->require_bottoms(bottom, 1, 1); }
   void reshape(const Blobs& bottom, const Blobs& top) override { top[0]->reshape_like(*bottom[0]); }
 
-  void forward(const Blobs& bottom, const Blobs& top, const RunContext&) override {
+  void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
     const Scalar slope = Scalar(this->spec_.relu.negative_slope);
+    const std::size_t n = bottom[0]->count();
     const Scalar* x = bottom[0]->data();
     Scalar* y = top[0]->data();
-    positive_.resize(bottom[0]->count());
-    for (std::size_t i = 0, n = positive_.size(); i < n; ++i) {
-      positive_[i] = x[i] > 0;
-      y[i] = positive_[i] ? x[i] : slope * x[i];
+    // The mask is only needed for a backward pass; it is taken before an in-place write.
+    if (ctx.phase == Phase::Train) {
+      positive_.resize(n);
+      for (std::size_t i = 0; i < n; ++i) positive_[i] = x[i] > 0;
     }
+    // Branch-free, so that the compiler vectorises it and random signs cost no mispredictions.
+    for (std::size_t i = 0; i < n; ++i) y[i] = std::max(x[i], Scalar(0)) + slope * std::min(x[i], Scalar(0));
   }
 
   void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,

@@ -16,15 +16,17 @@ struct DenseProduct {
   using Map = Eigen::Map<Matrix>;
   using ConstMap = Eigen::Map<const Matrix>;
 
-  // Y = X W^T + b, split over samples.
+  // Y = X W^T + b, split over outputs: each thread reads only its rows of W, which for a large
+  // layer at a small batch (fc6: 151 MB of weights, 32 samples) is what the time goes to.
   static void forward(const Scalar* x, const Scalar* w, const Scalar* b, Scalar* y, Eigen::Index n,
                       Eigen::Index k, Eigen::Index out, const RunContext& ctx) {
-    const ConstMap weights(w, out, k);
-    ctx.parallel_chunks(std::size_t(n), [&](std::size_t, std::size_t r0, std::size_t r1) {
-      const Eigen::Index rows = Eigen::Index(r1 - r0);
-      Map yr(y + r0 * out, rows, out);
-      yr.noalias() = ConstMap(x + r0 * k, rows, k) * weights.transpose();
-      if (b) yr.rowwise() += Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(b, out);
+    const ConstMap xs(x, n, k);
+    Map ys(y, n, out);
+    ctx.parallel_chunks(std::size_t(out), [&](std::size_t, std::size_t o0, std::size_t o1) {
+      const Eigen::Index cols = Eigen::Index(o1 - o0);
+      auto yc = ys.middleCols(Eigen::Index(o0), cols);
+      yc.noalias() = xs * ConstMap(w + o0 * k, cols, k).transpose();
+      if (b) yc.rowwise() += Eigen::Map<const Eigen::Matrix<Scalar, 1, Eigen::Dynamic>>(b + o0, cols);
     });
   }
 

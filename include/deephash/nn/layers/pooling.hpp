@@ -3,8 +3,10 @@
 // minus one if the last window would start in the padding. Max pooling ignores padding; average
 // pooling divides by the window size counted up to the padded border, as Caffe does.
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "deephash/nn/layer.hpp"
 
@@ -48,27 +50,40 @@ class PoolingLayer : public Layer<Scalar> {
 
   void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
     const bool max = this->spec_.pooling.method == PoolingSpec::Method::Max;
+    const bool keep_argmax = max && ctx.phase == Phase::Train;
     const std::size_t planes = std::size_t(bottom[0]->shape(0)) * bottom[0]->shape(1);
+    if (max && !keep_argmax) {
+      forward_max_separable(bottom[0]->data(), top[0]->data(), planes, ctx);
+      return;
+    }
     ctx.parallel_chunks(planes, [&](std::size_t, std::size_t p0, std::size_t p1) {
       for (std::size_t p = p0; p < p1; ++p) {
         const Scalar* in = bottom[0]->data() + p * height_ * width_;
         Scalar* out = top[0]->data() + p * out_h_ * out_w_;
-        int* arg = max ? argmax_.data() + p * out_h_ * out_w_ : nullptr;
+        int* arg = keep_argmax ? argmax_.data() + p * out_h_ * out_w_ : nullptr;
         for (int oy = 0; oy < out_h_; ++oy)
           for (int ox = 0; ox < out_w_; ++ox) {
             const Window w = window(oy, ox);
             const int o = oy * out_w_ + ox;
             if (max) {
+              // Branch-free maximum (random data would mispredict every comparison); the position
+              // of the maximum only when a backward pass will need it.
               Scalar best = -std::numeric_limits<Scalar>::infinity();
-              int where = -1;
-              for (int y = w.y0; y < w.y1; ++y)
-                for (int x = w.x0; x < w.x1; ++x)
-                  if (in[y * width_ + x] > best) {
-                    best = in[y * width_ + x];
-                    where = y * width_ + x;
+              if (arg) {
+                int where = -1;
+                for (int y = w.y0; y < w.y1; ++y)
+                  for (int x = w.x0; x < w.x1; ++x) {
+                    const Scalar v = in[y * width_ + x];
+                    const bool higher = v > best;
+                    best = higher ? v : best;
+                    where = higher ? y * width_ + x : where;
                   }
+                arg[o] = where;
+              } else {
+                for (int y = w.y0; y < w.y1; ++y)
+                  for (int x = w.x0; x < w.x1; ++x) best = std::max(best, in[y * width_ + x]);
+              }
               out[o] = best;
-              arg[o] = where;
             } else {
               Scalar sum = 0;
               for (int y = w.y0; y < w.y1; ++y)
@@ -113,6 +128,43 @@ class PoolingLayer : public Layer<Scalar> {
     if (pad > 0 && (out - 1) * stride >= size + pad) --out;  // the last window must start inside
     return out;
   }
+  // Max pooling without positions (inference): the maximum of a rectangle is the maximum over
+  // its rows of each row's maximum, so each input row is reduced across the window's width once,
+  // then the window's rows are combined: kh + kw comparisons per output instead of kh * kw.
+  void forward_max_separable(const Scalar* input, Scalar* output, std::size_t planes, const RunContext& ctx) const {
+    const auto w_out = static_cast<std::size_t>(out_w_), h_out = static_cast<std::size_t>(out_h_);
+    std::vector<int> x0(w_out), x1(w_out), y0(h_out), y1(h_out);
+    for (int ox = 0; ox < out_w_; ++ox) {
+      const Window w = window(0, ox);
+      x0[std::size_t(ox)] = w.x0;
+      x1[std::size_t(ox)] = w.x1;
+    }
+    for (int oy = 0; oy < out_h_; ++oy) {
+      const Window w = window(oy, 0);
+      y0[std::size_t(oy)] = w.y0;
+      y1[std::size_t(oy)] = w.y1;
+    }
+    ctx.parallel_chunks(planes, [&](std::size_t, std::size_t p0, std::size_t p1) {
+      std::vector<Scalar> rows(static_cast<std::size_t>(height_) * w_out);
+      for (std::size_t p = p0; p < p1; ++p) {
+        const Scalar* in = input + p * height_ * width_;
+        Scalar* out = output + p * out_h_ * out_w_;
+        for (int y = 0; y < height_; ++y)
+          for (int ox = 0; ox < out_w_; ++ox) {
+            Scalar best = -std::numeric_limits<Scalar>::infinity();
+            for (int x = x0[std::size_t(ox)]; x < x1[std::size_t(ox)]; ++x) best = std::max(best, in[y * width_ + x]);
+            rows[std::size_t(y) * out_w_ + ox] = best;
+          }
+        for (int oy = 0; oy < out_h_; ++oy) {
+          Scalar* o = out + oy * out_w_;
+          std::copy(&rows[std::size_t(y0[std::size_t(oy)]) * out_w_], &rows[std::size_t(y0[std::size_t(oy)] + 1) * out_w_], o);
+          for (int y = y0[std::size_t(oy)] + 1; y < y1[std::size_t(oy)]; ++y)
+            for (int ox = 0; ox < out_w_; ++ox) o[ox] = std::max(o[ox], rows[std::size_t(y) * out_w_ + ox]);
+        }
+      }
+    });
+  }
+
   struct Window {
     int y0, y1, x0, x1, area;
   };
