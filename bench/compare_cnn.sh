@@ -8,8 +8,13 @@ threads=${DEEPHASH_NUM_THREADS:-$(nproc)}
 export DEEPHASH_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
 out=cnn-comparison.json
 "$build/bench/deephash_bench" --benchmark_filter='KevinNetForward' --benchmark_format=json > "$out.tmp"
-if python3 -c 'import torch' 2>/dev/null; then
-  python3 "$(dirname "$0")/pytorch_kevinnet.py" 32 > "$out.torch"
+# Debian's python3-torch lives in the system Python, which may not be the first python3 on PATH.
+torch_python=""
+for p in ${PYTHON:-} python3 /usr/bin/python3; do
+  if "$p" -c 'import torch' 2>/dev/null; then torch_python=$p; break; fi
+done
+if [ -n "$torch_python" ]; then
+  "$torch_python" "$(dirname "$0")/pytorch_kevinnet.py" 32 > "$out.torch"
 else
   echo '{"name": "pytorch_kevinnet_forward", "skipped": "python3-torch is not installed"}' > "$out.torch"
 fi
