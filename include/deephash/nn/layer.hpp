@@ -71,8 +71,17 @@ class Layer {
 
   std::vector<std::unique_ptr<BlobType>>& params() { return params_; }
   const std::vector<std::unique_ptr<BlobType>>& params() const { return params_; }
-  ParamSpec param_spec(std::size_t i) const {
+  virtual ParamSpec param_spec(std::size_t i) const {
     return i < spec_.params.size() ? spec_.params[i] : ParamSpec{};
+  }
+
+  // How many parameter blobs setup() creates (known from the spec alone).
+  virtual std::size_t num_params() const { return 0; }
+  // Whether the solver changes any of them (a multiplier of 0 freezes a blob).
+  bool learnable() const {
+    for (std::size_t j = 0; j < num_params(); ++j)
+      if (param_spec(j).lr_mult != 0) return true;
+    return false;
   }
 
   // The loss weight of top i when the spec gives none: 1 for the first top of a loss layer.

@@ -23,6 +23,8 @@ class BatchNormLayer : public Layer<Scalar> {
  public:
   using Base::Base;
   bool allows_in_place() const override { return true; }
+  std::size_t num_params() const override { return 3; }
+  ParamSpec param_spec(std::size_t) const override { return ParamSpec{0, 0}; }  // statistics, not learned
 
   void setup(const Blobs& bottom, std::mt19937_64&) override {
     this->require_bottoms(bottom, 1, 1);
@@ -33,8 +35,6 @@ class BatchNormLayer : public Layer<Scalar> {
       this->add_param({channels}).zero_data();
       this->add_param({1}).zero_data();
     }
-    for (auto& p : this->spec_.params) p = ParamSpec{0, 0};
-    this->spec_.params.resize(3, ParamSpec{0, 0});
   }
 
   void reshape(const Blobs& bottom, const Blobs& top) override {
@@ -153,6 +153,7 @@ class ScaleLayer : public Layer<Scalar> {
  public:
   using Base::Base;
   bool allows_in_place() const override { return true; }
+  std::size_t num_params() const override { return this->spec_.scale.bias_term ? 2 : 1; }
 
   void setup(const Blobs& bottom, std::mt19937_64& rng) override {
     this->require_bottoms(bottom, 1, 1);

@@ -20,6 +20,7 @@ class ConvolutionLayer : public Layer<Scalar> {
 
  public:
   using Base::Base;
+  std::size_t num_params() const override { return this->spec_.convolution.bias_term ? 2 : 1; }
 
   void setup(const Blobs& bottom, std::mt19937_64& rng) override {
     this->require_bottoms(bottom, 1, 1);

@@ -56,6 +56,7 @@ class InnerProductLayer : public Layer<Scalar> {
 
  public:
   using Base::Base;
+  std::size_t num_params() const override { return this->spec_.inner_product.bias_term ? 2 : 1; }
 
   void setup(const Blobs& bottom, std::mt19937_64& rng) override {
     this->require_bottoms(bottom, 1, 1);
@@ -104,6 +105,7 @@ class LatentLayer : public Layer<Scalar> {
 
  public:
   using Base::Base;
+  std::size_t num_params() const override { return 2; }
 
   float default_loss_weight(std::size_t top) const override { return top == 1 ? 1.0f : 0.0f; }
 
