@@ -2,6 +2,8 @@
 // Shared setup for the benchmarks: deterministic random data and the thread count every
 // contender uses (DEEPHASH_NUM_THREADS, else all cores).
 
+#include <benchmark/benchmark.h>
+
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -19,5 +21,13 @@ inline BitCodes random_codes(std::size_t n, int bits, std::uint64_t seed) {
 }
 
 inline unsigned bench_threads() { return default_num_threads(); }
+
+// The k-NN grid every search benchmark runs: code lengths x k.
+inline void knn_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"bits", "k"});
+  for (int bits : {12, 32, 48, 64, 128, 256})
+    for (int k : {1, 10, 100, 1000}) b->Args({bits, k});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
 
 }  // namespace deephash::bench

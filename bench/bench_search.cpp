@@ -149,18 +149,12 @@ void BM_FaissBinaryFlatKnn(benchmark::State& state) {
 }
 #endif
 
-void knn_args(benchmark::internal::Benchmark* b) {
-  b->ArgNames({"bits", "k"});
-  for (int bits : {12, 32, 48, 64, 128, 256})
-    for (int k : {1, 10, 100, 1000}) b->Args({bits, k});
-  b->Unit(benchmark::kMillisecond)->UseRealTime();
-}
 
 }  // namespace
 
-BENCHMARK(BM_HammingKnn)->Apply(knn_args);
+BENCHMARK(BM_HammingKnn)->Apply(bench::knn_args);
 #ifdef DEEPHASH_BENCH_FAISS
-BENCHMARK(BM_FaissBinaryFlatKnn)->Apply(knn_args);
+BENCHMARK(BM_FaissBinaryFlatKnn)->Apply(bench::knn_args);
 #endif
 BENCHMARK(BM_BareXorPopcount)->ArgName("bits")->Arg(12)->Arg(32)->Arg(48)->Arg(64)->Arg(128)->Arg(256)
     ->Unit(benchmark::kMillisecond)->UseRealTime();

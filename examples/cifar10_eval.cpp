@@ -34,6 +34,7 @@ const char* kUsage =
     "  --latent-blob NAME     the Caffe model's sigmoid output (default fc8_kevin_encode)\n"
     "  --train                train a CIFAR-sized network from scratch first (see --epochs, --bits)\n"
     "  --epochs X --bits N    for --train (defaults 30 and 48)\n"
+    "  --device cuda          train on the GPU (--math fp32|tf32|bf16)\n"
     "  --queries-per-class N  held out from a single split (default 1000)\n"
     "  --out DIR              results.json and plots (default cifar10-out)\n";
 
@@ -54,7 +55,7 @@ int main(int argc, char** argv) {
       return argc < 2 ? 2 : 0;
     }
     args.allow_only({"data", "model", "prototxt", "caffemodel", "latent-blob", "mean", "train", "epochs", "bits",
-                     "queries-per-class", "out", "threads", "lr", "batch", "seed"});
+                     "queries-per-class", "out", "threads", "lr", "batch", "seed", "device", "math"});
     const unsigned threads = unsigned(args.get_int("threads", long(default_num_threads())));
     ThreadPool pool(threads);
     bool paper = false;

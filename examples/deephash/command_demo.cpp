@@ -26,10 +26,12 @@ int command_demo(int argc, char** argv) {
         "  --epochs X             (default 8)\n"
         "  --dataset SPEC         (default fashion-mnist)\n"
         "  --out DIR              (default deephash-out)\n"
+        "  --device cuda         train on the GPU (builds with the GPU module); --math fp32|tf32|bf16\n"
         "  --seed N, --threads N\n");
     return 0;
   }
-  args.allow_only({"bits", "epochs", "dataset", "out", "seed", "threads", "lr", "batch", "ssdh-binarization", "ssdh-balance"});
+  args.allow_only({"bits", "epochs", "dataset", "out", "seed", "threads", "lr", "batch", "ssdh-binarization", "ssdh-balance",
+                   "device", "math"});
   const unsigned threads = unsigned(args.get_int("threads", long(default_num_threads())));
   ThreadPool pool(threads);
   const std::string out = args.get("out", "deephash-out");

@@ -12,6 +12,10 @@
 #include <deephash/nn/architectures.hpp>
 #include <deephash/nn/trainer.hpp>
 
+#ifdef DEEPHASH_WITH_CUDA
+#include <deephash/cuda/gpu_net.hpp>
+#endif
+
 namespace deephash::cli {
 
 struct TrainConfig {
@@ -29,6 +33,8 @@ struct TrainConfig {
   std::string snapshot;      // where to write snapshots; empty: none
   int snapshot_every = 0;    // iterations between snapshots (0: only at the end)
   std::string resume;        // a snapshot to continue from
+  std::string device = "cpu";  // or "cuda"
+  std::string math = "fp32";   // on the GPU: fp32, tf32 or bf16
 };
 
 inline const char* kTrainHelp =
@@ -43,7 +49,9 @@ inline const char* kTrainHelp =
     "  --ssdh-binarization X, --ssdh-balance X   the SSDH losses' weights (default 0: off)\n"
     "  --init FILE           start from these weights (.caffemodel or deephash model): fine-tuning\n"
     "  --snapshot FILE       write a training snapshot there (at the end, and every --snapshot-every N steps)\n"
-    "  --resume FILE         continue a snapshot exactly where it stopped\n";
+    "  --resume FILE         continue a snapshot exactly where it stopped\n"
+    "  --device D            cpu (default) or cuda (builds with the GPU module)\n"
+    "  --math M              on the GPU: fp32 (default), tf32 or bf16 matrix products\n";
 
 inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}) {
   c.arch = a.get("arch", c.arch);
@@ -60,11 +68,15 @@ inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}) {
   c.snapshot = a.get("snapshot", c.snapshot);
   c.snapshot_every = int(a.get_int("snapshot-every", c.snapshot_every));
   c.resume = a.get("resume", c.resume);
+  c.device = a.get("device", c.device);
+  c.math = a.get("math", c.math);
+  if (c.device != "cpu" && c.device != "cuda") throw Error("--device " + c.device, "must be cpu or cuda");
+  if (c.math != "fp32" && c.math != "tf32" && c.math != "bf16") throw Error("--math " + c.math, "must be fp32, tf32 or bf16");
   return c;
 }
 inline const std::set<std::string> kTrainOptions = {"arch", "bits", "epochs", "batch", "lr", "lr-policy", "weight-decay", "seed",
                                                    "ssdh-binarization", "ssdh-balance", "init", "snapshot", "snapshot-every",
-                                                   "resume"};
+                                                   "resume", "device", "math"};
 
 // The network and the input transformation for these images.
 inline HashingModel untrained_model(const ImageDataset& images, const TrainConfig& c) {
@@ -149,11 +161,9 @@ inline TrainResult train_model(const ImageDataset& images, TrainConfig c, Thread
   options.seed = c.seed;
   options.input_shapes["data"] = {c.batch, chw[0], chw[1], chw[2]};
   options.input_shapes["label"] = {c.batch};
-  nn::Net<float> net(result.model.net, nn::Phase::Train, options);
   nn::SolverSpec s;
   if (!c.resume.empty()) {
     s = resumed.solver;
-    net.load_weights(resumed.model.weights, c.resume);
   } else {
     s.base_lr = c.lr;
     s.lr_policy = c.lr_policy;
@@ -161,35 +171,56 @@ inline TrainResult train_model(const ImageDataset& images, TrainConfig c, Thread
     s.weight_decay = c.weight_decay;
     s.max_iter = std::max(1, int(c.epochs * double(images.size()) / c.batch + 0.5));
     s.stepsize = std::max(1, s.max_iter / 3);
-    if (!c.init.empty()) {
-      const auto loaded = net.load_weights(initial_weights(c.init), c.init);
-      std::fprintf(stderr, "initialised %zu layers from %s\n", loaded.size(), c.init.c_str());
-    }
-  }
-  nn::SgdSolver<float> solver(net, s);
-  if (!c.resume.empty()) {
-    std::vector<std::vector<float>> history = resumed.history;
-    solver.restore(resumed.iteration, history);
   }
   nn::TrainOptions t;
   t.batch_size = c.batch;
   t.transform = result.model.frontend.transform;
   t.seed = c.seed;
-  t.accuracy_blob = net.has_blob("accuracy") ? "accuracy" : "";
 
-  auto snapshot = [&] {
-    TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
-    snap.model.weights = net.weights();
-    save_snapshot(snap, c.snapshot);
-  };
-  std::function<void(int)> after_step;
-  if (!c.snapshot.empty() && c.snapshot_every > 0)
-    after_step = [&](int it) {
-      if (it % c.snapshot_every == 0 && it < s.max_iter) snapshot();
+  // The same steps on either device: load the starting weights, restore a resumed solver, train
+  // with snapshots, collect the weights.
+  auto run = [&](auto& net, auto& solver, auto&& train_loop) {
+    if (!c.resume.empty()) {
+      net.load_weights(resumed.model.weights, c.resume);
+      solver.restore(resumed.iteration, resumed.history);
+    } else if (!c.init.empty()) {
+      const auto loaded = net.load_weights(initial_weights(c.init), c.init);
+      std::fprintf(stderr, "initialised %zu layers from %s\n", loaded.size(), c.init.c_str());
+    }
+    t.accuracy_blob = net.has_blob("accuracy") ? "accuracy" : "";
+    auto snapshot = [&] {
+      TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
+      snap.model.weights = net.weights();
+      save_snapshot(snap, c.snapshot);
     };
-  result.history = nn::train(net, solver, images, t, s.max_iter, pool, label, after_step);
-  if (!c.snapshot.empty()) snapshot();
-  result.model.weights = net.weights();
+    std::function<void(int)> after_step;
+    if (!c.snapshot.empty() && c.snapshot_every > 0)
+      after_step = [&](int it) {
+        if (it % c.snapshot_every == 0 && it < s.max_iter) snapshot();
+      };
+    result.history = train_loop(after_step);
+    if (!c.snapshot.empty()) snapshot();
+    result.model.weights = net.weights();
+  };
+
+  if (c.device == "cuda") {
+#ifdef DEEPHASH_WITH_CUDA
+    const cuda::MathMode math = c.math == "tf32" ? cuda::MathMode::TF32 : c.math == "bf16" ? cuda::MathMode::BF16 : cuda::MathMode::FP32;
+    cuda::GpuNet net(result.model.net, nn::Phase::Train, options, math);
+    cuda::GpuSgdSolver solver(net, s);
+    run(net, solver, [&](const std::function<void(int)>& after_step) {
+      return cuda::train_on_gpu(net, solver, images, t, s.max_iter, pool, label, after_step);
+    });
+#else
+    throw Error("--device cuda", "this build of deephash has no GPU module (configure with a CUDA toolkit installed)");
+#endif
+  } else {
+    nn::Net<float> net(result.model.net, nn::Phase::Train, options);
+    nn::SgdSolver<float> solver(net, s);
+    run(net, solver, [&](const std::function<void(int)>& after_step) {
+      return nn::train(net, solver, images, t, s.max_iter, pool, label, after_step);
+    });
+  }
   return result;
 }
 

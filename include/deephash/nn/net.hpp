@@ -21,19 +21,20 @@ struct LearnableParam {
   std::size_t index;  // position among the owner's blobs
 };
 
-// Checks that weights for one layer fit its parameter blobs (shapes may differ where the element
-// counts agree: old Caffe files store 4-D dims for everything).
-template <class BlobLike>
-void check_weights(const LayerWeights& w, const std::vector<BlobLike*>& blobs, const std::string& source) {
-  if (w.blobs.size() != blobs.size())
-    throw Error(source, "layer '" + w.layer + "' has " + std::to_string(blobs.size()) + " parameter blobs in the net but " +
+// Checks that weights for one layer fit its parameter blobs, given their shapes (shapes may
+// differ where the element counts agree: old Caffe files store 4-D dims for everything).
+inline void check_weights(const LayerWeights& w, const std::vector<std::vector<int>>& shapes, const std::string& source) {
+  if (w.blobs.size() != shapes.size())
+    throw Error(source, "layer '" + w.layer + "' has " + std::to_string(shapes.size()) + " parameter blobs in the net but " +
                             std::to_string(w.blobs.size()) + " in the weights");
-  for (std::size_t j = 0; j < w.blobs.size(); ++j)
-    if (w.blobs[j].data.size() != blobs[j]->count())
-      throw Error(source, "layer '" + w.layer + "' blob " + std::to_string(j) + ": the net expects " +
-                              shape_text(blobs[j]->shape()) + " (" + std::to_string(blobs[j]->count()) +
-                              " values), the weights hold " + shape_text(w.blobs[j].shape) + " (" +
-                              std::to_string(w.blobs[j].data.size()) + " values)");
+  for (std::size_t j = 0; j < w.blobs.size(); ++j) {
+    std::size_t count = 1;
+    for (int d : shapes[j]) count *= std::size_t(d);
+    if (w.blobs[j].data.size() != count)
+      throw Error(source, "layer '" + w.layer + "' blob " + std::to_string(j) + ": the net expects " + shape_text(shapes[j]) +
+                              " (" + std::to_string(count) + " values), the weights hold " + shape_text(w.blobs[j].shape) +
+                              " (" + std::to_string(w.blobs[j].data.size()) + " values)");
+  }
 }
 
 template <class Scalar>
@@ -144,11 +145,11 @@ class Net {
     for (const LayerWeights& w : weights) {
       Layer<Scalar>* l = find_layer(w.layer);
       if (!l) continue;
-      std::vector<BlobType*> blobs;
-      for (auto& p : l->params()) blobs.push_back(p.get());
-      check_weights(w, blobs, source);
+      std::vector<std::vector<int>> shapes;
+      for (auto& p : l->params()) shapes.push_back(p->shape());
+      check_weights(w, shapes, source);
       for (std::size_t j = 0; j < w.blobs.size(); ++j)
-        std::copy(w.blobs[j].data.begin(), w.blobs[j].data.end(), blobs[j]->data());
+        std::copy(w.blobs[j].data.begin(), w.blobs[j].data.end(), l->params()[j]->data());
       loaded.push_back(w.layer);
     }
     return loaded;

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <random>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "deephash/core/progress.hpp"
@@ -34,7 +35,23 @@ struct TrainingHistory {
   double seconds = 0;
 };
 
-// Fills the input blobs with images[rows] (transformed) and their labels, in parallel.
+// Writes images[rows], transformed, into `data` (rows x channels x h x w floats) and their labels
+// into `labels`, in parallel. Each sample draws from its own stream, seeded by (seed, its
+// position in the batch), so the result does not depend on how the work is split.
+inline void prepare_batch(const ImageDataset& images, const std::vector<std::size_t>& rows, const TransformSpec& transform,
+                          bool train, std::uint64_t seed, ThreadPool& pool, float* data, float* labels) {
+  const int h = transform.output_height(images.height), w = transform.output_width(images.width);
+  const std::size_t per_image = std::size_t(images.channels) * h * w;
+  pool.parallel_for(rows.size(), [&](std::size_t i) {
+    std::mt19937_64 rng(seed * 1000003 + i);
+    transform_image(images.image(rows[i]), images.height, images.width, images.channels, transform, train, &rng,
+                    data + i * per_image);
+  });
+  if (labels)
+    for (std::size_t i = 0; i < rows.size(); ++i) labels[i] = float(images.labels[rows[i]]);
+}
+
+// Fills the net's input blobs with a prepared batch.
 template <class Scalar>
 void load_batch(Net<Scalar>& net, const ImageDataset& images, const std::vector<std::size_t>& rows,
                 const TransformSpec& transform, bool train, std::uint64_t seed, ThreadPool& pool,
@@ -43,20 +60,65 @@ void load_batch(Net<Scalar>& net, const ImageDataset& images, const std::vector<
   const int h = transform.output_height(images.height), w = transform.output_width(images.width);
   Blob<Scalar>& data = net.blob(data_blob);
   data.reshape({n, images.channels, h, w});
-  std::vector<float> buffer;
-  const std::size_t per_image = std::size_t(images.channels) * h * w;
-  pool.parallel_for(std::size_t(n), [&](std::size_t i) {
-    std::mt19937_64 rng(seed * 1000003 + i);  // one stream per sample: independent of the thread split
-    std::vector<float> out(per_image);
-    transform_image(images.image(rows[i]), images.height, images.width, images.channels, transform, train, &rng, out.data());
-    std::copy(out.begin(), out.end(), data.data() + i * per_image);
-  });
-  if (!label_blob.empty() && net.has_blob(label_blob)) {
-    Blob<Scalar>& labels = net.blob(label_blob);
-    labels.reshape({n});
-    for (int i = 0; i < n; ++i) labels.data()[i] = Scalar(images.labels[rows[std::size_t(i)]]);
+  const bool with_labels = !label_blob.empty() && net.has_blob(label_blob);
+  std::vector<float> labels(with_labels ? rows.size() : 0);
+  if constexpr (std::is_same<Scalar, float>::value) {
+    prepare_batch(images, rows, transform, train, seed, pool, data.data(), with_labels ? labels.data() : nullptr);
+  } else {
+    std::vector<float> buffer(data.count());
+    prepare_batch(images, rows, transform, train, seed, pool, buffer.data(), with_labels ? labels.data() : nullptr);
+    std::copy(buffer.begin(), buffer.end(), data.data());
+  }
+  if (with_labels) {
+    Blob<Scalar>& l = net.blob(label_blob);
+    l.reshape({n});
+    std::copy(labels.begin(), labels.end(), l.data());
   }
 }
+
+// Running averages of the loss and accuracy, written into the history about 200 times per run
+// and shown on the progress bar. Shared by the CPU and GPU training loops.
+class TrainingLog {
+ public:
+  TrainingLog(const std::string& label, int first, int until, bool show_progress, bool with_accuracy)
+      : progress_(label, std::size_t(std::max(0, until - first))), first_(first), until_(until),
+        log_every_(std::max(1, (until - first) / 200)), show_(show_progress), with_accuracy_(with_accuracy),
+        start_(std::chrono::steady_clock::now()) {}
+
+  // After the solver step that made `iteration` the current one.
+  void record(int iteration, double loss, double accuracy, double rate) {
+    loss_sum_ += loss;
+    acc_sum_ += accuracy;
+    if (++since_ < log_every_ && iteration != until_) return;
+    history_.iteration.push_back(iteration);
+    history_.loss.push_back(loss_sum_ / since_);
+    history_.accuracy.push_back(acc_sum_ / since_);
+    history_.learning_rate.push_back(rate);
+    char status[96];
+    if (with_accuracy_)
+      std::snprintf(status, sizeof status, "loss %.4f  acc %.3f  lr %.2g", loss_sum_ / since_, acc_sum_ / since_, rate);
+    else
+      std::snprintf(status, sizeof status, "loss %.4f  lr %.2g", loss_sum_ / since_, rate);
+    if (show_) progress_.update(std::size_t(iteration - first_), status);
+    loss_sum_ = acc_sum_ = 0;
+    since_ = 0;
+  }
+
+  TrainingHistory finish() {
+    if (show_) progress_.finish();
+    history_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    return history_;
+  }
+
+ private:
+  ProgressBar progress_;
+  int first_, until_, log_every_;
+  bool show_, with_accuracy_;
+  std::chrono::steady_clock::time_point start_;
+  TrainingHistory history_;
+  double loss_sum_ = 0, acc_sum_ = 0;
+  int since_ = 0;
+};
 
 // The order of the training samples in an epoch: a permutation drawn from (seed, epoch) alone,
 // so that a run resumed from a snapshot at any iteration continues exactly as it would have.
@@ -66,6 +128,20 @@ inline std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, s
   std::mt19937_64 rng(seed ^ (0x9E3779B97F4A7C15ull * (epoch + 1)));
   std::shuffle(order.begin(), order.end(), rng);
   return order;
+}
+
+// The rows of training batch `iteration`: consecutive positions of the per-epoch permutations
+// (`order` caches the permutation of epoch `order_epoch`).
+inline void batch_rows(std::size_t n, std::uint64_t seed, int iteration, std::vector<std::size_t>& rows,
+                       std::vector<std::size_t>& order, std::size_t& order_epoch) {
+  for (std::size_t b = 0; b < rows.size(); ++b) {
+    const std::size_t sample = std::size_t(iteration) * rows.size() + b, epoch = sample / n;
+    if (epoch != order_epoch) {
+      order = epoch_order(n, seed, epoch);
+      order_epoch = epoch;
+    }
+    rows[b] = order[sample % n];
+  }
 }
 
 // Trains from the solver's current iteration up to `until` (reshuffling every epoch). Every
@@ -79,25 +155,12 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageDa
   if (train_set.size() == 0) throw Error(label, "the training set is empty");
   if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
   const std::size_t n = train_set.size(), batch = std::size_t(options.batch_size);
-  TrainingHistory history;
-  const auto start = std::chrono::steady_clock::now();
-  const int first = solver.iteration();
-  ProgressBar progress(label, std::size_t(std::max(0, until - first)));
-  double loss_sum = 0, acc_sum = 0;
-  int since = 0;
-  const int log_every = std::max(1, (until - first) / 200);
+  TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty());
   std::vector<std::size_t> rows(batch), order;
   std::size_t order_epoch = std::size_t(-1);
   while (solver.iteration() < until) {
     const int it = solver.iteration();
-    for (std::size_t b = 0; b < batch; ++b) {
-      const std::size_t sample = std::size_t(it) * batch + b, epoch = sample / n;
-      if (epoch != order_epoch) {
-        order = epoch_order(n, options.seed, epoch);
-        order_epoch = epoch;
-      }
-      rows[b] = order[sample % n];
-    }
+    batch_rows(n, options.seed, it, rows, order, order_epoch);
     load_batch(net, train_set, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
                options.data_blob, options.label_blob);
     std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
@@ -109,27 +172,10 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageDa
     net.backward(ctx);
     const double rate = solver.current_learning_rate();
     solver.step();
-    loss_sum += loss;
-    if (!options.accuracy_blob.empty()) acc_sum += double(net.blob(options.accuracy_blob).data()[0]);
-    if (++since == log_every || solver.iteration() == until) {
-      history.iteration.push_back(solver.iteration());
-      history.loss.push_back(loss_sum / since);
-      history.accuracy.push_back(acc_sum / since);
-      history.learning_rate.push_back(rate);
-      char status[96];
-      if (options.accuracy_blob.empty())
-        std::snprintf(status, sizeof status, "loss %.4f  lr %.2g", loss_sum / since, rate);
-      else
-        std::snprintf(status, sizeof status, "loss %.4f  acc %.3f  lr %.2g", loss_sum / since, acc_sum / since, rate);
-      if (options.show_progress) progress.update(std::size_t(solver.iteration() - first), status);
-      loss_sum = acc_sum = 0;
-      since = 0;
-    }
+    log.record(solver.iteration(), loss, options.accuracy_blob.empty() ? 0.0 : double(net.blob(options.accuracy_blob).data()[0]), rate);
     if (after_step) after_step(solver.iteration());
   }
-  if (options.show_progress) progress.finish();
-  history.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  return history;
+  return log.finish();
 }
 
 }  // namespace deephash::nn

@@ -27,26 +27,10 @@
 #include "deephash/core/thread_pool.hpp"
 #include "deephash/search/code_blocks.hpp"
 #include "deephash/search/hamming_scan.hpp"
+#include "deephash/search/results.hpp"
 #include "deephash/search/top_k.hpp"
 
 namespace deephash {
-
-// Everything a radius search found, in FAISS's RangeSearchResult shape: the results of query i
-// are at positions [lims[i], lims[i + 1]) of labels and distances.
-struct RangeSearchResult {
-  std::vector<std::size_t> lims;
-  std::vector<idx_t> labels;
-  std::vector<std::int32_t> distances;
-};
-
-// The k-NN results of a batch, row-major nq x k.
-struct KnnResult {
-  idx_t nq = 0, k = 0;
-  std::vector<std::int32_t> distances;
-  std::vector<idx_t> labels;
-  std::int32_t distance(idx_t q, idx_t r) const { return distances[std::size_t(q * k + r)]; }
-  idx_t label(idx_t q, idx_t r) const { return labels[std::size_t(q * k + r)]; }
-};
 
 template <class Backend = simd::DefaultBackend>
 class BasicHammingIndex {

@@ -15,12 +15,9 @@
 #include <vector>
 
 #include "deephash/codes/bit_codes.hpp"
+#include "deephash/search/results.hpp"
 
 namespace deephash {
-
-// What a k-NN search reports for a rank beyond the database's size (as FAISS does).
-inline constexpr std::int32_t kMissingDistance = std::numeric_limits<std::int32_t>::max();
-inline constexpr idx_t kMissingLabel = -1;
 
 struct Neighbor {
   std::int32_t distance;

@@ -12,6 +12,14 @@
 
 namespace deephash::nn {
 
+// Caffe's pooled size: ceil((size + 2 pad - kernel) / stride) + 1, less one if the last window
+// would start in the padding.
+inline int pooled_size(int size, int kernel, int pad, int stride) {
+  int out = int(std::ceil(double(size + 2 * pad - kernel) / stride)) + 1;
+  if (pad > 0 && (out - 1) * stride >= size + pad) --out;
+  return out;
+}
+
 template <class Scalar>
 class PoolingLayer : public Layer<Scalar> {
   using Base = Layer<Scalar>;
@@ -41,8 +49,8 @@ class PoolingLayer : public Layer<Scalar> {
     sw_ = s.global_pooling ? 1 : s.stride_w;
     ph_ = s.global_pooling ? 0 : s.pad_h;
     pw_ = s.global_pooling ? 0 : s.pad_w;
-    out_h_ = output_size(height_, kh_, ph_, sh_);
-    out_w_ = output_size(width_, kw_, pw_, sw_);
+    out_h_ = pooled_size(height_, kh_, ph_, sh_);
+    out_w_ = pooled_size(width_, kw_, pw_, sw_);
     if (out_h_ <= 0 || out_w_ <= 0) this->fail("input " + shape_text(bottom[0]->shape()) + " is smaller than the window");
     top[0]->reshape({bottom[0]->shape(0), bottom[0]->shape(1), out_h_, out_w_});
     if (s.method == PoolingSpec::Method::Max) argmax_.resize(top[0]->count());
@@ -123,11 +131,6 @@ class PoolingLayer : public Layer<Scalar> {
   }
 
  private:
-  static int output_size(int size, int kernel, int pad, int stride) {
-    int out = int(std::ceil(double(size + 2 * pad - kernel) / stride)) + 1;
-    if (pad > 0 && (out - 1) * stride >= size + pad) --out;  // the last window must start inside
-    return out;
-  }
   // Max pooling without positions (inference): the maximum of a rectangle is the maximum over
   // its rows of each row's maximum, so each input row is reduced across the window's width once,
   // then the window's rows are combined: kh + kw comparisons per output instead of kh * kw.
