@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what deephash needs to build, test and run its main job, from Debian/Ubuntu packages.
 # Idempotent: packages already present are left alone, and apt is not touched when none is missing.
-# Works as root or through sudo.
+# Works as root or through sudo. With --hardening, also clang and its libFuzzer runtime (for
+# scripts/fuzz.sh and CI's sanitizer pass).
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,9 @@ packages=(
   libopencv-dnn-dev                # an independent Caffe reader: the oracle of our importer's tests
   protobuf-compiler                # protoc --encode / --decode: binary Caffe fixtures for the tests
 )
+if [ "${1:-}" = "--hardening" ]; then
+  packages+=(clang libclang-rt-dev)  # libFuzzer for the fuzz targets
+fi
 
 missing=()
 for p in "${packages[@]}"; do

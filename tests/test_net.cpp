@@ -121,7 +121,7 @@ TEST_CASE("net construction errors name the layer") {
   CHECK_THROWS_WITH_AS(Net<float>(b.spec(), Phase::Train), doctest::Contains("layer 'conv': input blob 'nothing'"), Error);
   NetBuilder c("bad2");
   c.input("data", {1, 3, 4, 4});
-  c.last();  // no layers yet is fine
+  CHECK_THROWS_WITH_AS(c.last(), doctest::Contains("no layer has been added yet"), Error);
   c.convolution("conv", "data", 2, 3);
   c.last().tops = {"data"};  // a convolution cannot run in place
   CHECK_THROWS_WITH_AS(Net<float>(c.spec(), Phase::Train), doctest::Contains("cannot run in place"), Error);

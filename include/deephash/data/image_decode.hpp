@@ -7,6 +7,7 @@
 #include <stb_image_write.h>
 
 #include <climits>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -19,6 +20,10 @@
 #include "deephash/data/image_dataset.hpp"
 
 namespace deephash {
+
+// Larger images are refused (64 Mpixels: 8192 x 8192), so that a hostile header cannot ask for
+// gigabytes before any pixel data is read.
+inline constexpr std::uint64_t kMaxImagePixels = std::uint64_t(1) << 26;
 
 namespace detail {
 
@@ -40,6 +45,23 @@ inline void check_image(const Image& image, const std::string& source) {
                             " needs " + std::to_string(image.bytes()));
 }
 
+// PNG chunks carry their own lengths, which stb_image believes before it has seen the bytes
+// (a 73-byte file can make it allocate 600 MB). Each length is checked against the file first.
+inline void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::string& source) {
+  std::size_t at = 8;  // past the signature
+  while (at + 8 <= size) {
+    const std::uint32_t length = std::uint32_t(bytes[at]) << 24 | std::uint32_t(bytes[at + 1]) << 16 |
+                                 std::uint32_t(bytes[at + 2]) << 8 | bytes[at + 3];
+    const std::string type(reinterpret_cast<const char*>(bytes + at + 4), 4);
+    if (length > size - at - 8 || size - at - 8 - length < 4)
+      throw Error(source, "corrupt or truncated PNG: chunk '" + type + "' at offset " + std::to_string(at) + " declares " +
+                              std::to_string(length) + " bytes, but only " + std::to_string(size - at - 8) +
+                              " follow its header");
+    if (type == "IEND") return;
+    at += 12 + std::size_t(length);
+  }
+}
+
 struct StbImageFree {
   void operator()(stbi_uc* p) const { stbi_image_free(p); }
 };
@@ -53,7 +75,19 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
   detail::check_channels(channels, source);
   if (size == 0) throw Error(source, "cannot decode the image: the file is empty");
   if (size > std::size_t(INT_MAX)) throw Error(source, "cannot decode the image: larger than 2 GiB");
+  // Only the formats deephash reads are handed to stb_image; each of stb's other loaders would
+  // be more code for hostile files to reach.
+  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
+  const bool jpeg = size >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+  const bool bmp = size >= 2 && bytes[0] == 'B' && bytes[1] == 'M';
+  if (!png && !jpeg && !bmp) throw Error(source, "cannot decode the image: not an image (deephash reads JPEG, PNG and BMP)");
+  if (png) detail::check_png_chunks(bytes, size, source);
   int width = 0, height = 0, channels_in_file = 0;
+  // The header's size is checked first: a few hostile bytes can claim a huge image.
+  if (stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &channels_in_file) &&
+      std::uint64_t(width) * std::uint64_t(height) > kMaxImagePixels)
+    throw Error(source, "the image claims to be " + std::to_string(width) + "x" + std::to_string(height) +
+                            " pixels, more than the limit of " + std::to_string(kMaxImagePixels >> 20) + " Mpixels");
   std::unique_ptr<stbi_uc, detail::StbImageFree> decoded(stbi_load_from_memory(
       bytes, static_cast<int>(size), &width, &height, &channels_in_file, channels));
   if (!decoded) {

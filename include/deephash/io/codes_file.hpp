@@ -48,8 +48,8 @@ inline void save_encoded_set(const EncodedSet& s, const std::string& path) {
   out.commit();
 }
 
-inline EncodedSet load_encoded_set(const std::string& path) {
-  const ContainerContents file = read_container(path, kCodesFileKind, 1);
+inline EncodedSet parse_encoded_set(std::vector<std::uint8_t> bytes, const std::string& path) {
+  const ContainerContents file = parse_container(std::move(bytes), path, kCodesFileKind, 1);
   ByteReader r = file.payload(path);
   EncodedSet s;
   const auto bits = r.read<std::uint32_t>("code length");
@@ -77,5 +77,7 @@ inline EncodedSet load_encoded_set(const std::string& path) {
   if (!r.at_end()) throw Error(path, "unexpected bytes after the encoded set");
   return s;
 }
+
+inline EncodedSet load_encoded_set(const std::string& path) { return parse_encoded_set(read_file_bytes(path), path); }
 
 }  // namespace deephash

@@ -78,11 +78,12 @@ struct ContainerContents {
   }
 };
 
-// Reads and verifies a container of the given kind whose version is 1 .. max_version.
-inline ContainerContents read_container(const std::string& path, const char (&kind)[5],
-                                        std::uint32_t max_version) {
+// Verifies the bytes of a container of the given kind whose version is 1 .. max_version; `path`
+// names them in errors.
+inline ContainerContents parse_container(std::vector<std::uint8_t> bytes, const std::string& path, const char (&kind)[5],
+                                         std::uint32_t max_version) {
   ContainerContents c;
-  c.bytes = read_file_bytes(path);
+  c.bytes = std::move(bytes);
   const std::string what = std::string("deephash ") + kind + " file";
   if (c.bytes.size() < 8 || std::memcmp(c.bytes.data(), kContainerMagic, 8) != 0)
     throw Error(path, "not a " + what + " (no DEEPHASH signature at the start)");
@@ -111,6 +112,10 @@ inline ContainerContents read_container(const std::string& path, const char (&ki
   if (crc32(c.bytes.data(), c.bytes.size() - 4) != stored)
     throw Error(path, "checksum mismatch: the file is corrupted");
   return c;
+}
+
+inline ContainerContents read_container(const std::string& path, const char (&kind)[5], std::uint32_t max_version) {
+  return parse_container(read_file_bytes(path), path, kind, max_version);
 }
 
 }  // namespace deephash

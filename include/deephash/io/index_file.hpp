@@ -36,10 +36,11 @@ void save_index(const BasicHammingIndex<Backend>& index, const std::string& path
   out.commit();
 }
 
+// An index from the bytes of an index file; `path` names them in errors.
 template <class Backend = simd::DefaultBackend>
-BasicHammingIndex<Backend> load_index(const std::string& path,
-                                      unsigned num_threads = default_num_threads()) {
-  const ContainerContents file = read_container(path, kIndexFileKind, kIndexFileVersion);
+BasicHammingIndex<Backend> parse_index(std::vector<std::uint8_t> bytes, const std::string& path,
+                                       unsigned num_threads = default_num_threads()) {
+  const ContainerContents file = parse_container(std::move(bytes), path, kIndexFileKind, kIndexFileVersion);
   ByteReader in = file.payload(path);
   const auto bits = in.read<std::uint32_t>("code length");
   if (bits < 1 || bits > std::uint32_t(kMaxCodeBits))
@@ -63,6 +64,11 @@ BasicHammingIndex<Backend> load_index(const std::string& path,
     index.add(idx_t(count), slab.data());
   }
   return index;
+}
+
+template <class Backend = simd::DefaultBackend>
+BasicHammingIndex<Backend> load_index(const std::string& path, unsigned num_threads = default_num_threads()) {
+  return parse_index<Backend>(read_file_bytes(path), path, num_threads);
 }
 
 }  // namespace deephash

@@ -171,13 +171,15 @@ inline void save_model(const HashingModel& model, const std::string& path) {
   out.commit();
 }
 
-inline HashingModel load_model(const std::string& path) {
-  const ContainerContents file = read_container(path, kModelFileKind, 1);
+inline HashingModel parse_model(std::vector<std::uint8_t> bytes, const std::string& path) {
+  const ContainerContents file = parse_container(std::move(bytes), path, kModelFileKind, 1);
   ByteReader r = file.payload(path);
   HashingModel m = detail::read_model(r, path);
   if (!r.at_end()) throw Error(path, "unexpected bytes after the model");
   return m;
 }
+
+inline HashingModel load_model(const std::string& path) { return parse_model(read_file_bytes(path), path); }
 
 inline void save_snapshot(const TrainingSnapshot& s, const std::string& path) {
   ByteWriter w;
@@ -196,8 +198,8 @@ inline void save_snapshot(const TrainingSnapshot& s, const std::string& path) {
   out.commit();
 }
 
-inline TrainingSnapshot load_snapshot(const std::string& path) {
-  const ContainerContents file = read_container(path, kSnapshotFileKind, 1);
+inline TrainingSnapshot parse_snapshot(std::vector<std::uint8_t> bytes, const std::string& path) {
+  const ContainerContents file = parse_container(std::move(bytes), path, kSnapshotFileKind, 1);
   ByteReader r = file.payload(path);
   TrainingSnapshot s;
   s.model = detail::read_model(r, path);
@@ -210,5 +212,7 @@ inline TrainingSnapshot load_snapshot(const std::string& path) {
   if (!r.at_end()) throw Error(path, "unexpected bytes after the snapshot");
   return s;
 }
+
+inline TrainingSnapshot load_snapshot(const std::string& path) { return parse_snapshot(read_file_bytes(path), path); }
 
 }  // namespace deephash

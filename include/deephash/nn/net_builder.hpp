@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "deephash/core/error.hpp"
 #include "deephash/nn/net_spec.hpp"
 
 namespace deephash::nn {
@@ -117,15 +118,18 @@ class NetBuilder {
 
   // Multipliers for the parameter blobs of the last layer added (weights, bias).
   NetBuilder& params(std::vector<ParamSpec> p) {
-    spec_.layers.back().params = std::move(p);
+    last().params = std::move(p);
     return *this;
   }
   // Restricts the last layer added to one phase.
   NetBuilder& only_in(Phase phase) {
-    spec_.layers.back().phase = phase;
+    last().phase = phase;
     return *this;
   }
-  LayerSpec& last() { return spec_.layers.back(); }
+  LayerSpec& last() {
+    if (spec_.layers.empty()) throw Error("NetBuilder '" + spec_.name + "'", "no layer has been added yet");
+    return spec_.layers.back();
+  }
 
   const NetSpec& spec() const { return spec_; }
 

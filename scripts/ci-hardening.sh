@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# CI's second pass, after the README's test command: the whole test suite again under
+# AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short fuzz run of every
+# parser on its seed corpus. About 10 minutes on 2 cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh --hardening
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPHASH_CUDA=OFF -DDEEPHASH_BUILD_BENCH=OFF \
+      -DCMAKE_CXX_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
+      -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
+cmake --build build-asan -j"$(nproc)"
+ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  ctest --test-dir build-asan --output-on-failure
+./scripts/fuzz.sh "${DEEPHASH_CI_FUZZ_SECONDS:-15}"

@@ -1,0 +1,13 @@
+// libFuzzer target: deephash's index files.
+#include <string>
+#include <vector>
+
+#include <deephash/io/index_file.hpp>
+
+#include "fuzz_target.hpp"
+
+using namespace deephash;
+
+DEEPHASH_FUZZ_TARGET({
+  parse_index(bytes, "fuzz", 1);
+})

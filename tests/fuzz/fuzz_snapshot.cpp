@@ -1,0 +1,13 @@
+// libFuzzer target: deephash's training snapshots.
+#include <string>
+#include <vector>
+
+#include <deephash/io/model_file.hpp>
+
+#include "fuzz_target.hpp"
+
+using namespace deephash;
+
+DEEPHASH_FUZZ_TARGET({
+  parse_snapshot(bytes, "fuzz");
+})
