@@ -19,7 +19,7 @@
 namespace deephash::cli {
 
 struct TrainConfig {
-  std::string arch = "auto";  // auto, fashion-mnist, cifar, kevinnet, or a prototxt path
+  std::string arch = "auto";  // auto, fashion-mnist, cifar or kevinnet
   int bits = 48;
   double epochs = 8;
   int batch = 64;
@@ -38,7 +38,7 @@ struct TrainConfig {
 };
 
 inline const char* kTrainHelp =
-    "  --arch NAME           auto (from the image size), fashion-mnist, cifar, kevinnet, or a prototxt file\n"
+    "  --arch NAME           auto (from the image size), fashion-mnist, cifar or kevinnet\n"
     "  --bits N              code length, the latent layer's size (default 48)\n"
     "  --epochs X            passes over the training images (default 8)\n"
     "  --batch N             mini-batch size (default 64)\n"
@@ -125,9 +125,8 @@ inline HashingModel untrained_model(const ImageDataset& images, const TrainConfi
     m.frontend.latent_blob = "fc8_kevin_encode";
     m.frontend.feature_blob = "fc7";
   } else {
-    m.net = read_caffe_prototxt(arch);
-    throw Error("--arch " + arch, "custom prototxt networks are trained with their own transformation; use --arch kevinnet "
-                                  "with --init for Caffe models");
+    throw Error("--arch " + arch, "unknown architecture: auto, fashion-mnist, cifar or kevinnet (a Caffe model is "
+                                  "fine-tuned with --arch kevinnet --init weights.caffemodel)");
   }
   m.description = arch + " network, " + std::to_string(c.bits) + "-bit latent layer";
   return m;
