@@ -640,7 +640,7 @@ TEST_CASE("decode, resize and PNG round trips") {
 
   const Bytes jpeg = jpeg_bytes(pattern_image(16, 16, 3, 3));
   CHECK(decode_image(jpeg.data(), jpeg.size(), "ok.jpg").width == 16);
-  CHECK_ERROR(decode_image(jpeg.data(), 40, "cut.jpg"), "cut.jpg", "cannot decode the image");
+  CHECK_ERROR(decode_image(jpeg.data(), 40, "cut.jpg"), "cut.jpg", "corrupt or truncated JPEG: the segment of marker 0xdb");
   const Bytes text = {'h', 'e', 'l', 'l', 'o'};
   CHECK_ERROR(decode_image(text.data(), text.size(), "notes.txt"), "notes.txt", "not an image");
   CHECK_ERROR(decode_image(png.data(), png.size(), "five.png", 5), "five.png", "channels must be");
@@ -650,6 +650,49 @@ TEST_CASE("decode, resize and PNG round trips") {
   CHECK_ERROR(write_png(dir.file("broken.png"), broken), "broken.png", "needs 105");
   CHECK_FALSE(fs::exists(dir.file("broken.png")));
   CHECK_ERROR(resize_image(rgb, 0, 3), "resize_image", "must be positive");
+}
+
+// The JPEG `jpeg` with one Huffman table segment put in front of its own: class/slot byte, the
+// 16 code counts, the values.
+Bytes with_huffman_table(const Bytes& jpeg, std::uint8_t class_slot, const std::vector<int>& counts,
+                         const Bytes& values) {
+  Bytes table = {class_slot};
+  for (int i = 0; i < 16; ++i) table.push_back(std::uint8_t(i < int(counts.size()) ? counts[i] : 0));
+  table.insert(table.end(), values.begin(), values.end());
+  const std::size_t length = table.size() + 2;
+  Bytes out(jpeg.begin(), jpeg.begin() + 2);  // SOI
+  for (const int byte : {0xFF, 0xC4, int(length >> 8), int(length & 255)}) out.push_back(std::uint8_t(byte));
+  out.insert(out.end(), table.begin(), table.end());
+  out.insert(out.end(), jpeg.begin() + 2, jpeg.end());
+  return out;
+}
+
+TEST_CASE("fuzzing regression: JPEG Huffman tables that would overrun stb_image's arrays are refused") {
+  const Bytes jpeg = jpeg_bytes(pattern_image(16, 16, 3, 3));
+  const Image reference = decode_image(jpeg.data(), jpeg.size(), "ok.jpg");
+
+  // 300 codes in one table: stb_image 2.27 writes a code length for each into a 257-entry array.
+  const Bytes overrun = with_huffman_table(jpeg, 0x00, {255, 45}, Bytes(300, 0));
+  CHECK_ERROR(decode_image(overrun.data(), overrun.size(), "dht.jpg"), "dht.jpg", "declares 300 codes in one table");
+  // A DC value is the bit count of the next coefficient: 16 or more shifts past a 32-bit word.
+  const Bytes wide = with_huffman_table(jpeg, 0x01, {1}, {16});
+  CHECK_ERROR(decode_image(wide.data(), wide.size(), "dc.jpg"), "dc.jpg", "holds the DC value 16");
+  const Bytes slot = with_huffman_table(jpeg, 0x14, {1}, {0});
+  CHECK_ERROR(decode_image(slot.data(), slot.size(), "slot.jpg"), "slot.jpg", "slot 4");
+  const Bytes short_values = with_huffman_table(jpeg, 0x10, {0, 3}, {1, 2});
+  Bytes cut(short_values.begin(), short_values.begin() + 6 + 1 + 16 + 2);
+  cut[5] = std::uint8_t(cut.size() - 4);  // the segment now really ends after two of its three values
+  cut.insert(cut.end(), jpeg.begin() + 2, jpeg.end());
+  CHECK_ERROR(decode_image(cut.data(), cut.size(), "values.jpg"), "values.jpg", "ends inside a table's values");
+
+  // Well-formed tables pass the check and are then replaced by the file's own: the same pixels.
+  const Bytes fine = with_huffman_table(jpeg, 0x13, {0, 2, 1}, {200, 17, 0});
+  CHECK(decode_image(fine.data(), fine.size(), "fine.jpg").pixels == reference.pixels);
+  // Stray bytes and fill bytes between segments are skipped, as stb_image skips them.
+  Bytes stray = jpeg;
+  const std::size_t after_first_segment = 4 + (std::size_t(jpeg[4]) << 8 | jpeg[5]);
+  stray.insert(stray.begin() + after_first_segment, {0x00, 0x17, 0xFF});
+  CHECK(decode_image(stray.data(), stray.size(), "stray.jpg").pixels == reference.pixels);
 }
 
 TEST_CASE("image folders") {
@@ -725,7 +768,7 @@ TEST_CASE("image folders") {
   SUBCASE("a corrupt JPEG and a non-image file are named") {
     const Bytes jpeg = jpeg_bytes(pattern_image(4, 6, 3, 9));
     write_bytes(root + "/zebra/c.jpg", Bytes(jpeg.begin(), jpeg.begin() + 60));
-    CHECK_ERROR(load_image_folder(root), root + "/zebra/c.jpg", "cannot decode the image");
+    CHECK_ERROR(load_image_folder(root), root + "/zebra/c.jpg", "corrupt or truncated JPEG");
     fs::remove(root + "/zebra/c.jpg");
     write_text(root + "/ant/notes.txt", "some notes");
     CHECK_ERROR(load_image_folder(root), root + "/ant/notes.txt", "not an image");
@@ -851,7 +894,7 @@ TEST_CASE("image archives: <anything>/<class>/<file> in a (gzipped) tar") {
 
   tar.add("set/dog/bad.jpg", Bytes{0xFF, 0xD8, 0xFF, 0xE0, 0, 16, 'J', 'F', 'I', 'F'});
   write_bytes(archive, gzip(tar.finish()));
-  CHECK_ERROR(load_image_archive(archive), archive + ":set/dog/bad.jpg", "cannot decode the image");
+  CHECK_ERROR(load_image_archive(archive), archive + ":set/dog/bad.jpg", "corrupt or truncated JPEG");
 
   TarBuilder flat;
   flat.add_text("README", "x");

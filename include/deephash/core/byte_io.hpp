@@ -15,6 +15,20 @@
 
 namespace deephash {
 
+namespace detail {
+
+// How errors show a byte of a file: "0x1f".
+inline std::string hex_byte(std::uint8_t b) {
+  static const char digits[] = "0123456789abcdef";
+  return std::string("0x") + digits[b >> 4] + digits[b & 15];
+}
+
+inline std::uint32_t read_be32(const std::uint8_t* p) {
+  return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+}
+
+}  // namespace detail
+
 // Reads a whole file into memory.
 inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
@@ -63,9 +77,8 @@ class ByteReader {
 
   std::uint32_t read_u32_be(const char* what) {
     require(4, what);
-    const std::uint8_t* p = data_ + pos_;
     pos_ += 4;
-    return std::uint32_t(p[0]) << 24 | std::uint32_t(p[1]) << 16 | std::uint32_t(p[2]) << 8 | p[3];
+    return detail::read_be32(data_ + pos_ - 4);
   }
 
   // A view of the next n bytes (valid while the underlying buffer lives).

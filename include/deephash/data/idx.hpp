@@ -39,11 +39,6 @@ inline std::string idx_type_name(std::uint8_t type) {
   }
 }
 
-inline std::string hex_byte(std::uint8_t b) {
-  static const char digits[] = "0123456789abcdef";
-  return std::string("0x") + digits[b >> 4] + digits[b & 15];
-}
-
 inline std::string dims_text(const std::vector<std::size_t>& dims) {
   std::string s;
   for (std::size_t i = 0; i < dims.size(); ++i) s += (i ? " x " : "") + std::to_string(dims[i]);

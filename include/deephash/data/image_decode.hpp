@@ -17,6 +17,7 @@
 #include "deephash/core/atomic_file.hpp"
 #include "deephash/core/byte_io.hpp"
 #include "deephash/core/error.hpp"
+#include "deephash/data/image_checks.hpp"
 #include "deephash/data/image_dataset.hpp"
 
 namespace deephash {
@@ -45,23 +46,6 @@ inline void check_image(const Image& image, const std::string& source) {
                             " needs " + std::to_string(image.bytes()));
 }
 
-// PNG chunks carry their own lengths, which stb_image believes before it has seen the bytes
-// (a 73-byte file can make it allocate 600 MB). Each length is checked against the file first.
-inline void check_png_chunks(const std::uint8_t* bytes, std::size_t size, const std::string& source) {
-  std::size_t at = 8;  // past the signature
-  while (at + 8 <= size) {
-    const std::uint32_t length = std::uint32_t(bytes[at]) << 24 | std::uint32_t(bytes[at + 1]) << 16 |
-                                 std::uint32_t(bytes[at + 2]) << 8 | bytes[at + 3];
-    const std::string type(reinterpret_cast<const char*>(bytes + at + 4), 4);
-    if (length > size - at - 8 || size - at - 8 - length < 4)
-      throw Error(source, "corrupt or truncated PNG: chunk '" + type + "' at offset " + std::to_string(at) + " declares " +
-                              std::to_string(length) + " bytes, but only " + std::to_string(size - at - 8) +
-                              " follow its header");
-    if (type == "IEND") return;
-    at += 12 + std::size_t(length);
-  }
-}
-
 struct StbImageFree {
   void operator()(stbi_uc* p) const { stbi_image_free(p); }
 };
@@ -82,6 +66,7 @@ inline Image decode_image(const std::uint8_t* bytes, std::size_t size, const std
   const bool bmp = size >= 2 && bytes[0] == 'B' && bytes[1] == 'M';
   if (!png && !jpeg && !bmp) throw Error(source, "cannot decode the image: not an image (deephash reads JPEG, PNG and BMP)");
   if (png) detail::check_png_chunks(bytes, size, source);
+  if (jpeg) detail::check_jpeg_segments(bytes, size, source);
   int width = 0, height = 0, channels_in_file = 0;
   // The header's size is checked first: a few hostile bytes can claim a huge image.
   if (stbi_info_from_memory(bytes, static_cast<int>(size), &width, &height, &channels_in_file) &&
