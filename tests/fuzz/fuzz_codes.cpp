@@ -9,5 +9,5 @@
 using namespace deephash;
 
 DEEPHASH_FUZZ_TARGET({
-  parse_encoded_set(bytes, "fuzz");
+  parse_encoded_set(reseal_container(bytes), "fuzz");
 })

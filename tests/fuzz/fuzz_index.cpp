@@ -9,5 +9,5 @@
 using namespace deephash;
 
 DEEPHASH_FUZZ_TARGET({
-  parse_index(bytes, "fuzz", 1);
+  parse_index(reseal_container(bytes), "fuzz", 1);
 })

@@ -9,5 +9,5 @@
 using namespace deephash;
 
 DEEPHASH_FUZZ_TARGET({
-  parse_model(bytes, "fuzz");
+  parse_model(reseal_container(bytes), "fuzz");
 })

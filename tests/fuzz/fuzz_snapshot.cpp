@@ -9,5 +9,5 @@
 using namespace deephash;
 
 DEEPHASH_FUZZ_TARGET({
-  parse_snapshot(bytes, "fuzz");
+  parse_snapshot(reseal_container(bytes), "fuzz");
 })
