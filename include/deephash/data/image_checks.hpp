@@ -61,19 +61,17 @@ inline void check_jpeg_huffman_tables(const std::uint8_t* segment, std::size_t l
 // define tables between scans, so the entropy-coded data after each scan header is skipped to
 // the next marker). The walk ends at EOI or where a truncated file ends.
 inline void check_jpeg_segments(const std::uint8_t* bytes, std::size_t size, const std::string& source) {
+  const auto is_restart = [](std::uint8_t marker) { return marker >= 0xD0 && marker <= 0xD7; };
   std::size_t at = 2;  // past SOI
   while (at + 1 < size) {
-    if (bytes[at] != 0xFF) {  // stb_image skips stray bytes between segments, and so must the check
+    // stb_image skips stray bytes between segments and fill bytes before a marker; so must the check.
+    if (bytes[at] != 0xFF || bytes[at + 1] == 0xFF) {
       ++at;
       continue;
     }
     const std::uint8_t marker = bytes[at + 1];
-    if (marker == 0xFF) {  // fill byte
-      ++at;
-      continue;
-    }
     if (marker == 0xD9) return;  // EOI
-    if (marker == 0x01 || (marker >= 0xD0 && marker <= 0xD8)) {  // TEM, RSTn, SOI: no length
+    if (marker == 0x01 || marker == 0xD8 || is_restart(marker)) {  // TEM, SOI, RSTn: no length
       at += 2;
       continue;
     }
@@ -87,7 +85,7 @@ inline void check_jpeg_segments(const std::uint8_t* bytes, std::size_t size, con
     at += 2 + length;
     if (marker == 0xDA) {  // entropy-coded data up to the next marker that is not a stuffed 0xFF00 or RSTn
       while (at + 1 < size &&
-             !(bytes[at] == 0xFF && bytes[at + 1] != 0x00 && !(bytes[at + 1] >= 0xD0 && bytes[at + 1] <= 0xD7)))
+             !(bytes[at] == 0xFF && bytes[at + 1] != 0x00 && !is_restart(bytes[at + 1])))
         ++at;
     }
   }
