@@ -4,7 +4,7 @@
 #   scripts/fuzz.sh [SECONDS] [TARGET ...]
 #
 # builds the targets with clang in build-fuzz/, writes seed corpora from deephash's own writers,
-# and runs each target SECONDS (default 600) on its corpus, two at a time. New inputs go to
+# and runs each target SECONDS (default 600) on its corpus, one per core at a time. New inputs go to
 # build-fuzz/corpus/<target>/, findings to build-fuzz/findings/<target>/; the script fails if any
 # target found something. Limits: 2 GB of memory, 10 s per input, 256 MB per allocation.
 set -uo pipefail
@@ -12,6 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-600}
 shift || true
 targets=("$@")
+# The default list is DEEPHASH_FUZZ_TARGETS in tests/fuzz/CMakeLists.txt; keep the two alike.
 [ ${#targets[@]} -gt 0 ] || targets=(idx gzip cifar image tar list prototxt caffemodel index model snapshot codes)
 
 CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPHASH_FUZZ=ON -DDEEPHASH_CUDA=OFF \

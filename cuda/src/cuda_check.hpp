@@ -8,6 +8,7 @@
 #include <fstream>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "deephash/core/error.hpp"
 
@@ -39,6 +40,11 @@ inline void check(cublasStatus_t s, const char* what) {
 
 // Checks a kernel launch (configuration errors appear at once; faults at the next sync).
 inline void check_launch(const char* kernel) { check(cudaGetLastError(), kernel); }
+
+// Copies n floats from one device buffer to another in `stream`'s order.
+inline void copy_on_device(float* to, const float* from, std::size_t n, cudaStream_t stream) {
+  check(cudaMemcpyAsync(to, from, n * sizeof(float), cudaMemcpyDeviceToDevice, stream), "copy");
+}
 
 // Device memory, plainly allocated (never managed memory), growing on demand.
 template <class T>
@@ -82,12 +88,21 @@ class DeviceArray {
   void zero() {
     if (size_) check(cudaMemset(data_, 0, size_ * sizeof(T)), "clearing device memory");
   }
+  // Clears in `stream`'s order, without stalling the rest of the device.
+  void zero(cudaStream_t stream) {
+    if (size_) check(cudaMemsetAsync(data_, 0, size_ * sizeof(T), stream), "clearing device memory");
+  }
   void upload(const T* host, std::size_t n) {
     resize(n);
     if (n) check(cudaMemcpy(data_, host, n * sizeof(T), cudaMemcpyHostToDevice), "copying to the GPU");
   }
   void download(T* host, std::size_t n) const {
     if (n) check(cudaMemcpy(host, data_, n * sizeof(T), cudaMemcpyDeviceToHost), "copying from the GPU");
+  }
+  std::vector<T> to_host() const {
+    std::vector<T> host(size_);
+    download(host.data(), size_);
+    return host;
   }
 
   T* data() { return data_; }

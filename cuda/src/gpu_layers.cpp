@@ -61,7 +61,7 @@ class Convolution : public GpuLayer {
     const int rows = geometry_.channels * geometry_.kernel_h * geometry_.kernel_w, spatial = geometry_.out_h() * geometry_.out_w();
     const int channels = bottom[0]->dim(1);
     if (params_.size() > 1) k::add_channel_sums(top[0]->diff.data(), n, spec_.convolution.num_output, spatial, params_[1]->diff.data(), ctx.stream);
-    if (propagate[0]) check(cudaMemsetAsync(bottom[0]->diff.data(), 0, bottom[0]->count * sizeof(float), ctx.stream), "clearing a gradient");
+    if (propagate[0]) bottom[0]->diff.zero(ctx.stream);
     const int chunk = images_per_chunk(n, rows, spatial);
     column_grads_.resize(std::size_t(rows) * spatial);
     for (int n0 = 0; n0 < n; n0 += chunk) {
@@ -155,7 +155,7 @@ class Sigmoid : public GpuLayer {
   void forward(const GpuBlobs& bottom, const GpuBlobs& top, const GpuContext& ctx) override {
     k::sigmoid_forward(bottom[0]->data.data(), top[0]->data.data(), bottom[0]->count, ctx.stream);
     output_.resize(top[0]->count);  // kept: a later in-place layer may rewrite the top
-    check(cudaMemcpyAsync(output_.data(), top[0]->data.data(), top[0]->count * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+    copy_on_device(output_.data(), top[0]->data.data(), top[0]->count, ctx.stream);
   }
   void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
     if (propagate[0]) k::sigmoid_backward(output_.data(), top[0]->diff.data(), bottom[0]->diff.data(), top[0]->count, ctx.stream);
@@ -173,7 +173,7 @@ class Dropout : public GpuLayer {
     training_ = ctx.phase == Phase::Train;
     if (!training_) {
       if (top[0] != bottom[0])
-        check(cudaMemcpyAsync(top[0]->data.data(), bottom[0]->data.data(), bottom[0]->count * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+        copy_on_device(top[0]->data.data(), bottom[0]->data.data(), bottom[0]->count, ctx.stream);
       return;
     }
     mask_.resize(bottom[0]->count);
@@ -185,7 +185,7 @@ class Dropout : public GpuLayer {
     if (training_)
       k::multiply(top[0]->diff.data(), mask_.data(), bottom[0]->diff.data(), top[0]->count, ctx.stream);
     else if (top[0] != bottom[0])
-      check(cudaMemcpyAsync(bottom[0]->diff.data(), top[0]->diff.data(), top[0]->count * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+      copy_on_device(bottom[0]->diff.data(), top[0]->diff.data(), top[0]->count, ctx.stream);
   }
 
  private:
@@ -306,14 +306,14 @@ class SoftmaxWithLoss : public GpuLayer {
     const int n = bottom[0]->dim(0), c = int(bottom[0]->count_from(1));
     k::softmax_rows(bottom[0]->data.data(), prob_.data(), n, c, ctx.stream);
     bad_.resize(1);
-    bad_.zero();
+    bad_.zero(ctx.stream);
     k::softmax_loss(prob_.data(), bottom[1]->data.data(), n, c, top[0]->data.data(), bad_.data(), ctx.stream);
     int bad = 0;
     check(cudaMemcpyAsync(&bad, bad_.data(), sizeof bad, cudaMemcpyDeviceToHost, ctx.stream), "copy");
     check(cudaStreamSynchronize(ctx.stream), "running the loss");
     if (bad) fail("the label of sample " + std::to_string(bad - 1) + " is not a class index in [0, " + std::to_string(c) + ")");
     if (top.size() > 1)
-      check(cudaMemcpyAsync(top[1]->data.data(), prob_.data(), prob_.size() * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+      copy_on_device(top[1]->data.data(), prob_.data(), prob_.size(), ctx.stream);
   }
   void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
     if (propagate[0])
@@ -359,7 +359,7 @@ class BatchNorm : public GpuLayer {
                                  variance_.data(), s.moving_average_fraction, count > 1 ? float(count / (count - 1)) : 1.0f, c, ctx.stream);
     k::batch_norm_forward(bottom[0]->data.data(), mean_.data(), variance_.data(), nullptr, s.eps, top[0]->data.data(), n, c, plane, ctx.stream);
     normalized_.resize(top[0]->count);  // kept: later in-place layers rewrite the top
-    check(cudaMemcpyAsync(normalized_.data(), top[0]->data.data(), top[0]->count * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+    copy_on_device(normalized_.data(), top[0]->data.data(), top[0]->count, ctx.stream);
   }
   void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
     if (!propagate[0]) return;
@@ -380,7 +380,7 @@ class Scale : public GpuLayer {
   void reshape(const GpuBlobs& bottom, const GpuBlobs& top) override { top[0]->reshape(bottom[0]->shape); }
   void forward(const GpuBlobs& bottom, const GpuBlobs& top, const GpuContext& ctx) override {
     input_.resize(bottom[0]->count);  // kept: the gain's gradient needs the input, which running in place overwrites
-    check(cudaMemcpyAsync(input_.data(), bottom[0]->data.data(), bottom[0]->count * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+    copy_on_device(input_.data(), bottom[0]->data.data(), bottom[0]->count, ctx.stream);
     k::scale_forward(input_.data(), params_[0]->data.data(), params_.size() > 1 ? params_[1]->data.data() : nullptr, top[0]->data.data(),
                      bottom[0]->dim(0), bottom[0]->dim(1), int(bottom[0]->count_from(2)), ctx.stream);
   }
@@ -445,7 +445,7 @@ class Split : public GpuLayer {
   }
   void forward(const GpuBlobs& bottom, const GpuBlobs& top, const GpuContext& ctx) override {
     for (GpuBlob* t : top)
-      check(cudaMemcpyAsync(t->data.data(), bottom[0]->data.data(), bottom[0]->count * sizeof(float), cudaMemcpyDeviceToDevice, ctx.stream), "copy");
+      copy_on_device(t->data.data(), bottom[0]->data.data(), bottom[0]->count, ctx.stream);
   }
   void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
     if (!propagate[0]) return;

@@ -94,17 +94,11 @@ void GpuNet::set_input(const std::string& name, const std::vector<int>& shape, c
 
 std::vector<float> GpuNet::blob_data(const std::string& name) const {
   impl_->sync("finishing the GPU's work");
-  const GpuBlob& b = impl_->blob(name);
-  std::vector<float> out(b.count);
-  b.data.download(out.data(), b.count);
-  return out;
+  return impl_->blob(name).data.to_host();
 }
 std::vector<float> GpuNet::blob_diff(const std::string& name) const {
   impl_->sync("finishing the GPU's work");
-  const GpuBlob& b = impl_->blob(name);
-  std::vector<float> out(b.count);
-  b.diff.download(out.data(), b.count);
-  return out;
+  return impl_->blob(name).diff.to_host();
 }
 
 float GpuNet::forward(std::uint64_t seed) {
@@ -115,15 +109,10 @@ float GpuNet::forward(std::uint64_t seed) {
     m.layers[i]->reshape(bottom, top);
     m.layers[i]->forward(bottom, top, ctx);
   }
-  float loss = 0;
-  for (const auto& l : m.graph.losses()) {
-    const GpuBlob& b = *m.storages[l.storage];
-    std::vector<float> v(b.count);
-    check(cudaMemcpyAsync(v.data(), b.data.data(), b.count * sizeof(float), cudaMemcpyDeviceToHost, m.stream), "reading a loss");
-    m.sync("running the network");
-    for (float x : v) loss += l.weight * x;
-  }
   m.sync("running the network");
+  float loss = 0;
+  for (const auto& l : m.graph.losses())
+    for (float x : m.storages[l.storage]->data.to_host()) loss += l.weight * x;
   return loss;
 }
 
@@ -131,7 +120,7 @@ void GpuNet::backward() {
   Impl& m = *impl_;
   const auto ctx = m.context(0);
   for (auto& s : m.storages)
-    if (s->count) check(cudaMemsetAsync(s->diff.data(), 0, s->count * sizeof(float), m.stream), "clearing gradients");
+    s->diff.zero(m.stream);
   for (const auto& l : m.graph.losses()) kernels::fill(m.storages[l.storage]->diff.data(), m.storages[l.storage]->count, l.weight, m.stream);
   for (std::size_t i = m.layers.size(); i-- > 0;) {
     const nn::NetGraph::Node& n = m.graph.nodes()[i];
@@ -223,8 +212,7 @@ std::vector<std::vector<float>> GpuSgdSolver::history() const {
   state_->net.impl().sync("finishing the GPU's work");
   std::vector<std::vector<float>> out;
   for (const auto& h : state_->history) {
-    out.emplace_back(h.size());
-    h.download(out.back().data(), h.size());
+    out.push_back(h.to_host());
   }
   return out;
 }

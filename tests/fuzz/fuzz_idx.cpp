@@ -10,10 +10,6 @@
 using namespace deephash;
 
 DEEPHASH_FUZZ_TARGET({
-  if (looks_gzipped(bytes.data(), bytes.size())) {
-    const std::vector<std::uint8_t> plain = gunzip(bytes, "fuzz");
-    parse_idx_u8(plain.data(), plain.size(), "fuzz");
-  } else {
-    parse_idx_u8(bytes.data(), bytes.size(), "fuzz");
-  }
+  const std::vector<std::uint8_t> plain = maybe_gunzip(bytes, "fuzz");
+  parse_idx_u8(plain.data(), plain.size(), "fuzz");
 })

@@ -1,4 +1,4 @@
-// libFuzzer target: images through stb_image (JPEG, PNG, BMP, GIF, ...).
+// libFuzzer target: images (JPEG, PNG, BMP) through deephash's checks and stb_image.
 #include <string>
 #include <vector>
 

@@ -10,7 +10,7 @@
 using namespace deephash;
 
 DEEPHASH_FUZZ_TARGET({
-  TarArchive archive(looks_gzipped(bytes.data(), bytes.size()) ? gunzip(bytes, "fuzz") : bytes, "fuzz");
+  TarArchive archive(maybe_gunzip(bytes, "fuzz"), "fuzz");
   std::size_t total = 0;
   for (const auto& e : archive.entries()) total += e.size;
   (void)total;

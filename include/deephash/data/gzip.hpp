@@ -270,11 +270,15 @@ inline bool looks_gzipped(const std::uint8_t* data, std::size_t size) {
   return detail::looks_gzip_magic(data, size);
 }
 
+// The bytes decompressed when they are gzip data, else as they are; `source` names them in errors.
+inline std::vector<std::uint8_t> maybe_gunzip(std::vector<std::uint8_t> bytes, const std::string& source) {
+  if (looks_gzipped(bytes.data(), bytes.size())) return gunzip(bytes, source);
+  return bytes;
+}
+
 // A file's bytes, decompressed when it is gzip data (whatever its name), else as they are.
 inline std::vector<std::uint8_t> read_file_maybe_gzip(const std::string& path) {
-  std::vector<std::uint8_t> bytes = read_file_bytes(path);
-  if (looks_gzipped(bytes.data(), bytes.size())) return gunzip(bytes, path);
-  return bytes;
+  return maybe_gunzip(read_file_bytes(path), path);
 }
 
 }  // namespace deephash
