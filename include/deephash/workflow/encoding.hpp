@@ -1,0 +1,83 @@
+#pragma once
+// Encoding an image source with a frontend, batch by batch: images are decoded on worker threads
+// ahead of the network (data/batch_stream.hpp), and the codes (and rerank features) go either
+// into memory or straight into an encoded-set file in chunks, so that memory does not grow with
+// the collection. The file appears, whole, only when the last chunk is written.
+
+#include <string>
+#include <vector>
+
+#include "deephash/codes/binarize.hpp"
+#include "deephash/codes/encoded_set.hpp"
+#include "deephash/core/progress.hpp"
+#include "deephash/data/batch_stream.hpp"
+#include "deephash/data/image_source.hpp"
+#include "deephash/frontend.hpp"
+#include "deephash/io/container/codes_file.hpp"
+
+namespace deephash {
+
+struct EncodeOptions {
+  bool with_features = false;    // also the rerank features (fc7 / fc1)
+  std::size_t batch = 64;        // images per network pass
+  unsigned decode_workers = 1;   // threads decoding ahead of the network
+  std::size_t prefetch_batches = 4;
+  bool show_progress = true;
+  std::string label = "encode";
+};
+
+// Where the images of an encoded set came from; stored with the codes.
+struct Provenance {
+  std::string role;     // database, queries, validation or all
+  std::string holdout;  // the hold-out rule that chose them (HoldOutRule::describe()), "" if none
+};
+
+// Runs the frontend over every item of `images` in order and hands each batch's results to
+// sink(first_item, codes, activations, features): codes of that batch, features empty unless asked.
+template <class Sink>
+void encode_batches(Frontend& frontend, const ImageSource& images, const EncodeOptions& o, Sink&& sink) {
+  const int bits = frontend.code_bits(), dim = o.with_features ? frontend.feature_dim() : 0;
+  if (o.with_features && dim <= 0) throw Error(o.label, "the frontend gives no features for reranking");
+  std::vector<std::size_t> order(images.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  BatchStream stream(images, std::move(order), o.batch, frontend.decode_options(), o.decode_workers, o.prefetch_batches);
+  ProgressBar progress(o.label, images.size());
+  RowMatrixXf activations, features;
+  DecodedBatch batch;
+  std::size_t done = 0;
+  while (stream.next(batch)) {
+    const ImageBatchView view = batch.view();
+    activations.resize(Eigen::Index(view.count), bits);
+    features.resize(Eigen::Index(dim > 0 ? view.count : 0), dim);
+    frontend.encode(view, activations.data(), dim > 0 ? features.data() : nullptr);
+    sink(done, binarize(activations), activations, features);
+    done += view.count;
+    if (o.show_progress) progress.update(done);
+  }
+  if (o.show_progress) progress.finish();
+}
+
+// The codes (and features) of every item, with labels, class names and locators.
+inline EncodedSet encode_source(Frontend& frontend, const ImageSource& images, const Provenance& provenance,
+                                const EncodeOptions& o = {}) {
+  EncodedSet s = describe_encoded_set(images, provenance, frontend.code_bits());
+  if (o.with_features) s.features.resize(Eigen::Index(images.size()), frontend.feature_dim());
+  encode_batches(frontend, images, o, [&](std::size_t first, const BitCodes& codes, const RowMatrixXf&, const RowMatrixXf& f) {
+    s.codes.append(codes);
+    if (f.size()) s.features.middleRows(Eigen::Index(first), f.rows()) = f;
+  });
+  return s;
+}
+
+// The same, streamed to an encoded-set file: memory holds one batch, not the collection.
+inline void encode_source_to_file(Frontend& frontend, const ImageSource& images, const Provenance& provenance,
+                                  const std::string& path, const EncodeOptions& o = {}) {
+  EncodedSet header = describe_encoded_set(images, provenance, frontend.code_bits());
+  EncodedSetWriter writer(path, header, images.size(), o.with_features ? frontend.feature_dim() : 0);
+  encode_batches(frontend, images, o, [&](std::size_t, const BitCodes& codes, const RowMatrixXf&, const RowMatrixXf& f) {
+    writer.append(codes, f);
+  });
+  writer.commit();
+}
+
+}  // namespace deephash

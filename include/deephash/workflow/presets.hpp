@@ -1,0 +1,95 @@
+#pragma once
+// Architecture presets: a network that ends in the paper's latent layer, together with what it
+// takes to feed it (the input transformation and shape) and the blobs to read codes and rerank
+// features from. `deephash train`, the examples and library users start from these.
+//
+//   fashion-mnist  28x28 gray, a small batch-normalised CNN (the main job)
+//   cifar          32x32 colour, trainable from scratch on a CPU
+//   kevinnet       the paper's KevinNet (CaffeNet + fc8_kevin), 256 resize, 227 crop, BGR, mean
+//                  104/117/123: for fine-tuning an ImageNet model or scoring the authors' files
+
+#include <string>
+#include <vector>
+
+#include "deephash/core/error.hpp"
+#include "deephash/nn/architectures.hpp"
+#include "deephash/nn/cnn_frontend.hpp"
+
+namespace deephash {
+
+struct ArchitecturePreset {
+  std::string name;
+  nn::NetSpec net;            // the training network (data, label -> ... -> latent -> loss)
+  nn::FrontendSpec frontend;  // transformation, input shape, latent and feature blobs
+};
+
+inline std::vector<std::string> preset_names() { return {"fashion-mnist", "cifar", "kevinnet"}; }
+
+// The preset for images of this kind when the user says "auto".
+inline std::string choose_preset(int channels, int height, int width) {
+  if (channels == 1 && height <= 32 && width <= 32) return "fashion-mnist";
+  if (height > 0 && height <= 64 && width > 0 && width <= 64) return "cifar";
+  return "kevinnet";
+}
+
+// Caffe's preprocessing of ImageNet models such as KevinNet: 256x256 resize, centre 227 crop
+// (random crop and mirror when training), RGB to BGR, minus the BGR mean.
+inline nn::FrontendSpec caffe_imagenet_frontend(std::vector<float> bgr_mean = {104, 117, 123}) {
+  nn::FrontendSpec f;
+  TransformSpec& t = f.transform;
+  t.resize_height = t.resize_width = 256;
+  t.crop = 227;
+  t.mirror = true;  // used only when training
+  t.bgr = true;
+  t.mean_values = std::move(bgr_mean);
+  f.input_shape = {3, 227, 227};
+  f.latent_blob = "fc8_kevin_encode";
+  f.feature_blob = "fc7";
+  return f;
+}
+
+// `channels` is the images' channel count, checked against what the preset needs.
+inline ArchitecturePreset architecture_preset(const std::string& name, const nn::ArchitectureOptions& options,
+                                              int channels) {
+  ArchitecturePreset p;
+  p.name = name;
+  auto need_channels = [&](int wanted, const char* what) {
+    if (channels != wanted)
+      throw Error("architecture " + name, std::string("needs ") + what + " images, got " + std::to_string(channels) + " channels");
+  };
+  nn::FrontendSpec& f = p.frontend;
+  TransformSpec& t = f.transform;
+  if (name == "fashion-mnist") {
+    need_channels(1, "gray");
+    p.net = nn::fashion_mnist_net(options);
+    t.resize_height = t.resize_width = 28;
+    t.mean_values = {72.94f};  // Fashion-MNIST's mean pixel
+    t.scale = 1 / 90.0f;       // about its standard deviation
+    t.pad = 2;
+    t.mirror = true;
+    f.input_shape = {1, 28, 28};
+    f.feature_blob = "fc1";
+  } else if (name == "cifar") {
+    need_channels(3, "colour");
+    p.net = nn::cifar_net(options);
+    t.resize_height = t.resize_width = 32;
+    t.mean_values = {125.3f, 123.0f, 113.9f};  // CIFAR-10's channel means
+    t.scale = 1 / 63.0f;
+    t.pad = 4;
+    t.mirror = true;
+    f.input_shape = {3, 32, 32};
+    f.feature_blob = "fc1";
+  } else if (name == "kevinnet") {
+    need_channels(3, "colour");
+    p.net = nn::kevin_net(options);
+    f = caffe_imagenet_frontend();
+  } else {
+    std::string known;
+    for (const auto& n : preset_names()) known += (known.empty() ? "" : ", ") + n;
+    throw Error("architecture " + name, "unknown; the presets are " + known +
+                                            " (a Caffe model is fine-tuned with kevinnet and its .caffemodel as initial weights)");
+  }
+  return p;
+}
+
+}  // namespace deephash

@@ -1,0 +1,181 @@
+#pragma once
+// The training driver: from a labelled image source to a hashing model, the way `deephash
+// train` does it — an architecture preset sized to the images, initial weights from any model
+// file (fine-tuning), Caffe's SGD with a learning-rate policy, snapshots to resume from exactly,
+// on the CPU or (with the GPU module) on CUDA — with the training curves as a picture.
+
+#include <cstdio>
+#include <functional>
+#include <string>
+
+#include "deephash/data/image_source.hpp"
+#include "deephash/eval/svg_plot.hpp"
+#include "deephash/io/model_file.hpp"
+#include "deephash/nn/trainer.hpp"
+#include "deephash/workflow/presets.hpp"
+#include "deephash/workflow/weights.hpp"
+
+#ifdef DEEPHASH_WITH_CUDA
+#include <deephash/cuda/gpu_net.hpp>
+#endif
+
+namespace deephash {
+
+struct TrainConfig {
+  std::string arch = "auto";  // a preset name (workflow/presets.hpp), or auto: chosen from the image size
+  int bits = 48;
+  double epochs = 8;
+  int batch = 64;
+  float lr = 0.1f;
+  std::string lr_policy = "onecycle";
+  float momentum = 0.9f;
+  float weight_decay = 5e-4f;
+  std::uint64_t seed = 1;
+  float binarization_weight = 0, balance_weight = 0;  // the SSDH losses (off)
+  std::string init;            // weights to start from (any format load_weights reads): fine-tuning
+  std::string snapshot;        // where to write snapshots; empty: none
+  int snapshot_every = 0;      // iterations between snapshots (0: only at the end)
+  std::string resume;          // a snapshot to continue from
+  std::string device = "cpu";  // or "cuda" (programs linked with deephash::cuda)
+  std::string math = "fp32";   // on the GPU: fp32, tf32 or bf16
+  bool show_progress = true;
+};
+
+struct TrainResult {
+  HashingModel model;
+  nn::TrainingHistory history;
+};
+
+// The stored size of the source's images: fixed by the format, else that of its first item.
+inline std::pair<int, int> stored_image_size(const ImageSource& images) {
+  if (images.natural_height() > 0) return {images.natural_height(), images.natural_width()};
+  if (images.size() == 0) throw Error(images.spec(), "holds no images");
+  const Image first = images.reader()->read(0, 0);
+  return {first.height, first.width};
+}
+
+// The preset's network and input transformation for these images, untrained.
+inline HashingModel untrained_model(const ImageSource& images, const TrainConfig& c) {
+  nn::ArchitectureOptions o;
+  o.bits = c.bits;
+  o.classes = images.num_classes();
+  o.batch = c.batch;
+  o.binarization_weight = c.binarization_weight;
+  o.balance_weight = c.balance_weight;
+  const int channels = images.natural_channels();
+  std::string arch = c.arch;
+  if (arch == "auto") {
+    const auto [height, width] = stored_image_size(images);
+    arch = choose_preset(channels, height, width);
+  }
+  ArchitecturePreset preset = architecture_preset(arch, o, channels);
+  HashingModel m;
+  m.net = std::move(preset.net);
+  m.frontend = std::move(preset.frontend);
+  m.class_names = images.class_names();
+  m.description = arch + " network, " + std::to_string(c.bits) + "-bit latent layer";
+  return m;
+}
+
+inline void check_train_config(const TrainConfig& c) {
+  if (c.device != "cpu" && c.device != "cuda") throw Error("device " + c.device, "must be cpu or cuda");
+  if (c.math != "fp32" && c.math != "tf32" && c.math != "bf16") throw Error("math " + c.math, "must be fp32, tf32 or bf16");
+  if (c.bits < 1) throw Error("train", "the code length must be positive, not " + std::to_string(c.bits));
+  if (c.batch < 1) throw Error("train", "the batch size must be positive, not " + std::to_string(c.batch));
+  if (!(c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
+}
+
+// Trains a model on every item of `images` (a subset source holds a training split out).
+inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c, ThreadPool& pool,
+                                       const std::string& label = "train") {
+  check_train_config(c);
+  TrainResult result;
+  TrainingSnapshot resumed;
+  if (!c.resume.empty()) {
+    resumed = load_snapshot(c.resume);
+    result.model = resumed.model;
+    c.seed = resumed.seed;
+    c.batch = resumed.batch_size;
+  } else {
+    result.model = untrained_model(images, c);
+  }
+  const std::vector<int>& chw = result.model.frontend.input_shape;
+  if (chw.size() != 3) throw Error(label, "the model does not say its input shape (channels, height, width)");
+  nn::NetOptions options;
+  options.seed = c.seed;
+  options.input_shapes["data"] = {c.batch, chw[0], chw[1], chw[2]};
+  options.input_shapes["label"] = {c.batch};
+  nn::SolverSpec s;
+  if (!c.resume.empty()) {
+    s = resumed.solver;
+  } else {
+    s.base_lr = c.lr;
+    s.lr_policy = c.lr_policy;
+    s.momentum = c.momentum;
+    s.weight_decay = c.weight_decay;
+    s.max_iter = std::max(1, int(c.epochs * double(images.size()) / c.batch + 0.5));
+    s.stepsize = std::max(1, s.max_iter / 3);
+  }
+  nn::TrainOptions t;
+  t.batch_size = c.batch;
+  t.transform = result.model.frontend.transform;
+  t.seed = c.seed;
+  t.show_progress = c.show_progress;
+
+  // The same steps on either device: load the starting weights, restore a resumed solver, train
+  // with snapshots, collect the weights.
+  auto run = [&](auto& net, auto& solver, auto&& train_loop) {
+    if (!c.resume.empty()) {
+      net.load_weights(resumed.model.weights, c.resume);
+      solver.restore(resumed.iteration, resumed.history);
+    } else if (!c.init.empty()) {
+      const auto loaded = net.load_weights(load_weights(c.init), c.init);
+      if (c.show_progress) std::fprintf(stderr, "initialised %zu layers from %s\n", loaded.size(), c.init.c_str());
+    }
+    t.accuracy_blob = net.has_blob("accuracy") ? "accuracy" : "";
+    auto snapshot = [&] {
+      TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
+      snap.model.weights = net.weights();
+      save_snapshot(snap, c.snapshot);
+    };
+    std::function<void(int)> after_step;
+    if (!c.snapshot.empty() && c.snapshot_every > 0)
+      after_step = [&](int it) {
+        if (it % c.snapshot_every == 0 && it < s.max_iter) snapshot();
+      };
+    result.history = train_loop(after_step);
+    if (!c.snapshot.empty()) snapshot();
+    result.model.weights = net.weights();
+  };
+
+  if (c.device == "cuda") {
+#ifdef DEEPHASH_WITH_CUDA
+    const cuda::MathMode math = c.math == "tf32" ? cuda::MathMode::TF32 : c.math == "bf16" ? cuda::MathMode::BF16 : cuda::MathMode::FP32;
+    cuda::GpuNet net(result.model.net, nn::Phase::Train, options, math);
+    cuda::GpuSgdSolver solver(net, s);
+    run(net, solver, [&](const std::function<void(int)>& after_step) {
+      return cuda::train_on_gpu(net, solver, images, t, s.max_iter, pool, label, after_step);
+    });
+#else
+    throw Error("device cuda", "this program was built without the GPU module (link deephash::cuda; configure with a CUDA toolkit)");
+#endif
+  } else {
+    nn::Net<float> net(result.model.net, nn::Phase::Train, options);
+    nn::SgdSolver<float> solver(net, s);
+    run(net, solver, [&](const std::function<void(int)>& after_step) {
+      return nn::train(net, solver, images, t, s.max_iter, pool, label, after_step);
+    });
+  }
+  return result;
+}
+
+// Loss, training accuracy and learning rate over the iterations, as an SVG.
+inline void write_training_curves(const nn::TrainingHistory& h, const std::string& path, const std::string& title) {
+  std::vector<double> it(h.iteration.begin(), h.iteration.end()), lr;
+  for (double r : h.learning_rate) lr.push_back(10 * r);
+  write_line_plot_svg(path, {PlotSeries{"loss", it, h.loss}, PlotSeries{"training accuracy", it, h.accuracy},
+                             PlotSeries{"learning rate x 10", it, lr}},
+                      {title, "iteration", "", 720, 480, true});
+}
+
+}  // namespace deephash
