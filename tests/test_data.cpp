@@ -38,12 +38,7 @@ namespace {
 
 using Bytes = std::vector<std::uint8_t>;
 
-void write_bytes(const std::string& path, const Bytes& bytes) {
-  fs::create_directories(fs::path(path).parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
-  REQUIRE(out.good());
-}
+using test::write_bytes;
 
 void write_text(const std::string& path, const std::string& text) {
   write_bytes(path, Bytes(text.begin(), text.end()));

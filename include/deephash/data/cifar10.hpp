@@ -91,20 +91,25 @@ inline std::vector<std::string> read_cifar10_meta(const std::filesystem::path& d
   return names;
 }
 
-}  // namespace detail
-
-// The extracted cifar-10-batches-bin folder: split "train" (data_batch_1..5.bin, 50,000 images)
-// or "test" (test_batch.bin, 10,000 images).
-inline ImageDataset load_cifar10_binary(const std::string& dir, const std::string& split) {
+// The batch files of a split: "train" is data_batch_1..5.bin, "test" is test_batch.bin.
+inline std::vector<std::string> cifar10_split_files(const std::string& split, const char* function) {
   std::vector<std::string> files;
   if (split == "train") {
     for (int i = 1; i <= 5; ++i) files.push_back("data_batch_" + std::to_string(i) + ".bin");
   } else if (split == "test") {
     files.push_back("test_batch.bin");
   } else {
-    throw Error("load_cifar10_binary",
-                "unknown split \"" + split + "\": expected \"train\" or \"test\"");
+    throw Error(function, "unknown split \"" + split + "\": expected \"train\" or \"test\"");
   }
+  return files;
+}
+
+}  // namespace detail
+
+// The extracted cifar-10-batches-bin folder: split "train" (data_batch_1..5.bin, 50,000 images)
+// or "test" (test_batch.bin, 10,000 images).
+inline ImageDataset load_cifar10_binary(const std::string& dir, const std::string& split) {
+  const std::vector<std::string> files = detail::cifar10_split_files(split, "load_cifar10_binary");
   const std::filesystem::path root(dir);
   ImageDataset all;
   for (const std::string& file : files) {

@@ -39,6 +39,15 @@ class ImageSource {
     // Item i decoded (its stored size; `channels` as asked, 0: natural). For a sequential-only
     // source, i must be larger than the index this reader read last.
     virtual Image read(std::size_t i, int channels) = 0;
+    // Item i's encoded file bytes into `out`, for sources that store encoded images (folders,
+    // lists, archives): BatchStream then reads a sequential source's bytes on one thread and
+    // decodes them on others. False (the default) for raw formats, whose read() is cheap.
+    // The same ordering rule as read() applies.
+    virtual bool read_encoded(std::size_t i, std::vector<std::uint8_t>& out) {
+      (void)i;
+      (void)out;
+      return false;
+    }
   };
 
   virtual ~ImageSource() = default;

@@ -1,0 +1,31 @@
+#pragma once
+// The images a Caffe-style list file names ("<path> <label>" a line, paths relative to a root
+// folder), as a streaming source: the list is the index, each file is read when a batch needs
+// it, in any order. Same items, labels and order as load_image_list.
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+
+#include "deephash/core/byte_io.hpp"
+#include "deephash/data/image_list.hpp"
+#include "deephash/data/sources/folder_source.hpp"
+
+namespace deephash {
+
+class ListSource : public FileListSource {
+ public:
+  ListSource(const std::string& list_path, const std::string& root_dir) {
+    spec_ = "list:" + list_path;
+    const std::vector<std::uint8_t> bytes = read_file_bytes(list_path);
+    int max_label = -1;
+    for (const ImageListEntry& e : parse_image_list(std::string(bytes.begin(), bytes.end()), list_path)) {
+      paths_.push_back((std::filesystem::path(root_dir) / e.path).string());
+      labels_.push_back(e.label);
+      max_label = std::max(max_label, e.label);
+    }
+    for (int c = 0; c <= max_label; ++c) class_names_.push_back(std::to_string(c));
+  }
+};
+
+}  // namespace deephash
