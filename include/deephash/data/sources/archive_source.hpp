@@ -7,15 +7,17 @@
 //    offset, in any order, from any thread. Items are in (class, file) name order, the order of
 //    load_image_archive.
 //  - A .tar.gz has no random access (deflate is decoded from the start). By default it is
-//    sequential-only: items are in archive order (for an archive written in name order, as
-//    `tar --sort=name` does, the same as load_image_archive's), a reader streams through the
-//    archive once and reads them in increasing index order, and a training shuffle can only
-//    reorder batches drawn in that order, not the whole collection. With cache_members set the
-//    selected members' encoded bytes (JPEG/PNG, not pixels) are kept in memory during the
-//    opening pass: the source is then random access, items are in name order, and a shuffle
-//    is over the whole collection, at the cost of memory as large as the images' files.
+//    sequential-only: a reader streams through the archive once and reads items in increasing
+//    index order, so encoding holds one member at a time. With cache_members set (training,
+//    which shuffles over the whole collection) the selected members' encoded bytes (JPEG/PNG,
+//    not pixels) are kept in memory during the opening pass and the source is random access,
+//    at the cost of memory as large as the images' files.
+//  - Items are in (class, file) name order in every mode, the order of load_image_archive. An
+//    archive whose members are not stored in that order (tar --sort=name stores them so)
+//    cannot be streamed in it, and is cached instead.
 // Locators are "<archive>:<member path>".
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -39,9 +41,9 @@ struct ArchiveSourceOptions {
 class ArchiveSource : public ImageSource {
  public:
   explicit ArchiveSource(std::string path, ArchiveSourceOptions options = {})
-      : path_(std::move(path)), spec_("archive:" + path_ + (options.subfolder.empty() ? "" : ":" + options.subfolder)) {
+      : path_(std::move(path)), spec_("archive:" + path_ + (options.subfolder.empty() ? "" : "@" + options.subfolder)) {
     const bool gzipped = is_gzip_file(path_);
-    const bool cache = gzipped && options.cache_members;
+    bool cache = gzipped && options.cache_members;
     std::vector<TarStreamMember> members;
     std::vector<std::vector<std::uint8_t>> data;
     {
@@ -58,13 +60,21 @@ class ArchiveSource : public ImageSource {
     for (const auto& m : members) names.push_back(m.name);
     const ClassSelection selection = select_class_items(names, options.subfolder, path_);
     class_names_ = selection.class_names;
-    std::vector<std::size_t> order(selection.items.size());
-    std::iota(order.begin(), order.end(), std::size_t(0));
+    // Items are in (class, name) order whatever the mode, so that the hold-out rule picks the
+    // same queries from a streamed archive as from a cached one. A .tar.gz streams in that
+    // order only if its members are stored in it (as `tar --sort=name` writes them); one that
+    // is not is cached after all: correct, at the cost of memory.
+    if (gzipped && !cache && !std::is_sorted(selection.items.begin(), selection.items.end())) {
+      cache = true;
+      std::vector<bool> wanted(members.size(), false);
+      for (std::size_t e : selection.items) wanted[e] = true;
+      TarStream tar(path_);
+      TarStreamMember m;
+      for (std::size_t e = 0; tar.next(m); ++e)
+        if (e < wanted.size() && wanted[e]) tar.read_data(data[e]);
+    }
     sequential_ = gzipped && !cache;
-    if (sequential_)  // the only order one pass can give
-      std::stable_sort(order.begin(), order.end(),
-                       [&](std::size_t a, std::size_t b) { return selection.items[a] < selection.items[b]; });
-    for (std::size_t k : order) {
+    for (std::size_t k = 0; k < selection.items.size(); ++k) {
       const std::size_t e = selection.items[k];
       items_.push_back({members[e].name, members[e].offset, members[e].size, members[e].ordinal, selection.labels[k]});
       if (cache) cached_.push_back(std::move(data[e]));

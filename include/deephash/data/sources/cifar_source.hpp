@@ -56,7 +56,7 @@ inline Image read_cifar10_record(const std::string& path, std::size_t n, int cha
 
 class CifarSource : public ImageSource {
  public:
-  CifarSource(const std::string& dir, const std::string& split) : spec_("cifar10:" + dir + ":" + split) {
+  CifarSource(const std::string& dir, const std::string& split) : spec_("cifar10:" + dir + "@" + split) {
     const std::vector<std::string> names = detail::cifar10_split_files(split, "CifarSource");
     for (const std::string& name : names) {
       files_.push_back(std::make_unique<RandomAccessFile>((std::filesystem::path(dir) / name).string()));

@@ -57,7 +57,7 @@ class FolderSource : public FileListSource {
   // `subfolder` selects a set (e.g. "train" for dir/train/<class>/...); empty: the rule of
   // class_layout.hpp.
   explicit FolderSource(const std::string& dir, const std::string& subfolder = "") {
-    spec_ = "folder:" + dir + (subfolder.empty() ? "" : ":" + subfolder);
+    spec_ = "folder:" + dir + (subfolder.empty() ? "" : "@" + subfolder);
     const std::string root = class_root_folder(dir, subfolder);
     std::error_code ec;
     if (!std::filesystem::is_directory(root, ec))

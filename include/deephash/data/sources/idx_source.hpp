@@ -102,14 +102,13 @@ class IdxSource : public ImageSource {
                                      " is out of range for the " + std::to_string(class_names_.size()) + " classes");
   }
 
-  // The MNIST layout (train-* / t10k-* files, plain or .gz) of Fashion-MNIST in `dir`.
+  // The MNIST layout (train-* / t10k-* files, plain or .gz) in `dir`: Fashion-MNIST's, with its
+  // class names, or MNIST's, whose classes are the digits.
   static std::unique_ptr<IdxSource> fashion_mnist(const std::string& dir, const std::string& split) {
-    if (split != "train" && split != "test")
-      throw Error("IdxSource::fashion_mnist", "unknown split \"" + split + "\": expected \"train\" or \"test\"");
-    const std::string prefix = split == "train" ? "train" : "t10k";
-    return std::make_unique<IdxSource>(detail::find_maybe_gzipped(dir, prefix + "-images-idx3-ubyte"),
-                                       detail::find_maybe_gzipped(dir, prefix + "-labels-idx1-ubyte"),
-                                       load_fashion_mnist_class_names(), "fashion-mnist:" + dir + ":" + split);
+    return mnist_layout(dir, split, load_fashion_mnist_class_names(), "fashion-mnist");
+  }
+  static std::unique_ptr<IdxSource> mnist(const std::string& dir, const std::string& split) {
+    return mnist_layout(dir, split, {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}, "mnist");
   }
 
   const std::string& spec() const override { return spec_; }
@@ -125,6 +124,16 @@ class IdxSource : public ImageSource {
   std::unique_ptr<Reader> reader() const override { return std::make_unique<IdxReader>(*this); }
 
  private:
+  static std::unique_ptr<IdxSource> mnist_layout(const std::string& dir, const std::string& split,
+                                                 std::vector<std::string> class_names, const std::string& kind) {
+    if (split != "train" && split != "test")
+      throw Error(kind + ":" + dir, "unknown split \"" + split + "\": expected \"train\" or \"test\"");
+    const std::string prefix = split == "train" ? "train" : "t10k";
+    return std::make_unique<IdxSource>(detail::find_maybe_gzipped(dir, prefix + "-images-idx3-ubyte"),
+                                       detail::find_maybe_gzipped(dir, prefix + "-labels-idx1-ubyte"),
+                                       std::move(class_names), kind + ":" + dir + "@" + split);
+  }
+
   static std::vector<std::string> load_fashion_mnist_class_names() {
     return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
   }

@@ -16,7 +16,7 @@ namespace deephash {
 class ListSource : public FileListSource {
  public:
   ListSource(const std::string& list_path, const std::string& root_dir) {
-    spec_ = "list:" + list_path;
+    spec_ = "list:" + list_path + ":" + root_dir;
     const std::vector<std::uint8_t> bytes = read_file_bytes(list_path);
     int max_label = -1;
     for (const ImageListEntry& e : parse_image_list(std::string(bytes.begin(), bytes.end()), list_path)) {
