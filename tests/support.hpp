@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -15,7 +17,23 @@
 #include "deephash/core/error.hpp"
 #include "deephash/search/top_k.hpp"
 
+// Cases that need data or a tool that may be absent are declared with DEEPHASH_OPTIONAL_TEST_CASE
+// (doctest's test suite "optional") and registered in tests/CMakeLists.txt with
+// deephash_add_optional_test, which gives each its own ctest entry running that case alone; the
+// executable's own entry leaves them out (test_main.cpp). Such a case calls skip_unless first.
+#define DEEPHASH_OPTIONAL_TEST_CASE(name) TEST_CASE(name * doctest::test_suite("optional"))
+
 namespace deephash::test {
+
+// Where `present` is false: prints "skipped: <why>" and ends the process with status 77, which
+// ctest reports as skipped (SKIP_RETURN_CODE). Only for DEEPHASH_OPTIONAL_TEST_CASE cases, whose
+// process runs that case alone, before they create anything that needs cleaning up.
+inline void skip_unless(bool present, const std::string& why) {
+  if (present) return;
+  std::printf("skipped: %s\n", why.c_str());
+  std::fflush(stdout);
+  std::exit(77);
+}
 
 // A fresh directory under the system's temporary directory, removed with everything in it.
 struct TempDir {

@@ -9,6 +9,8 @@
 #include <deephash/eval/baselines/pixel_features.hpp>
 #include <deephash/eval/hamming_ranking.hpp>
 
+#include "support.hpp"
+
 using namespace deephash;
 
 namespace {
@@ -60,12 +62,10 @@ TEST_CASE("ITQ's iterations lower the quantisation loss, and both hashers beat c
   CHECK_THROWS_WITH_AS(itq.encode(q.leftCols(10)), doctest::Contains("expected 64 features, got 10"), Error);
 }
 
-TEST_CASE("Fashion-MNIST: LSH and ITQ at 48 bits land where the literature and our reference put them") {
+DEEPHASH_OPTIONAL_TEST_CASE("Fashion-MNIST: LSH and ITQ at 48 bits land where the literature and our reference put them") {
   const std::string dir = default_fashion_mnist_dir();
-  if (!std::filesystem::exists(dir)) {
-    MESSAGE("skipped: Fashion-MNIST not found at " << dir << " (install dataset-fashion-mnist)");
-    return;
-  }
+  test::skip_unless(std::filesystem::exists(dir), "Fashion-MNIST not found at " + dir +
+                                                      " (install dataset-fashion-mnist or set DEEPHASH_FASHION_MNIST_DIR)");
   const ImageDataset train = load_fashion_mnist(dir, "train"), test = load_fashion_mnist(dir, "test");
   const RowMatrixXf db = pixel_features(train), q = pixel_features(test);
   ThreadPool pool;

@@ -991,11 +991,8 @@ TEST_CASE("prototxt: write -> parse keeps every field of NetSpec") {
   CHECK(test::error_message([&] { write_caffe_prototxt(bad); }).find("2 inputs but 1 input shapes") != std::string::npos);
 }
 
-TEST_CASE("caffemodel: fixtures encoded by protoc read value by value") {
-  if (!have_protoc()) {
-    MESSAGE("protoc not found: skipping the protoc fixtures");
-    return;
-  }
+DEEPHASH_OPTIONAL_TEST_CASE("caffemodel: fixtures encoded by protoc read value by value") {
+  test::skip_unless(have_protoc(), "protoc not found (install protobuf-compiler)");
   TempDir dir;
   // Current layers: BlobShape dims and packed floats; legacy dims with packed double_data;
   // fields deephash does not read (transform_param, phase, diff, force_backward) in between.
@@ -1145,11 +1142,8 @@ TEST_CASE("caffemodel: write -> read round trips, current and V1 formats") {
   CHECK(!fs::exists(path));
 }
 
-TEST_CASE("caffemodel: protoc decodes what write_caffemodel writes") {
-  if (!have_protoc()) {
-    MESSAGE("protoc not found: skipping the protoc decode check");
-    return;
-  }
+DEEPHASH_OPTIONAL_TEST_CASE("caffemodel: protoc decodes what write_caffemodel writes") {
+  test::skip_unless(have_protoc(), "protoc not found (install protobuf-compiler)");
   TempDir dir;
   for (CaffeFormat format : {CaffeFormat::Current, CaffeFormat::V1}) {
     const bool v1 = format == CaffeFormat::V1;

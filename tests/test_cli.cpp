@@ -9,6 +9,7 @@
 #include <deephash/data/image_decode.hpp>
 #include <deephash/io/codes_file.hpp>
 #include <deephash/io/index_file.hpp>
+#include <deephash/io/model_file.hpp>
 
 #include "support.hpp"
 
@@ -69,12 +70,15 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   write_split(dir.path.string(), "t10k", 50, 2);
   const std::string data = "--dataset fashion-mnist:" + dir.path.string();
 
-  Run r = run("train " + data + " --out " + dir.file("m.dhm") + " --bits 16 --epochs 1.5 --batch 20 --lr 0.05 --snapshot " +
-              dir.file("s.snap") + " --snapshot-every 10");
+  // 30 iterations (1.5 epochs of 400 images in batches of 20), a snapshot kept every 10.
+  Run r = run("train " + data + " --out " + dir.file("m.dhm") + " --bits 16 --epochs 1.5 --batch 20 --lr 0.05 --threads 2" +
+              " --snapshot '" + dir.file("s-{iter}.snap") + "' --snapshot-every 10");
   INFO(r.output);
   REQUIRE(r.status == 0);
   CHECK(r.output.find("wrote") != std::string::npos);
   CHECK(std::ifstream(dir.file("m.dhm.curves.svg")).good());
+  for (const char* kept : {"s-10.snap", "s-20.snap", "s-30.snap"}) CHECK(std::ifstream(dir.file(kept)).good());
+  CHECK_FALSE(std::ifstream(dir.file("s-{iter}.snap")).good());
 
   r = run("encode --model " + dir.file("m.dhm") + " " + data + " --out " + dir.file("db.dhc") + " --features");
   REQUIRE(r.status == 0);
@@ -106,9 +110,23 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   CHECK(std::ifstream(dir.file("out/precision_at_k_16bits.svg")).good());
   CHECK(std::ifstream(dir.file("out/retrieval_examples.png")).good());
 
-  // The snapshot resumes to the same end as the run that wrote it.
-  r = run("train " + data + " --out " + dir.file("resumed.dhm") + " --resume " + dir.file("s.snap"));
+  // Resumed from the snapshot taken a third of the way, with the same thread count, training ends
+  // with exactly the weights of the uninterrupted run.
+  r = run("train " + data + " --out " + dir.file("resumed.dhm") + " --threads 2 --resume " + dir.file("s-10.snap"));
+  INFO(r.output);
   REQUIRE(r.status == 0);
+  const HashingModel whole = load_model(dir.file("m.dhm")), resumed = load_model(dir.file("resumed.dhm"));
+  REQUIRE(resumed.weights.size() == whole.weights.size());
+  REQUIRE_FALSE(whole.weights.empty());
+  for (std::size_t l = 0; l < whole.weights.size(); ++l) {
+    INFO("layer " << whole.weights[l].layer);
+    CHECK(resumed.weights[l].layer == whole.weights[l].layer);
+    REQUIRE(resumed.weights[l].blobs.size() == whole.weights[l].blobs.size());
+    for (std::size_t b = 0; b < whole.weights[l].blobs.size(); ++b) {
+      CHECK(resumed.weights[l].blobs[b].shape == whole.weights[l].blobs[b].shape);
+      CHECK(resumed.weights[l].blobs[b].data == whole.weights[l].blobs[b].data);
+    }
+  }
 }
 
 TEST_CASE("the command explains bad input and fails without writing anything") {

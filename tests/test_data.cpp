@@ -487,14 +487,11 @@ TEST_CASE("IDX: damaged files give an error naming the file and the problem") {
   CHECK_ERROR(read_idx_dataset(images, labels), labels, "expected labels as a 1-D array");
 }
 
-TEST_CASE("Fashion-MNIST: the real files") {
+DEEPHASH_OPTIONAL_TEST_CASE("Fashion-MNIST: the real files") {
   const std::string dir = default_fashion_mnist_dir();
-  if (!fs::exists(fs::path(dir) / "train-images-idx3-ubyte.gz") &&
-      !fs::exists(fs::path(dir) / "train-images-idx3-ubyte")) {
-    MESSAGE("Fashion-MNIST not found in " << dir
-            << " (install dataset-fashion-mnist or set DEEPHASH_FASHION_MNIST_DIR): skipped");
-    return;
-  }
+  test::skip_unless(fs::exists(fs::path(dir) / "train-images-idx3-ubyte.gz") ||
+                        fs::exists(fs::path(dir) / "train-images-idx3-ubyte"),
+                    "Fashion-MNIST not found in " + dir + " (install dataset-fashion-mnist or set DEEPHASH_FASHION_MNIST_DIR)");
   // Checksums computed once with Python's gzip and zlib modules, independently of this code.
   struct Expected {
     const char* split;
@@ -897,12 +894,9 @@ TEST_CASE("image archives: <anything>/<class>/<file> in a (gzipped) tar") {
   CHECK_ERROR(load_image_archive(dir.file("flat.tar")), "flat.tar", "holds no files in class folders");
 }
 
-TEST_CASE("CIFAR-10 JPEG archive (real data)") {
+DEEPHASH_OPTIONAL_TEST_CASE("CIFAR-10 JPEG archive (real data)") {
   const std::string path = std::string(DEEPHASH_SHARED_DATASETS) + "/cifar10-train-jpg.tar.gz";
-  if (!fs::exists(path)) {
-    MESSAGE(path << " not found (shared datasets are not on this machine): skipped");
-    return;
-  }
+  test::skip_unless(fs::exists(path), path + " not found (shared datasets are not on this machine)");
   const auto start = std::chrono::steady_clock::now();
   const ImageDataset ds = load_image_archive(path);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -1,8 +1,6 @@
 // Streaming sources against the in-memory readers on real data: Fashion-MNIST (Debian's
-// dataset-fashion-mnist) and the CIFAR-10 JPEG archive of the shared datasets. Run as
-// `test_sources_real fashion-mnist` or `test_sources_real cifar10-jpg`; exits 77 (reported as
-// skipped by CTest) when that data is not on this machine.
-#define DOCTEST_CONFIG_IMPLEMENT
+// dataset-fashion-mnist) and the CIFAR-10 JPEG archive of the shared datasets. Each case is a
+// ctest entry of its own, reported as skipped where its data is not on this machine.
 #include <doctest/doctest.h>
 
 #include <chrono>
@@ -17,6 +15,8 @@
 #include <iostream>
 #include <numeric>
 #include <string>
+
+#include "support.hpp"
 
 using namespace deephash;
 namespace fs = std::filesystem;
@@ -57,16 +57,19 @@ void check_stream(const ImageSource& source, const ImageDataset& loaded) {
 
 }  // namespace
 
-TEST_CASE("fashion-mnist") {
+DEEPHASH_OPTIONAL_TEST_CASE("fashion-mnist streamed") {
   const std::string dir = default_fashion_mnist_dir();
+  test::skip_unless(fs::exists(fs::path(dir) / "t10k-labels-idx1-ubyte.gz") || fs::exists(fs::path(dir) / "t10k-labels-idx1-ubyte"),
+                    "Fashion-MNIST not found in " + dir + " (install dataset-fashion-mnist)");
   for (const char* split : {"train", "test"}) {
     const auto source = IdxSource::fashion_mnist(dir, split);
     check_stream(*source, load_fashion_mnist(dir, split));
   }
 }
 
-TEST_CASE("cifar10-jpg") {
+DEEPHASH_OPTIONAL_TEST_CASE("cifar10 jpeg archive streamed") {
   const std::string path = cifar_archive();
+  test::skip_unless(fs::exists(path), path + " not found (the shared datasets are not on this machine)");
   const ImageDataset loaded = load_image_archive(path);
   auto start = std::chrono::steady_clock::now();
   const ArchiveSource source(path);  // sequential: one pass over the headers
@@ -76,23 +79,4 @@ TEST_CASE("cifar10-jpg") {
   check_stream(source, loaded);
   MESSAGE("streamed in " << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s");
   CHECK(list_class_sets(path) == std::vector<std::string>{"train"});
-}
-
-int main(int argc, char** argv) {
-  if (argc != 2) {
-    std::cerr << "usage: test_sources_real fashion-mnist|cifar10-jpg\n";
-    return 2;
-  }
-  const std::string which = argv[1];
-  const bool present = which == "fashion-mnist"
-                           ? fs::exists(fs::path(default_fashion_mnist_dir()) / "t10k-labels-idx1-ubyte.gz") ||
-                                 fs::exists(fs::path(default_fashion_mnist_dir()) / "t10k-labels-idx1-ubyte")
-                           : fs::exists(cifar_archive());
-  if (!present) {
-    std::cout << which << ": the data is not on this machine: skipped\n";
-    return 77;
-  }
-  doctest::Context context;
-  context.addFilter("test-case", which.c_str());
-  return context.run();
 }

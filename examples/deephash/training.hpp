@@ -30,7 +30,7 @@ struct TrainConfig {
   std::uint64_t seed = 1;
   float binarization_weight = 0, balance_weight = 0;
   std::string init;          // a .caffemodel (or deephash model) to start from: fine-tuning
-  std::string snapshot;      // where to write snapshots; empty: none
+  std::string snapshot;      // where to write snapshots ("{iter}": the iteration); empty: none
   int snapshot_every = 0;    // iterations between snapshots (0: only at the end)
   std::string resume;        // a snapshot to continue from
   std::string device = "cpu";  // or "cuda"
@@ -48,7 +48,8 @@ inline const char* kTrainHelp =
     "  --seed N              same seed and thread count, same model (default 1)\n"
     "  --ssdh-binarization X, --ssdh-balance X   the SSDH losses' weights (default 0: off)\n"
     "  --init FILE           start from these weights (.caffemodel or deephash model): fine-tuning\n"
-    "  --snapshot FILE       write a training snapshot there (at the end, and every --snapshot-every N steps)\n"
+    "  --snapshot FILE       write a training snapshot there (at the end, and every --snapshot-every N steps);\n"
+    "                        {iter} in FILE becomes the iteration, so that every snapshot is kept\n"
     "  --resume FILE         continue a snapshot exactly where it stopped\n"
     "  --device D            cpu (default) or cuda (builds with the GPU module)\n"
     "  --math M              on the GPU: fp32 (default), tf32 or bf16 matrix products\n";
@@ -138,6 +139,13 @@ inline std::vector<nn::LayerWeights> initial_weights(const std::string& path) {
   return load_model(path).weights;
 }
 
+// The file a snapshot at this iteration goes to: --snapshot with "{iter}" replaced by it.
+inline std::string snapshot_path(std::string pattern, int iteration) {
+  const std::size_t at = pattern.find("{iter}");
+  if (at != std::string::npos) pattern.replace(at, 6, std::to_string(iteration));
+  return pattern;
+}
+
 struct TrainResult {
   HashingModel model;
   nn::TrainingHistory history;
@@ -190,7 +198,7 @@ inline TrainResult train_model(const ImageDataset& images, TrainConfig c, Thread
     auto snapshot = [&] {
       TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
       snap.model.weights = net.weights();
-      save_snapshot(snap, c.snapshot);
+      save_snapshot(snap, snapshot_path(c.snapshot, snap.iteration));
     };
     std::function<void(int)> after_step;
     if (!c.snapshot.empty() && c.snapshot_every > 0)
