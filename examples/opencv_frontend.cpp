@@ -35,13 +35,11 @@ class OpenCvFrontend : public deephash::Frontend {
 
   int code_bits() const override { return bits_; }
 
-  void encode(const deephash::ImageBatch& images, float* activations, float*) override {
+  void encode(const deephash::ImageBatchView& images, float* activations, float*) override {
     const int shape[] = {int(images.count), 3, 227, 227};
     cv::Mat input(4, shape, CV_32F);
-    const std::size_t image_bytes = std::size_t(images.height) * images.width * images.channels;
     for (std::size_t i = 0; i < images.count; ++i)
-      deephash::transform_image(images.pixels + i * image_bytes, images.height, images.width, images.channels,
-                                transform_, false, nullptr, input.ptr<float>(int(i)));
+      deephash::transform_image(images[i], transform_, false, nullptr, input.ptr<float>(int(i)));
     net_.setInput(input);
     const cv::Mat out = net_.forward(latent_blob_);
     std::copy(out.ptr<float>(), out.ptr<float>() + images.count * std::size_t(bits_), activations);
@@ -61,25 +59,23 @@ int main(int argc, char** argv) {
   }
   try {
     OpenCvFrontend frontend(argv[1], argv[2], argv[3]);
-    deephash::ImageDataset images;
-    for (int i = 4; i < argc; ++i) {
-      const deephash::Image img = deephash::resize_image(deephash::read_image(argv[i], 3), 256, 256);
-      images.height = img.height;
-      images.width = img.width;
-      images.channels = 3;
-      images.pixels.insert(images.pixels.end(), img.pixels.begin(), img.pixels.end());
-      images.labels.push_back(0);
-      images.paths.push_back(argv[i]);
+    // The images at one size, back to back: a batch view encodes them where they lie.
+    const std::vector<std::string> paths(argv + 4, argv + argc);
+    std::vector<std::uint8_t> pixels;
+    for (const std::string& path : paths) {
+      const deephash::Image img = deephash::resize_image(deephash::read_image(path, 3), 256, 256);
+      pixels.insert(pixels.end(), img.pixels.begin(), img.pixels.end());
     }
+    const deephash::ImageBatchView images{256, 256, 3, pixels.data(), paths.size()};
     const deephash::EncodedImages encoded = deephash::encode_images(frontend, images, false, 8, "encode", false);
     deephash::HammingIndex index(encoded.codes.bits());
     index.add(encoded.codes);
     const deephash::KnnResult r = index.search(encoded.codes, 2);  // itself, then its nearest other
-    for (std::size_t i = 0; i < images.size(); ++i) {
-      std::printf("%s  code ", images.paths[i].c_str());
+    for (std::size_t i = 0; i < paths.size(); ++i) {
+      std::printf("%s  code ", paths[i].c_str());
       for (int b = 0; b < encoded.codes.bits(); ++b) std::printf("%d", int(encoded.codes.bit(i, b)));
       const deephash::idx_t q = deephash::idx_t(i), rank = r.label(q, 0) == q ? 1 : 0;
-      std::printf("  nearest: %s (Hamming %d)\n", images.paths[std::size_t(r.label(q, rank))].c_str(),
+      std::printf("  nearest: %s (Hamming %d)\n", paths[std::size_t(r.label(q, rank))].c_str(),
                   int(r.distance(q, rank)));
     }
   } catch (const std::exception& e) {

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <deephash/data/datasets.hpp>
+#include <deephash/data/transform.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -639,9 +640,72 @@ TEST_CASE("decode, resize and PNG round trips") {
   CHECK_ERROR(read_image(dir.file("missing.png")), "missing.png", "cannot open");
   Image broken = rgb;
   broken.pixels.pop_back();
-  CHECK_ERROR(write_png(dir.file("broken.png"), broken), "broken.png", "needs 105");
+  // An image whose buffer does not match its shape gives no view, so nothing reads past it.
+  CHECK_ERROR(write_png(dir.file("broken.png"), broken), "image", "needs 105");
   CHECK_FALSE(fs::exists(dir.file("broken.png")));
   CHECK_ERROR(resize_image(rgb, 0, 3), "resize_image", "must be positive");
+  CHECK_ERROR(resize_image(ImageView{5, 7, 3, nullptr}, 2, 3), "resize_image", "no pixels");
+}
+
+TEST_CASE("views read a dataset's images in place") {
+  ImageDataset ds;
+  ds.height = 2;
+  ds.width = 3;
+  ds.channels = 1;
+  for (int i = 0; i < 4 * 6; ++i) ds.pixels.push_back(std::uint8_t(i));
+  ds.labels = {0, 1, 0, 1};
+  const ImageView third = ds.view(2);
+  CHECK(third.pixels == ds.image(2));
+  CHECK(third.bytes() == 6);
+  const ImageBatchView middle = ds.batch(1, 3);
+  CHECK(middle.count == 2);
+  CHECK(middle.pixels == ds.image(1));
+  CHECK(middle[1].pixels == ds.image(2));
+  CHECK(middle.slice(1, 2).pixels == ds.image(2));
+  CHECK(ds.all().count == 4);
+  CHECK(ds.batch(4, 4).count == 0);
+  CHECK_ERROR(ds.batch(2, 5), "ImageDataset::batch", "out of range");
+  CHECK_ERROR(ds.batch(3, 2), "ImageDataset::batch", "out of range");
+  const Image copy = copy_image(third);
+  CHECK(copy.pixels == Bytes(ds.image(2), ds.image(3)));
+  CHECK(copy.view().pixels == copy.pixels.data());
+}
+
+TEST_CASE("transform_image resizes straight from a view, as resize_image and then the transformation") {
+  const Image stored = pattern_image(9, 11, 3, 4);
+  TransformSpec resizing;
+  resizing.resize_height = 6;
+  resizing.resize_width = 8;
+  resizing.crop = 5;
+  resizing.bgr = true;
+  resizing.mean_values = {10, 20, 30};
+  resizing.scale = 0.5f;
+  TransformSpec after_resize = resizing;
+  after_resize.resize_height = after_resize.resize_width = 0;
+  const Image resized = resize_image(stored, 6, 8);
+  std::vector<float> from_view(3 * 5 * 5), from_copy(3 * 5 * 5);
+  transform_image(stored.view(), resizing, false, nullptr, from_view.data());
+  transform_image(resized, after_resize, false, nullptr, from_copy.data());
+  CHECK(from_view == from_copy);
+
+  // Training draws (shift, flip) come from the stream alone, so the same seed gives the same
+  // sample either way.
+  resizing.pad = after_resize.pad = 2;
+  resizing.mirror = after_resize.mirror = true;
+  for (std::uint64_t seed = 0; seed < 8; ++seed) {
+    std::mt19937_64 a(seed), b(seed);
+    transform_image(stored.view(), resizing, true, &a, from_view.data());
+    transform_image(resized, after_resize, true, &b, from_copy.data());
+    CHECK(from_view == from_copy);
+  }
+
+  // Only one side given: the other keeps the stored size.
+  TransformSpec wider;
+  wider.resize_width = 15;
+  std::vector<float> wide(3 * 9 * 15), wide_copy(3 * 9 * 15);
+  transform_image(stored, wider, false, nullptr, wide.data());
+  transform_image(resize_image(stored, 9, 15), TransformSpec{}, false, nullptr, wide_copy.data());
+  CHECK(wide == wide_copy);
 }
 
 // The JPEG `jpeg` with one Huffman table segment put in front of its own: class/slot byte, the

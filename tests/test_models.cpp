@@ -72,11 +72,35 @@ TEST_CASE("a model file keeps the network, weights, transformation and names, an
   auto a = m.make_frontend(1), b = back.make_frontend(2);
   CHECK(a->code_bits() == 16);
   CHECK(a->feature_dim() == 256);
-  const EncodedImages ea = encode_images(*a, images, true, 3, "a", false), eb = encode_images(*b, images, true, 5, "b", false);
+  const EncodedImages ea = encode_images(*a, images.all(), true, 3, "a", false),
+                      eb = encode_images(*b, images.all(), true, 5, "b", false);
   CHECK(ea.codes == eb.codes);
   CHECK((ea.activations - eb.activations).cwiseAbs().maxCoeff() < 1e-5f);
   CHECK((ea.features - eb.features).cwiseAbs().maxCoeff() <= 1e-5f * ea.features.cwiseAbs().maxCoeff());
   CHECK(ea.features.cwiseAbs().maxCoeff() > 0);
+}
+
+TEST_CASE("CnnFrontend encodes a batch view where it lies, as it encodes each image on its own") {
+  const HashingModel m = small_model();
+  const ImageDataset images = tiny_images(9);
+  auto frontend = m.make_frontend(2);
+  const std::size_t bits = std::size_t(frontend->code_bits()), dim = std::size_t(frontend->feature_dim());
+  // A slice from the middle of the set: the view's offset must select the images, not a copy.
+  const ImageBatchView middle = images.batch(2, 7);
+  std::vector<float> activations(middle.count * bits), features(middle.count * dim);
+  frontend->encode(middle, activations.data(), features.data());
+  for (std::size_t i = 0; i < middle.count; ++i) {
+    std::vector<float> one(bits), one_features(dim);
+    frontend->encode(ImageBatchView::single(images.view(2 + i)), one.data(), one_features.data());
+    for (std::size_t b = 0; b < bits; ++b) CHECK(activations[i * bits + b] == doctest::Approx(one[b]).epsilon(1e-5));
+    for (std::size_t f = 0; f < dim; ++f)
+      CHECK(features[i * dim + f] == doctest::Approx(one_features[f]).epsilon(1e-4).scale(1));
+  }
+  // encode_images over the whole set agrees with the slice.
+  const EncodedImages all = encode_images(*frontend, images.all(), true, 4, "all", false);
+  for (std::size_t i = 0; i < middle.count; ++i)
+    for (std::size_t b = 0; b < bits; ++b)
+      CHECK(all.activations(Eigen::Index(2 + i), Eigen::Index(b)) == doctest::Approx(activations[i * bits + b]).epsilon(1e-5));
 }
 
 TEST_CASE("damaged model and codes files are refused with the file's name") {

@@ -255,8 +255,9 @@ nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageD
   auto prepare = [&](int it, int slot) {
     std::vector<std::size_t> rows(batch);
     nn::batch_rows(n, options.seed, it, rows, order, order_epoch);
-    nn::prepare_batch(train_set, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool, data[slot].p,
-                      labels[slot].p);
+    nn::prepare_batch(train_set.all(), rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool,
+                      data[slot].p);
+    nn::gather_labels(train_set.labels, rows, labels[slot].p);
   };
 
   const int first = solver.iteration();

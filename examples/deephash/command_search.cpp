@@ -1,6 +1,7 @@
 // deephash search: the nearest images of one query image.
 
 #include <cstdio>
+#include <deque>
 #include <filesystem>
 
 #include <deephash/eval/retrieval_grid.hpp>
@@ -30,12 +31,14 @@ const char* kUsage =
     "  --grid FILE.png       draw the query and its results (green: same label, red: not)\n"
     "  --queries-per-class N for single-split datasets (default 100)\n";
 
-Image load_database_image(const EncodedSet& db, idx_t id, const RetrievalSplit* split) {
-  if (split && std::size_t(id) < split->database.size()) {
-    const ImageDataset& d = split->database;
-    return Image{d.height, d.width, d.channels, std::vector<std::uint8_t>(d.image(std::size_t(id)), d.image(std::size_t(id)) + d.image_bytes())};
+// Database image `id`: a view into the dataset's pixels when it is there, else read from its file
+// into `files`, which owns it until the grid is drawn (a deque: adding never moves earlier images).
+ImageView database_image(const EncodedSet& db, idx_t id, const RetrievalSplit* split, std::deque<Image>& files) {
+  if (split && std::size_t(id) < split->database.size()) return split->database.view(std::size_t(id));
+  if (!db.paths.empty() && std::filesystem::exists(db.paths[std::size_t(id)])) {
+    files.push_back(read_image(db.paths[std::size_t(id)]));
+    return files.back().view();
   }
-  if (!db.paths.empty() && std::filesystem::exists(db.paths[std::size_t(id)])) return read_image(db.paths[std::size_t(id)]);
   throw Error("deephash search", "cannot draw database image " + std::to_string(id) +
                                      ": it has no file path; give --dataset to read it from the dataset");
 }
@@ -60,33 +63,28 @@ int command_search(int argc, char** argv) {
   std::unique_ptr<RetrievalSplit> split;
   if (args.has("dataset"))
     split = std::make_unique<RetrievalSplit>(load_retrieval_split(args.get("dataset"), std::size_t(args.get_int("queries-per-class", 100))));
-  Image query;
+  Image query_file;  // owns the query when it is read from --image
+  ImageView query;
   int query_label = -1;
   std::string query_name;
   if (args.has("image")) {
     query_name = args.get("image");
-    query = read_image(query_name, model.frontend.input_shape.empty() ? 3 : model.frontend.input_shape[0]);
+    query_file = read_image(query_name, model.frontend.input_shape.empty() ? 3 : model.frontend.input_shape[0]);
+    query = query_file.view();
   } else if (args.has("query")) {
     if (!split) throw Error("deephash search", "--query needs --dataset");
     const long q = args.get_int("query", 0);
     if (q < 0 || std::size_t(q) >= split->queries.size())
       throw Error("deephash search", "--query " + std::to_string(q) + " is out of range: the dataset has " +
                                          std::to_string(split->queries.size()) + " query images");
-    const ImageDataset& d = split->queries;
-    query = Image{d.height, d.width, d.channels, std::vector<std::uint8_t>(d.image(std::size_t(q)), d.image(std::size_t(q)) + d.image_bytes())};
-    query_label = d.labels[std::size_t(q)];
+    query = split->queries.view(std::size_t(q));
+    query_label = split->queries.labels[std::size_t(q)];
     query_name = split->name + " query " + std::to_string(q);
   } else {
     throw Error("deephash search", "give a query: --image FILE or --query N with --dataset");
   }
 
-  ImageDataset one;
-  one.height = query.height;
-  one.width = query.width;
-  one.channels = query.channels;
-  one.pixels = query.pixels;
-  one.labels = {query_label};
-  const EncodedImages q = encode_images(*frontend, one, pool > 0, 1, "encode", false);
+  const EncodedImages q = encode_images(*frontend, ImageBatchView::single(query), pool > 0, 1, "encode", false);
 
   HammingIndex index = args.has("index") ? load_index(args.get("index")) : HammingIndex(db.codes.bits());
   if (!args.has("index")) index.add(db.codes);
@@ -116,7 +114,8 @@ int command_search(int argc, char** argv) {
   std::printf("query: %s%s\n\n%4s  %8s  %-14s  %7s  %9s  %s\n", query_name.c_str(),
               query_label >= 0 ? (" (" + label_name(query_label) + ")").c_str() : "", "rank", "id", "label", "hamming",
               pool > 0 ? "euclidean" : "", "path");
-  std::vector<Image> images;
+  std::vector<ImageView> images;
+  std::deque<Image> image_files;
   std::vector<Match> matches;
   for (std::size_t r = 0; r < ids.size(); ++r) {
     if (ids[r] < 0) break;
@@ -126,7 +125,7 @@ int command_search(int argc, char** argv) {
     std::printf("%4zu  %8ld  %-14s  %7d  %9s  %s\n", r + 1, long(ids[r]), label_name(label).c_str(), hamming[r], dist,
                 db.paths.empty() ? "" : db.paths[std::size_t(ids[r])].c_str());
     if (args.has("grid")) {
-      images.push_back(load_database_image(db, ids[r], split.get()));
+      images.push_back(database_image(db, ids[r], split.get(), image_files));
       matches.push_back(query_label < 0 ? Match::Unknown : label == query_label ? Match::Relevant : Match::Irrelevant);
     }
   }

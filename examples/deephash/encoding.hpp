@@ -10,7 +10,7 @@ namespace deephash::cli {
 
 inline EncodedSet encode_split(Frontend& frontend, const ImageDataset& images, const std::string& dataset,
                                const std::string& split, bool with_features) {
-  EncodedImages e = encode_images(frontend, images, with_features, 256, "encode " + split);
+  EncodedImages e = encode_images(frontend, images.all(), with_features, 256, "encode " + split);
   EncodedSet s;
   s.codes = std::move(e.codes);
   s.labels = images.labels;

@@ -151,23 +151,20 @@ inline void write_example_grid(const std::string& path, const RetrievalSplit& sp
   HammingIndex index(database.codes.bits());
   index.add(database.codes);
   std::vector<Image> rows;
-  auto image_of = [](const ImageDataset& d, std::size_t i) {
-    return Image{d.height, d.width, d.channels, std::vector<std::uint8_t>(d.image(i), d.image(i) + d.image_bytes())};
-  };
   // Spread the examples over the query set, so that several classes show.
   for (std::size_t e = 0; e < examples && e < queries.codes.size(); ++e) {
     const std::size_t q = e * queries.codes.size() / examples;
     const KnnResult r = index.search(queries.codes.slice(q, q + 1), k);
-    std::vector<Image> results;
+    std::vector<ImageView> results;
     std::vector<Match> matches;
     for (idx_t j = 0; j < k && r.label(0, j) >= 0; ++j) {
       const std::size_t id = std::size_t(r.label(0, j));
-      results.push_back(image_of(split.database, id));
+      results.push_back(split.database.view(id));
       matches.push_back(split.database.labels[id] == split.queries.labels[q] ? Match::Relevant : Match::Irrelevant);
     }
-    rows.push_back(retrieval_grid(image_of(split.queries, q), results, matches, 72, int(k)));
+    rows.push_back(retrieval_grid(split.queries.view(q), results, matches, 72, int(k)));
   }
-  write_png(path, stack_vertically(rows));
+  write_png(path, stack_vertically(std::vector<ImageView>(rows.begin(), rows.end())));
   std::printf("wrote %s\n", path.c_str());
 }
 

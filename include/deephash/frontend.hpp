@@ -10,18 +10,12 @@
 #include <vector>
 
 #include "deephash/codes/binarize.hpp"
+#include "deephash/core/error.hpp"
 #include "deephash/core/progress.hpp"
-#include "deephash/data/image_dataset.hpp"
+#include "deephash/data/image_view.hpp"
 #include "deephash/search/euclidean_knn.hpp"
 
 namespace deephash {
-
-// A batch of same-sized 8-bit images, each row-major HWC (RGB or gray), one after another.
-struct ImageBatch {
-  int height = 0, width = 0, channels = 0;
-  const std::uint8_t* pixels = nullptr;
-  std::size_t count = 0;
-};
 
 class Frontend {
  public:
@@ -34,7 +28,8 @@ class Frontend {
 
   // Writes count x code_bits() latent activations (sigmoid outputs in [0, 1]; a bit is set when
   // > 0.5), and count x feature_dim() features when `features` is not null.
-  virtual void encode(const ImageBatch& images, float* activations, float* features) = 0;
+  // The pixels are the caller's: read them in place, they may be a slice of a larger set.
+  virtual void encode(const ImageBatchView& images, float* activations, float* features) = 0;
 };
 
 struct EncodedImages {
@@ -43,19 +38,20 @@ struct EncodedImages {
   RowMatrixXf features;     // images x feature_dim (empty unless asked for)
 };
 
-// Encodes a whole image set in batches, with a progress bar.
-inline EncodedImages encode_images(Frontend& frontend, const ImageDataset& images, bool with_features = false,
+// Encodes a whole image set (an ImageDataset's all()) in batches, slices of `images` rather than
+// copies, with a progress bar.
+inline EncodedImages encode_images(Frontend& frontend, const ImageBatchView& images, bool with_features = false,
                                    std::size_t batch = 256, const std::string& label = "encode",
                                    bool show_progress = true) {
   const int bits = frontend.code_bits(), dim = with_features ? frontend.feature_dim() : 0;
   if (with_features && dim <= 0) throw Error(label, "the frontend gives no features for reranking");
   EncodedImages out;
-  out.activations.resize(Eigen::Index(images.size()), bits);
-  if (dim > 0) out.features.resize(Eigen::Index(images.size()), dim);
-  ProgressBar progress(label, images.size());
-  for (std::size_t i = 0; i < images.size(); i += batch) {
-    const std::size_t n = std::min(batch, images.size() - i);
-    frontend.encode(ImageBatch{images.height, images.width, images.channels, images.image(i), n},
+  out.activations.resize(Eigen::Index(images.count), bits);
+  if (dim > 0) out.features.resize(Eigen::Index(images.count), dim);
+  ProgressBar progress(label, images.count);
+  for (std::size_t i = 0; i < images.count; i += batch) {
+    const std::size_t n = std::min(batch, images.count - i);
+    frontend.encode(images.slice(i, i + n),
                     out.activations.data() + i * std::size_t(bits), dim > 0 ? out.features.data() + i * std::size_t(dim) : nullptr);
     if (show_progress) progress.update(i + n);
   }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
+#include "deephash/data/image_view.hpp"
 
 namespace deephash {
 
@@ -20,7 +21,24 @@ struct Image {
   std::size_t bytes() const {
     return std::size_t(height) * std::size_t(width) * std::size_t(channels);
   }
+
+  // The pixels as a view, valid while this image lives and keeps its size. A buffer that does
+  // not match the shape is refused here, so that no view can read past it.
+  ImageView view() const {
+    if (pixels.size() != bytes())
+      throw Error("image", "the image holds " + std::to_string(pixels.size()) + " bytes, its shape " +
+                               std::to_string(height) + "x" + std::to_string(width) + "x" + std::to_string(channels) +
+                               " needs " + std::to_string(bytes()));
+    return {height, width, channels, pixels.data()};
+  }
+  // Lets an Image go wherever a view is taken (resize_image, write_png, transform_image).
+  operator ImageView() const { return view(); }
 };
+
+// An owned copy of the viewed pixels.
+inline Image copy_image(ImageView view) {
+  return Image{view.height, view.width, view.channels, std::vector<std::uint8_t>(view.pixels, view.pixels + view.bytes())};
+}
 
 // A labelled set of same-sized 8-bit images in memory, each row-major HWC (channels interleaved,
 // RGB or gray).
@@ -39,6 +57,16 @@ struct ImageDataset {
 
   // Image i; i < size() is the caller's promise (this sits in per-pixel loops).
   const std::uint8_t* image(std::size_t i) const { return pixels.data() + i * image_bytes(); }
+  ImageView view(std::size_t i) const { return {height, width, channels, image(i)}; }
+
+  // Images [begin, end) without copying them: what frontends and the trainer read.
+  ImageBatchView batch(std::size_t begin, std::size_t end) const {
+    if (begin > end || end > size())
+      throw Error("ImageDataset::batch", "images [" + std::to_string(begin) + ", " + std::to_string(end) +
+                                             ") are out of range for a dataset of " + std::to_string(size()) + " images");
+    return {height, width, channels, image(begin), end - begin};
+  }
+  ImageBatchView all() const { return batch(0, size()); }
 
   // The images at `rows`, in that order (repeats allowed), with their labels and paths.
   ImageDataset subset(const std::vector<std::size_t>& rows) const {

@@ -34,16 +34,28 @@ inline void check_channels(int channels, const std::string& source) {
                             std::to_string(channels));
 }
 
-inline void check_image(const Image& image, const std::string& source) {
+inline void check_image(ImageView image, const std::string& source) {
   check_channels(image.channels, source);
   if (image.height <= 0 || image.width <= 0)
     throw Error(source, "the image is " + std::to_string(image.height) + "x" +
                             std::to_string(image.width) + ": both sides must be positive");
-  if (image.pixels.size() != image.bytes())
-    throw Error(source, "the image holds " + std::to_string(image.pixels.size()) +
-                            " bytes, its shape " + std::to_string(image.height) + "x" +
-                            std::to_string(image.width) + "x" + std::to_string(image.channels) +
-                            " needs " + std::to_string(image.bytes()));
+  if (!image.pixels) throw Error(source, "the image view has no pixels");
+}
+
+inline void check_resize(ImageView image, int height, int width, const std::string& source) {
+  check_image(image, source);
+  if (height <= 0 || width <= 0)
+    throw Error(source, "the target size " + std::to_string(height) + "x" + std::to_string(width) + " must be positive");
+}
+
+// Resamples `image` into `out`, sized here to height x width x image.channels bytes: resize_image
+// and the transformation's resize share it, the latter keeping `out` as its scratch buffer.
+inline void resize_into(ImageView image, int height, int width, std::vector<std::uint8_t>& out, const std::string& source) {
+  check_resize(image, height, width, source);
+  out.resize(std::size_t(height) * std::size_t(width) * std::size_t(image.channels));
+  if (!stbir_resize_uint8(image.pixels, image.width, image.height, 0, out.data(), width, height, 0, image.channels))
+    throw Error(source, "stb_image_resize failed (out of memory?) resizing " + std::to_string(image.height) + "x" +
+                            std::to_string(image.width) + " to " + std::to_string(height) + "x" + std::to_string(width));
 }
 
 struct StbImageFree {
@@ -96,29 +108,17 @@ inline Image read_image(const std::string& path, int channels = 3) {
 
 // The image resampled to height x width (stb's default filters: Catmull-Rom when enlarging,
 // Mitchell when shrinking).
-inline Image resize_image(const Image& image, int height, int width) {
-  detail::check_image(image, "resize_image");
-  if (height <= 0 || width <= 0)
-    throw Error("resize_image", "the target size " + std::to_string(height) + "x" +
-                                    std::to_string(width) + " must be positive");
-  if (height == image.height && width == image.width) return image;
-  Image out;
-  out.height = height;
-  out.width = width;
-  out.channels = image.channels;
-  out.pixels.resize(out.bytes());
-  if (!stbir_resize_uint8(image.pixels.data(), image.width, image.height, 0, out.pixels.data(),
-                          width, height, 0, image.channels))
-    throw Error("resize_image", "stb_image_resize failed (out of memory?) resizing " +
-                                    std::to_string(image.height) + "x" +
-                                    std::to_string(image.width) + " to " + std::to_string(height) +
-                                    "x" + std::to_string(width));
+inline Image resize_image(ImageView image, int height, int width) {
+  detail::check_resize(image, height, width, "resize_image");
+  if (height == image.height && width == image.width) return copy_image(image);
+  Image out{height, width, image.channels, {}};
+  detail::resize_into(image, height, width, out.pixels, "resize_image");
   return out;
 }
 
 namespace detail {
 
-inline std::vector<std::uint8_t> encode_png(const Image& image, const std::string& source) {
+inline std::vector<std::uint8_t> encode_png(ImageView image, const std::string& source) {
   check_image(image, source);
   std::vector<std::uint8_t> png;
   auto append = [](void* context, void* data, int size) {
@@ -127,7 +127,7 @@ inline std::vector<std::uint8_t> encode_png(const Image& image, const std::strin
     out->insert(out->end(), bytes, bytes + size);
   };
   if (!stbi_write_png_to_func(append, &png, image.width, image.height, image.channels,
-                              image.pixels.data(), image.width * image.channels))
+                              image.pixels, image.width * image.channels))
     throw Error(source, "PNG encoding failed (out of memory?)");
   return png;
 }
@@ -135,12 +135,12 @@ inline std::vector<std::uint8_t> encode_png(const Image& image, const std::strin
 }  // namespace detail
 
 // The image as PNG file bytes.
-inline std::vector<std::uint8_t> encode_png(const Image& image) {
+inline std::vector<std::uint8_t> encode_png(ImageView image) {
   return detail::encode_png(image, "encode_png");
 }
 
 // Writes the image as a PNG file; the old file, if any, stays intact until the new one is whole.
-inline void write_png(const std::string& path, const Image& image) {
+inline void write_png(const std::string& path, ImageView image) {
   write_file_atomically(path, detail::encode_png(image, path));
 }
 

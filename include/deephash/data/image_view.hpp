@@ -23,6 +23,9 @@ struct ImageBatchView {
   const std::uint8_t* pixels = nullptr;
   std::size_t count = 0;
 
+  // A batch of the one image (e.g. a query encoded on its own).
+  static ImageBatchView single(ImageView image) { return {image.height, image.width, image.channels, image.pixels, 1}; }
+
   std::size_t image_bytes() const { return std::size_t(height) * std::size_t(width) * std::size_t(channels); }
   // Image i; i < count is the caller's promise (this sits in per-image loops).
   ImageView operator[](std::size_t i) const { return {height, width, channels, pixels + i * image_bytes()}; }

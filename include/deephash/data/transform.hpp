@@ -30,16 +30,16 @@ struct TransformSpec {
 };
 
 // Writes one image as channels x out_h x out_w floats. `rng` is used only when `train` is true.
-inline void transform_image(const std::uint8_t* pixels, int height, int width, int channels, const TransformSpec& t,
-                            bool train, std::mt19937_64* rng, float* out) {
-  Image resized;
-  if ((t.resize_height && t.resize_height != height) || (t.resize_width && t.resize_width != width)) {
-    resized = resize_image(Image{height, width, channels, std::vector<std::uint8_t>(pixels, pixels + std::size_t(height) * width * channels)},
-                           t.resize_height ? t.resize_height : height, t.resize_width ? t.resize_width : width);
-    pixels = resized.pixels.data();
-    height = resized.height;
-    width = resized.width;
+inline void transform_image(ImageView image, const TransformSpec& t, bool train, std::mt19937_64* rng, float* out) {
+  // A resize samples from the view straight into this scratch buffer; the view then points at it.
+  std::vector<std::uint8_t> resized;
+  if ((t.resize_height && t.resize_height != image.height) || (t.resize_width && t.resize_width != image.width)) {
+    const int rh = t.resize_height ? t.resize_height : image.height, rw = t.resize_width ? t.resize_width : image.width;
+    detail::resize_into(image, rh, rw, resized, "resize_image");
+    image = {rh, rw, image.channels, resized.data()};
   }
+  const std::uint8_t* pixels = image.pixels;
+  const int height = image.height, width = image.width, channels = image.channels;
   const int oh = t.output_height(height), ow = t.output_width(width);
   if (oh > height + 2 * t.pad || ow > width + 2 * t.pad)
     throw Error("transform", "crop " + std::to_string(t.crop) + " is larger than the image (" + std::to_string(height) + "x" +

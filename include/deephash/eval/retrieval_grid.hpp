@@ -12,7 +12,7 @@ namespace deephash {
 enum class Match { Unknown, Relevant, Irrelevant };
 
 // Cells are `cell` pixels square; results wrap after `per_row` columns.
-inline Image retrieval_grid(const Image& query, const std::vector<Image>& results, const std::vector<Match>& matches,
+inline Image retrieval_grid(ImageView query, const std::vector<ImageView>& results, const std::vector<Match>& matches,
                             int cell = 96, int per_row = 10) {
   const int border = 4, gap = 6;
   const int columns = std::max(1, std::min(per_row, int(results.size())));
@@ -21,7 +21,7 @@ inline Image retrieval_grid(const Image& query, const std::vector<Image>& result
   const int height = (cell + 2 * border + gap) * rows + gap;
   Image grid{height, width, 3, std::vector<std::uint8_t>(std::size_t(height) * width * 3, 255)};
 
-  auto paste = [&](const Image& source, int x0, int y0, const std::uint8_t frame[3]) {
+  auto paste = [&](ImageView source, int x0, int y0, const std::uint8_t frame[3]) {
     for (int y = 0; y < cell + 2 * border; ++y)
       for (int x = 0; x < cell + 2 * border; ++x)
         for (int c = 0; c < 3; ++c) grid.pixels[(std::size_t(y0 + y) * width + x0 + x) * 3 + c] = frame[c];
@@ -51,15 +51,15 @@ inline Image retrieval_grid(const Image& query, const std::vector<Image>& result
 namespace deephash {
 
 // Images one above the other on white (e.g. the grids of several queries), left-aligned.
-inline Image stack_vertically(const std::vector<Image>& images) {
+inline Image stack_vertically(const std::vector<ImageView>& images) {
   int width = 0, height = 0;
-  for (const Image& i : images) {
+  for (const ImageView& i : images) {
     width = std::max(width, i.width);
     height += i.height;
   }
   Image out{height, width, 3, std::vector<std::uint8_t>(std::size_t(height) * width * 3, 255)};
   int y0 = 0;
-  for (const Image& i : images) {
+  for (const ImageView& i : images) {
     for (int y = 0; y < i.height; ++y)
       for (int x = 0; x < i.width; ++x)
         for (int c = 0; c < 3; ++c)

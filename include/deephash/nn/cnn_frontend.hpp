@@ -46,18 +46,9 @@ class CnnFrontend : public Frontend {
   int code_bits() const override { return bits_; }
   int feature_dim() const override { return features_; }
 
-  void encode(const ImageBatch& images, float* activations, float* features) override {
+  void encode(const ImageBatchView& images, float* activations, float* features) override {
     if (images.count == 0) return;
-    ImageDataset view;
-    view.height = images.height;
-    view.width = images.width;
-    view.channels = images.channels;
-    // The transformation reads pixels by image index; a dataset view over the caller's pixels.
-    view.pixels.assign(images.pixels, images.pixels + images.count * std::size_t(images.height) * images.width * images.channels);
-    std::vector<std::size_t> rows(images.count);
-    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
-    view.labels.assign(images.count, 0);
-    load_batch(*net_, view, rows, spec_.transform, false, 0, pool_, spec_.input_blob, "");
+    load_images(*net_, images, spec_.transform, pool_, spec_.input_blob);
     net_->forward(RunContext{Phase::Test, &pool_, nullptr});
     copy_rows(net_->blob(spec_.latent_blob), images.count, bits_, activations, "latent");
     if (features && features_ > 0) copy_rows(net_->blob(spec_.feature_blob), images.count, features_, features, "feature");

@@ -35,45 +35,80 @@ struct TrainingHistory {
   double seconds = 0;
 };
 
-// Writes images[rows], transformed, into `data` (rows x channels x h x w floats) and their labels
-// into `labels`, in parallel. Each sample draws from its own stream, seeded by (seed, its
-// position in the batch), so the result does not depend on how the work is split.
-inline void prepare_batch(const ImageDataset& images, const std::vector<std::size_t>& rows, const TransformSpec& transform,
-                          bool train, std::uint64_t seed, ThreadPool& pool, float* data, float* labels) {
-  const int h = transform.output_height(images.height), w = transform.output_width(images.width);
-  const std::size_t per_image = std::size_t(images.channels) * h * w;
-  pool.parallel_for(rows.size(), [&](std::size_t i) {
+namespace detail {
+
+// Writes `count` same-sized images transformed, image_at(i) the i-th, into `data` (count x
+// channels x h x w floats), in parallel. Each sample draws from its own stream, seeded by (seed,
+// its position in the batch), so the result does not depend on how the work is split.
+template <class ImageAt>
+void transform_batch(std::size_t count, const ImageAt& image_at, const TransformSpec& transform, bool train,
+                     std::uint64_t seed, ThreadPool& pool, float* data) {
+  if (count == 0) return;
+  const ImageView first = image_at(0);
+  const std::size_t per_image =
+      std::size_t(first.channels) * transform.output_height(first.height) * transform.output_width(first.width);
+  pool.parallel_for(count, [&](std::size_t i) {
     std::mt19937_64 rng(seed * 1000003 + i);
-    transform_image(images.image(rows[i]), images.height, images.width, images.channels, transform, train, &rng,
-                    data + i * per_image);
+    transform_image(image_at(i), transform, train, &rng, data + i * per_image);
   });
-  if (labels)
-    for (std::size_t i = 0; i < rows.size(); ++i) labels[i] = float(images.labels[rows[i]]);
 }
 
-// Fills the net's input blobs with a prepared batch.
-template <class Scalar>
-void load_batch(Net<Scalar>& net, const ImageDataset& images, const std::vector<std::size_t>& rows,
-                const TransformSpec& transform, bool train, std::uint64_t seed, ThreadPool& pool,
-                const std::string& data_blob, const std::string& label_blob) {
-  const int n = int(rows.size());
-  const int h = transform.output_height(images.height), w = transform.output_width(images.width);
-  Blob<Scalar>& data = net.blob(data_blob);
-  data.reshape({n, images.channels, h, w});
-  const bool with_labels = !label_blob.empty() && net.has_blob(label_blob);
-  std::vector<float> labels(with_labels ? rows.size() : 0);
+// Reshapes `blob` and lets fill(float*) write its values: in place for float nets, through a
+// float buffer for others.
+template <class Scalar, class Fill>
+void fill_blob(Blob<Scalar>& blob, std::vector<int> shape, const Fill& fill) {
+  blob.reshape(std::move(shape));
   if constexpr (std::is_same<Scalar, float>::value) {
-    prepare_batch(images, rows, transform, train, seed, pool, data.data(), with_labels ? labels.data() : nullptr);
+    fill(blob.data());
   } else {
-    std::vector<float> buffer(data.count());
-    prepare_batch(images, rows, transform, train, seed, pool, buffer.data(), with_labels ? labels.data() : nullptr);
-    std::copy(buffer.begin(), buffer.end(), data.data());
+    std::vector<float> buffer(blob.count());
+    fill(buffer.data());
+    std::copy(buffer.begin(), buffer.end(), blob.data());
   }
-  if (with_labels) {
-    Blob<Scalar>& l = net.blob(label_blob);
-    l.reshape({n});
-    std::copy(labels.begin(), labels.end(), l.data());
-  }
+}
+
+}  // namespace detail
+
+// A training batch: images[rows], transformed, into `data` (rows x channels x h x w floats).
+// `images` is the whole training set; its pixels are read in place.
+inline void prepare_batch(const ImageBatchView& images, const std::vector<std::size_t>& rows, const TransformSpec& transform,
+                          bool train, std::uint64_t seed, ThreadPool& pool, float* data) {
+  detail::transform_batch(rows.size(), [&](std::size_t i) { return images[rows[i]]; }, transform, train, seed, pool, data);
+}
+
+// A test batch: every image of `images` in order, transformed without augmentation (what a
+// frontend feeds its net).
+inline void prepare_batch(const ImageBatchView& images, const TransformSpec& transform, ThreadPool& pool, float* data) {
+  detail::transform_batch(images.count, [&](std::size_t i) { return images[i]; }, transform, false, 0, pool, data);
+}
+
+// labels[rows] as floats, the label blob's type.
+inline void gather_labels(const std::vector<int>& labels, const std::vector<std::size_t>& rows, float* out) {
+  for (std::size_t i = 0; i < rows.size(); ++i) out[i] = float(labels[rows[i]]);
+}
+
+// Fills the net's input blobs with a training batch: images[rows] and, when the net has
+// `label_blob`, labels[rows].
+template <class Scalar>
+void load_batch(Net<Scalar>& net, const ImageBatchView& images, const std::vector<int>& labels,
+                const std::vector<std::size_t>& rows, const TransformSpec& transform, bool train, std::uint64_t seed,
+                ThreadPool& pool, const std::string& data_blob, const std::string& label_blob) {
+  const int n = int(rows.size());
+  detail::fill_blob(net.blob(data_blob),
+                    {n, images.channels, transform.output_height(images.height), transform.output_width(images.width)},
+                    [&](float* data) { prepare_batch(images, rows, transform, train, seed, pool, data); });
+  if (!label_blob.empty() && net.has_blob(label_blob))
+    detail::fill_blob(net.blob(label_blob), {n}, [&](float* out) { gather_labels(labels, rows, out); });
+}
+
+// Fills the net's input blob with a test batch: all of `images`, in order.
+template <class Scalar>
+void load_images(Net<Scalar>& net, const ImageBatchView& images, const TransformSpec& transform, ThreadPool& pool,
+                 const std::string& data_blob) {
+  detail::fill_blob(net.blob(data_blob),
+                    {int(images.count), images.channels, transform.output_height(images.height),
+                     transform.output_width(images.width)},
+                    [&](float* data) { prepare_batch(images, transform, pool, data); });
 }
 
 // Running averages of the loss and accuracy, written into the history about 200 times per run
@@ -161,7 +196,7 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageDa
   while (solver.iteration() < until) {
     const int it = solver.iteration();
     batch_rows(n, options.seed, it, rows, order, order_epoch);
-    load_batch(net, train_set, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
+    load_batch(net, train_set.all(), train_set.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
                options.data_blob, options.label_blob);
     std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
     const RunContext ctx{Phase::Train, &pool, &dropout_rng};
