@@ -6,6 +6,7 @@
 #include <cuda_runtime_api.h>
 
 #include <future>
+#include <numeric>
 
 #include "deephash/core/progress.hpp"
 #include "deephash/nn/net.hpp"
@@ -239,28 +240,33 @@ struct PinnedFloats {
 };
 }  // namespace
 
-nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageDataset& train_set, const nn::TrainOptions& options,
+nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageSource& train_set, const nn::TrainOptions& options,
                                  int until, ThreadPool& host_pool, const std::string& label,
                                  const std::function<void(int iteration)>& after_step) {
-  if (train_set.size() == 0) throw Error(label, "the training set is empty");
   if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
-  const std::size_t n = train_set.size(), batch = std::size_t(options.batch_size);
-  const int h = options.transform.output_height(train_set.height), w = options.transform.output_width(train_set.width);
-  const std::vector<int> data_shape = {options.batch_size, train_set.channels, h, w};
-  const std::size_t per_batch = batch * std::size_t(train_set.channels) * h * w;
+  const std::size_t batch = std::size_t(options.batch_size);
+  const int first = solver.iteration();
+  // The net was built for its input's shape (N, C, H, W): batches are decoded to its channels and
+  // transformed to its size.
+  const std::vector<int> data_shape = net.blob_shape(options.data_blob);
+  if (data_shape.size() != 4 || data_shape[0] != options.batch_size)
+    throw Error(label, "the net's input '" + options.data_blob + "' is not a batch of " + std::to_string(options.batch_size) + " images");
+  nn::TrainingBatches batches(train_set, options.seed, batch, first, until, nn::training_decode_options(options.transform, data_shape[1]),
+                              options.decode_workers, label);
+  const std::size_t per_batch = batch * std::size_t(data_shape[1]) * std::size_t(data_shape[2]) * std::size_t(data_shape[3]);
   PinnedFloats data[2] = {PinnedFloats(per_batch), PinnedFloats(per_batch)}, labels[2] = {PinnedFloats(batch), PinnedFloats(batch)};
-
-  std::vector<std::size_t> order;
-  std::size_t order_epoch = std::size_t(-1);
+  std::vector<std::size_t> rows(batch);
+  std::iota(rows.begin(), rows.end(), std::size_t(0));
   auto prepare = [&](int it, int slot) {
-    std::vector<std::size_t> rows(batch);
-    nn::batch_rows(n, options.seed, it, rows, order, order_epoch);
-    nn::prepare_batch(train_set.all(), rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool,
-                      data[slot].p);
-    nn::gather_labels(train_set.labels, rows, labels[slot].p);
+    const DecodedBatch& b = batches.next();
+    if (options.transform.output_height(b.height) != data_shape[2] || options.transform.output_width(b.width) != data_shape[3])
+      throw Error(label, "the transformed images are " + std::to_string(options.transform.output_height(b.height)) + "x" +
+                             std::to_string(options.transform.output_width(b.width)) + ", the net's input " +
+                             std::to_string(data_shape[2]) + "x" + std::to_string(data_shape[3]));
+    nn::prepare_batch(b.view(), rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool, data[slot].p);
+    nn::gather_labels(b.labels, rows, labels[slot].p);
   };
 
-  const int first = solver.iteration();
   nn::TrainingLog log(label + " (GPU)", first, until, options.show_progress, !options.accuracy_blob.empty());
   if (first < until) prepare(first, 0);
   for (int slot = 0; solver.iteration() < until; slot ^= 1) {

@@ -15,7 +15,9 @@
 
 #include "deephash/core/progress.hpp"
 #include "deephash/data/image_dataset.hpp"
+#include "deephash/data/sources/memory_source.hpp"
 #include "deephash/data/transform.hpp"
+#include "deephash/nn/training_batches.hpp"
 #include "deephash/nn/solver.hpp"
 
 namespace deephash::nn {
@@ -27,6 +29,7 @@ struct TrainOptions {
   std::string data_blob = "data", label_blob = "label";
   std::string accuracy_blob;  // a top holding training accuracy, if the net computes one
   bool show_progress = true;
+  unsigned decode_workers = 1;  // threads decoding images ahead of the network
 };
 
 struct TrainingHistory {
@@ -155,48 +158,39 @@ class TrainingLog {
   int since_ = 0;
 };
 
-// The order of the training samples in an epoch: a permutation drawn from (seed, epoch) alone,
-// so that a run resumed from a snapshot at any iteration continues exactly as it would have.
-inline std::vector<std::size_t> epoch_order(std::size_t n, std::uint64_t seed, std::size_t epoch) {
-  std::vector<std::size_t> order(n);
-  std::iota(order.begin(), order.end(), std::size_t(0));
-  std::mt19937_64 rng(seed ^ (0x9E3779B97F4A7C15ull * (epoch + 1)));
-  std::shuffle(order.begin(), order.end(), rng);
-  return order;
-}
-
-// The rows of training batch `iteration`: consecutive positions of the per-epoch permutations
-// (`order` caches the permutation of epoch `order_epoch`).
-inline void batch_rows(std::size_t n, std::uint64_t seed, int iteration, std::vector<std::size_t>& rows,
-                       std::vector<std::size_t>& order, std::size_t& order_epoch) {
-  for (std::size_t b = 0; b < rows.size(); ++b) {
-    const std::size_t sample = std::size_t(iteration) * rows.size() + b, epoch = sample / n;
-    if (epoch != order_epoch) {
-      order = epoch_order(n, seed, epoch);
-      order_epoch = epoch;
-    }
-    rows[b] = order[sample % n];
-  }
-}
-
 // Trains from the solver's current iteration up to `until` (reshuffling every epoch). Every
 // random draw derives from options.seed and the iteration number: the same seed and thread
 // count give the same weights, also across a snapshot and resume.
+// How the training images are decoded: the net's channels, and the transformation's resize
+// done once at decoding (so that a batch holds images of one size).
+inline DecodeOptions training_decode_options(const TransformSpec& transform, int channels) {
+  DecodeOptions d;
+  d.channels = channels;
+  d.resize_height = transform.resize_height;
+  d.resize_width = transform.resize_width;
+  return d;
+}
+
+// Trains from the solver's current iteration up to `until` on every image of `train_set`
+// (reshuffling every epoch; images decoded ahead of the network). Every random draw derives
+// from options.seed and the iteration number: the same seed and thread count give the same
+// weights, also across a snapshot and resume, and whatever the images were read from.
 template <class Scalar>
-TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageDataset& train_set,
+TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSource& train_set,
                       const TrainOptions& options, int until, ThreadPool& pool,
                       const std::string& label = "train",
                       const std::function<void(int iteration)>& after_step = {}) {
-  if (train_set.size() == 0) throw Error(label, "the training set is empty");
   if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
-  const std::size_t n = train_set.size(), batch = std::size_t(options.batch_size);
+  const int channels = net.blob(options.data_blob).shape().size() > 1 ? net.blob(options.data_blob).shape()[1] : 0;
+  TrainingBatches batches(train_set, options.seed, std::size_t(options.batch_size), solver.iteration(), until,
+                          training_decode_options(options.transform, channels), options.decode_workers, label);
   TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty());
-  std::vector<std::size_t> rows(batch), order;
-  std::size_t order_epoch = std::size_t(-1);
+  std::vector<std::size_t> rows(std::size_t(options.batch_size));
+  std::iota(rows.begin(), rows.end(), std::size_t(0));
   while (solver.iteration() < until) {
     const int it = solver.iteration();
-    batch_rows(n, options.seed, it, rows, order, order_epoch);
-    load_batch(net, train_set.all(), train_set.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
+    const DecodedBatch& batch = batches.next();
+    load_batch(net, batch.view(), batch.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
                options.data_blob, options.label_blob);
     std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
     const RunContext ctx{Phase::Train, &pool, &dropout_rng};
@@ -211,6 +205,15 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageDa
     if (after_step) after_step(solver.iteration());
   }
   return log.finish();
+}
+
+// The same over images in memory.
+template <class Scalar>
+TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageDataset& train_set,
+                      const TrainOptions& options, int until, ThreadPool& pool,
+                      const std::string& label = "train",
+                      const std::function<void(int iteration)>& after_step = {}) {
+  return train(net, solver, MemorySource(train_set), options, until, pool, label, after_step);
 }
 
 }  // namespace deephash::nn

@@ -12,7 +12,7 @@
 
 #include "deephash/core/thread_pool.hpp"
 #include "deephash/cuda/device.hpp"
-#include "deephash/data/image_dataset.hpp"
+#include "deephash/data/image_source.hpp"
 #include "deephash/nn/net_spec.hpp"
 #include "deephash/nn/solver.hpp"
 #include "deephash/nn/trainer.hpp"
@@ -73,7 +73,7 @@ class GpuSgdSolver {
 
 // The training loop of nn/trainer.hpp on the GPU, with the same sample order, augmentation and
 // seeds: host threads prepare the next batch in pinned memory while the GPU runs this one.
-nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageDataset& train_set,
+nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageSource& train_set,
                                  const nn::TrainOptions& options, int until, ThreadPool& host_pool,
                                  const std::string& label = "train",
                                  const std::function<void(int iteration)>& after_step = {});
