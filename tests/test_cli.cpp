@@ -7,8 +7,8 @@
 
 #include <deephash/data/idx.hpp>
 #include <deephash/data/image_decode.hpp>
-#include <deephash/io/codes_file.hpp>
-#include <deephash/io/index_file.hpp>
+#include <deephash/io/container/codes_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 
 #include "support.hpp"
 

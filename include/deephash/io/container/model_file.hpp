@@ -4,7 +4,7 @@
 // codes and rerank features from, and the class names. Training snapshots add the solver's state
 // so that a run can resume exactly where it stopped.
 //
-// Container kinds (see container_file.hpp): "MODL" (model), "SNAP" (snapshot), version 1.
+// Container kinds (see format.hpp): "MODL" (model), "SNAP" (snapshot), version 1.
 // Payload, little-endian; strings are u32 length + bytes:
 //   string prototxt, string input_blob, string latent_blob, string feature_blob,
 //   u32 n + i32[n] input shape (C, H, W),
@@ -19,8 +19,8 @@
 #include <string>
 #include <vector>
 
-#include "deephash/io/caffe_prototxt.hpp"
-#include "deephash/io/container_file.hpp"
+#include "deephash/io/caffe/prototxt.hpp"
+#include "deephash/io/container/format.hpp"
 #include "deephash/nn/cnn_frontend.hpp"
 
 namespace deephash {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "deephash/codes/bit_codes.hpp"
-#include "deephash/io/container_file.hpp"
+#include "deephash/io/container/format.hpp"
 #include "deephash/search/euclidean_knn.hpp"
 
 namespace deephash {
