@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "deephash/codes/binarize.hpp"
+#include "deephash/core/matrix.hpp"
 #include "deephash/core/progress.hpp"
 #include "deephash/data/image_dataset.hpp"
-#include "deephash/search/euclidean_knn.hpp"
 
 namespace deephash {
 
