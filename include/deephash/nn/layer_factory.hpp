@@ -8,6 +8,7 @@
 #include "deephash/nn/layers/convolution.hpp"
 #include "deephash/nn/layers/eltwise.hpp"
 #include "deephash/nn/layers/inner_product.hpp"
+#include "deephash/nn/layers/latent.hpp"
 #include "deephash/nn/layers/lrn.hpp"
 #include "deephash/nn/layers/pooling.hpp"
 #include "deephash/nn/layers/softmax.hpp"
