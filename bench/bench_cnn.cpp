@@ -8,8 +8,8 @@
 #include <memory>
 #include <random>
 
-#include <deephash/io/caffe_prototxt.hpp>
-#include <deephash/io/caffemodel.hpp>
+#include <deephash/io/caffe/prototxt.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
 #include <deephash/nn/architectures.hpp>
 #include <deephash/nn/deploy.hpp>
 #include <deephash/nn/solver.hpp>

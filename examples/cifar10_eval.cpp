@@ -13,7 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 
-#include <deephash/io/caffemodel.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
 
 #include "deephash/args.hpp"
 #include "deephash/experiment.hpp"

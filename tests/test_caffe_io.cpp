@@ -15,10 +15,10 @@
 #include <random>
 #include <sstream>
 
-#include <deephash/io/caffe_prototxt.hpp>
-#include <deephash/io/caffemodel.hpp>
-#include <deephash/io/protobuf_text.hpp>
-#include <deephash/io/protobuf_wire.hpp>
+#include <deephash/io/caffe/prototxt.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
+#include <deephash/io/protobuf/text_format.hpp>
+#include <deephash/io/protobuf/wire.hpp>
 
 #include "support.hpp"
 

@@ -22,8 +22,8 @@
 
 #include <deephash/codes/binarize.hpp>
 #include <deephash/core/atomic_file.hpp>
-#include <deephash/io/caffe_prototxt.hpp>
-#include <deephash/io/caffemodel.hpp>
+#include <deephash/io/caffe/prototxt.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
 #include <deephash/nn/net.hpp>
 
 #include "support.hpp"

@@ -7,9 +7,9 @@
 
 #include <deephash/data/idx.hpp>
 #include <deephash/data/image_decode.hpp>
-#include <deephash/io/codes_file.hpp>
-#include <deephash/io/index_file.hpp>
-#include <deephash/io/model_file.hpp>
+#include <deephash/io/container/codes_file.hpp>
+#include <deephash/io/container/index_file.hpp>
+#include <deephash/io/container/model_file.hpp>
 
 #include "support.hpp"
 

@@ -8,7 +8,7 @@
 
 #include <deephash/core/checksum.hpp>
 #include <deephash/core/thread_pool.hpp>
-#include <deephash/io/index_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 
 #include "support.hpp"
 

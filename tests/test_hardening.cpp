@@ -18,7 +18,7 @@
 #include <deephash/data/image_decode.hpp>
 #include <deephash/eval/hamming_ranking.hpp>
 #include <deephash/frontend.hpp>
-#include <deephash/io/index_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 #include <deephash/nn/net_builder.hpp>
 #include <deephash/nn/trainer.hpp>
 

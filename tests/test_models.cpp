@@ -2,8 +2,8 @@
 // ends exactly where an uninterrupted one does.
 #include <doctest/doctest.h>
 
-#include <deephash/io/codes_file.hpp>
-#include <deephash/io/model_file.hpp>
+#include <deephash/io/container/codes_file.hpp>
+#include <deephash/io/container/model_file.hpp>
 #include <deephash/nn/architectures.hpp>
 
 #include "support.hpp"

@@ -3,8 +3,10 @@
 #include "gpu_layers.hpp"
 
 #include <algorithm>
+#include <type_traits>
 
 #include "deephash/nn/im2col.hpp"
+#include "deephash/nn/layer_types.hpp"
 #include "deephash/nn/layers/pooling.hpp"
 #include "kernels.hpp"
 
@@ -454,27 +456,41 @@ class Split : public GpuLayer {
   }
 };
 
+// The GPU class of each entry of nn::kLayerTypes, named by its CPU class; an entry without one
+// keeps type = void and fails at run time, as a net with such a layer cannot run on the GPU.
+template <template <class> class CpuLayer>
+struct GpuLayerFor {
+  using type = void;
+};
+template <> struct GpuLayerFor<ConvolutionLayer> { using type = Convolution; };
+template <> struct GpuLayerFor<PoolingLayer> { using type = Pooling; };
+template <> struct GpuLayerFor<ReluLayer> { using type = Relu; };
+template <> struct GpuLayerFor<SigmoidLayer> { using type = Sigmoid; };
+template <> struct GpuLayerFor<LrnLayer> { using type = Lrn; };
+template <> struct GpuLayerFor<InnerProductLayer> { using type = InnerProduct; };
+template <> struct GpuLayerFor<LatentLayer> { using type = Latent; };
+template <> struct GpuLayerFor<DropoutLayer> { using type = Dropout; };
+template <> struct GpuLayerFor<SoftmaxLayer> { using type = Softmax; };
+template <> struct GpuLayerFor<SoftmaxWithLossLayer> { using type = SoftmaxWithLoss; };
+template <> struct GpuLayerFor<AccuracyLayer> { using type = Accuracy; };
+template <> struct GpuLayerFor<BatchNormLayer> { using type = BatchNorm; };
+template <> struct GpuLayerFor<ScaleLayer> { using type = Scale; };
+template <> struct GpuLayerFor<EltwiseLayer> { using type = Eltwise; };
+template <> struct GpuLayerFor<SplitLayer> { using type = Split; };
+
+template <template <class> class CpuLayer>
+std::unique_ptr<GpuLayer> make_gpu_layer_for(nn::LayerType<CpuLayer>, const nn::LayerSpec& spec) {
+  using Gpu = typename GpuLayerFor<CpuLayer>::type;
+  if constexpr (std::is_void_v<Gpu>) return nullptr;
+  else return std::make_unique<Gpu>(spec);
+}
+
 }  // namespace
 
 std::unique_ptr<GpuLayer> make_gpu_layer(const nn::LayerSpec& spec, const std::vector<std::vector<int>>& param_shapes) {
   std::unique_ptr<GpuLayer> l;
-  const std::string& t = spec.type;
-  if (t == "Convolution") l = std::make_unique<Convolution>(spec);
-  else if (t == "Pooling") l = std::make_unique<Pooling>(spec);
-  else if (t == "ReLU") l = std::make_unique<Relu>(spec);
-  else if (t == "Sigmoid") l = std::make_unique<Sigmoid>(spec);
-  else if (t == "Dropout") l = std::make_unique<Dropout>(spec);
-  else if (t == "LRN") l = std::make_unique<Lrn>(spec);
-  else if (t == "InnerProduct") l = std::make_unique<InnerProduct>(spec);
-  else if (t == "Latent") l = std::make_unique<Latent>(spec);
-  else if (t == "Softmax") l = std::make_unique<Softmax>(spec);
-  else if (t == "SoftmaxWithLoss") l = std::make_unique<SoftmaxWithLoss>(spec);
-  else if (t == "Accuracy") l = std::make_unique<Accuracy>(spec);
-  else if (t == "BatchNorm") l = std::make_unique<BatchNorm>(spec);
-  else if (t == "Scale") l = std::make_unique<Scale>(spec);
-  else if (t == "Eltwise") l = std::make_unique<Eltwise>(spec);
-  else if (t == "Split") l = std::make_unique<Split>(spec);
-  else throw Error("layer '" + spec.name + "'", "no GPU implementation of layer type '" + t + "'");
+  nn::visit_layer_type(spec.type, [&](auto type) { l = make_gpu_layer_for(type, spec); });
+  if (!l) throw Error("layer '" + spec.name + "'", "no GPU implementation of layer type '" + spec.type + "'");
   for (const auto& shape : param_shapes) {
     l->params().push_back(std::make_unique<GpuBlob>());
     l->params().back()->reshape(shape);

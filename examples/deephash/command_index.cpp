@@ -2,7 +2,7 @@
 
 #include <cstdio>
 
-#include <deephash/io/index_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 
 #include "args.hpp"
 #include "commands.hpp"

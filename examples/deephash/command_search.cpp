@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include <deephash/eval/retrieval_grid.hpp>
-#include <deephash/io/index_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 #include <deephash/search/coarse_to_fine.hpp>
 
 #include "args.hpp"

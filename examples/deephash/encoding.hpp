@@ -1,8 +1,8 @@
 #pragma once
 // Encoding dataset splits with a model, as encode, eval, search and demo need it.
 
-#include <deephash/io/codes_file.hpp>
-#include <deephash/io/model_file.hpp>
+#include <deephash/io/container/codes_file.hpp>
+#include <deephash/io/container/model_file.hpp>
 
 #include "datasets.hpp"
 

@@ -17,6 +17,7 @@
 #include <deephash/eval/report.hpp>
 #include <deephash/eval/retrieval_grid.hpp>
 #include <deephash/eval/svg_plot.hpp>
+#include <deephash/search/euclidean_knn.hpp>
 
 #include "datasets.hpp"
 #include "encoding.hpp"

@@ -7,8 +7,8 @@
 #include <string>
 
 #include <deephash/eval/svg_plot.hpp>
-#include <deephash/io/caffemodel.hpp>
-#include <deephash/io/model_file.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
+#include <deephash/io/container/model_file.hpp>
 #include <deephash/nn/architectures.hpp>
 #include <deephash/nn/trainer.hpp>
 

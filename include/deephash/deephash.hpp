@@ -7,6 +7,6 @@
 #include "deephash/codes/faiss_layout.hpp"
 #include "deephash/eval/hamming_ranking.hpp"
 #include "deephash/eval/protocol.hpp"
-#include "deephash/io/index_file.hpp"
+#include "deephash/io/container/index_file.hpp"
 #include "deephash/search/coarse_to_fine.hpp"
 #include "deephash/search/hamming_index.hpp"

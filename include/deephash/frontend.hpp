@@ -11,9 +11,9 @@
 
 #include "deephash/codes/binarize.hpp"
 #include "deephash/core/error.hpp"
+#include "deephash/core/matrix.hpp"
 #include "deephash/core/progress.hpp"
 #include "deephash/data/image_view.hpp"
-#include "deephash/search/euclidean_knn.hpp"
 
 namespace deephash {
 

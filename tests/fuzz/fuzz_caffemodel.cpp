@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include <deephash/io/caffemodel.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
 
 #include "fuzz_target.hpp"
 

@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include <deephash/io/codes_file.hpp>
+#include <deephash/io/container/codes_file.hpp>
 
 #include "fuzz_target.hpp"
 

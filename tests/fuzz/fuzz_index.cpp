@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include <deephash/io/index_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 
 #include "fuzz_target.hpp"
 

@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include <deephash/io/model_file.hpp>
+#include <deephash/io/container/model_file.hpp>
 
 #include "fuzz_target.hpp"
 

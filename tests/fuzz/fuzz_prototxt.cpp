@@ -2,7 +2,7 @@
 #include <string>
 #include <vector>
 
-#include <deephash/io/caffe_prototxt.hpp>
+#include <deephash/io/caffe/prototxt.hpp>
 
 #include "fuzz_target.hpp"
 

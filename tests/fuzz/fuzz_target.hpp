@@ -10,7 +10,7 @@
 
 #include <deephash/core/checksum.hpp>
 #include <deephash/core/error.hpp>
-#include <deephash/io/container_file.hpp>
+#include <deephash/io/container/format.hpp>
 
 // The body sees the input as `bytes` (a std::vector<std::uint8_t>).
 #define DEEPHASH_FUZZ_TARGET(...)                                                      \

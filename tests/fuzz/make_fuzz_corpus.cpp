@@ -15,11 +15,11 @@
 
 #include <deephash/core/checksum.hpp>
 #include <deephash/data/image_decode.hpp>
-#include <deephash/io/caffe_prototxt.hpp>
-#include <deephash/io/caffemodel.hpp>
-#include <deephash/io/codes_file.hpp>
-#include <deephash/io/index_file.hpp>
-#include <deephash/io/model_file.hpp>
+#include <deephash/io/caffe/prototxt.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
+#include <deephash/io/container/codes_file.hpp>
+#include <deephash/io/container/index_file.hpp>
+#include <deephash/io/container/model_file.hpp>
 #include <deephash/nn/architectures.hpp>
 #include <deephash/nn/deploy.hpp>
 #include <deephash/nn/net.hpp>

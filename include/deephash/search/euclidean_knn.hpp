@@ -12,23 +12,16 @@
 
 #include "deephash/codes/bit_codes.hpp"
 #include "deephash/core/error.hpp"
+#include "deephash/core/matrix.hpp"
 #include "deephash/core/thread_pool.hpp"
 
 namespace deephash {
-
-using RowMatrixXf = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 struct FloatKnnResult {
   idx_t nq = 0, k = 0;
   std::vector<float> distances;  // Euclidean (not squared), nq x k
   std::vector<idx_t> labels;     // nq x k; -1 past the database's size
 };
-
-inline void check_finite_rows(const Eigen::Ref<const RowMatrixXf>& m, const std::string& what) {
-  for (Eigen::Index i = 0; i < m.rows(); ++i)
-    if (!m.row(i).allFinite())
-      throw Error(what, "row " + std::to_string(i) + " contains NaN or infinity");
-}
 
 // The k nearest database rows of each query row, ordered by (distance, id).
 inline FloatKnnResult euclidean_knn(const Eigen::Ref<const RowMatrixXf>& database,

@@ -10,7 +10,7 @@
 
 #include "deephash/data/image_source.hpp"
 #include "deephash/eval/svg_plot.hpp"
-#include "deephash/io/model_file.hpp"
+#include "deephash/io/container/model_file.hpp"
 #include "deephash/nn/trainer.hpp"
 #include "deephash/workflow/presets.hpp"
 #include "deephash/workflow/weights.hpp"

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
-#include "deephash/io/caffemodel.hpp"
-#include "deephash/io/container_file.hpp"
-#include "deephash/io/model_file.hpp"
+#include "deephash/io/caffe/caffemodel.hpp"
+#include "deephash/io/container/format.hpp"
+#include "deephash/io/container/model_file.hpp"
 
 namespace deephash {
 

@@ -13,7 +13,8 @@
 #include <random>
 
 #include "deephash/codes/binarize.hpp"
-#include "deephash/search/euclidean_knn.hpp"
+#include "deephash/core/matrix.hpp"
+#include "deephash/core/thread_pool.hpp"
 
 namespace deephash {
 

@@ -2,8 +2,8 @@
 // Raw pixels as feature vectors, scaled to [0, 1]: what the unsupervised baselines (LSH, ITQ,
 // Euclidean) hash or compare when no network is involved.
 
+#include "deephash/core/matrix.hpp"
 #include "deephash/data/image_dataset.hpp"
-#include "deephash/search/euclidean_knn.hpp"
 
 namespace deephash {
 

@@ -67,6 +67,15 @@ class ContainerWriter {
   std::uint32_t crc_ = 0;
 };
 
+// Writes a payload built in memory as one container: what every file but the index (which streams
+// its codes) does.
+inline void save_container(const std::string& path, const char (&kind)[5], std::uint32_t version,
+                           const ByteWriter& payload) {
+  ContainerWriter out(path, kind, version, payload.bytes().size());
+  out.write(payload.bytes().data(), payload.bytes().size());
+  out.commit();
+}
+
 struct ContainerContents {
   std::uint32_t version = 0;
   std::vector<std::uint8_t> bytes;  // the whole file

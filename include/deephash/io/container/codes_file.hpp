@@ -1,7 +1,6 @@
 #pragma once
-// An encoded image set: the codes of a dataset split with what is needed to show results —
-// labels, class names, where each image came from — and, optionally, the features for the fine
-// (rerank) stage. Container kind "CODE", version 1. Payload, little-endian:
+// Saving and loading an EncodedSet (codes/encoded_set.hpp). Container kind "CODE", version 1.
+// Payload, little-endian:
 //   u32 bits, u64 n, n codes (ceil(bits/64) u64 words each), i32[n] labels,
 //   u32 m + string[m] class names, string dataset, string split,
 //   u32 p (0 or n) + string[p] paths, u32 dim (0: none) + f32[n * dim] features
@@ -9,20 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "deephash/codes/bit_codes.hpp"
-#include "deephash/io/container_file.hpp"
-#include "deephash/search/euclidean_knn.hpp"
+#include "deephash/codes/encoded_set.hpp"
+#include "deephash/io/container/format.hpp"
 
 namespace deephash {
-
-struct EncodedSet {
-  BitCodes codes;
-  std::vector<int> labels;
-  std::vector<std::string> class_names;
-  std::string dataset, split;      // e.g. "fashion-mnist", "train"
-  std::vector<std::string> paths;  // per image, when the images came from files
-  RowMatrixXf features;            // n x dim, or empty
-};
 
 inline constexpr char kCodesFileKind[5] = "CODE";
 
@@ -43,9 +32,7 @@ inline void save_encoded_set(const EncodedSet& s, const std::string& path) {
   for (const auto& p : s.paths) w.write_string(p);
   w.write<std::uint32_t>(std::uint32_t(s.features.size() ? s.features.cols() : 0));
   w.append(s.features.data(), std::size_t(s.features.size()) * 4);
-  ContainerWriter out(path, kCodesFileKind, 1, w.bytes().size());
-  out.write(w.bytes().data(), w.bytes().size());
-  out.commit();
+  save_container(path, kCodesFileKind, 1, w);
 }
 
 inline EncodedSet parse_encoded_set(std::vector<std::uint8_t> bytes, const std::string& path) {

@@ -1,7 +1,7 @@
 #pragma once
 // A minimal protobuf schema (field number -> name and type, per message) and the two conversions
 // it enables between the binary wire format and the generic text-format tree of
-// protobuf_text.hpp. Decoding binary into the same tree the text parser builds lets a single
+// protobuf/text_format.hpp. Decoding binary into the same tree the text parser builds lets a single
 // interpreter serve .prototxt and .caffemodel files alike; encoding the tree lets a single builder
 // serve both writers.
 //
@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
-#include "deephash/io/protobuf_text.hpp"
-#include "deephash/io/protobuf_wire.hpp"
+#include "deephash/io/protobuf/text_format.hpp"
+#include "deephash/io/protobuf/wire.hpp"
 
 namespace deephash {
 

@@ -1,14 +1,14 @@
 #pragma once
 // Caffe .prototxt net descriptions: reading (current and V1 forms) into nn::NetSpec, and writing
-// a NetSpec back as text. The text syntax is protobuf_text.hpp's, the meaning of the fields
-// caffe_net_message.hpp's; this header only joins them to files.
+// a NetSpec back as text. The text syntax is protobuf/text_format.hpp's, the meaning of the fields
+// net_message.hpp's; this header only joins them to files.
 
 #include <string>
 
 #include "deephash/core/atomic_file.hpp"
 #include "deephash/core/byte_io.hpp"
-#include "deephash/io/caffe_net_message.hpp"
-#include "deephash/io/protobuf_text.hpp"
+#include "deephash/io/caffe/net_message.hpp"
+#include "deephash/io/protobuf/text_format.hpp"
 #include "deephash/nn/net_spec.hpp"
 
 namespace deephash {

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "deephash/io/container_file.hpp"
+#include "deephash/io/container/format.hpp"
 #include "deephash/search/hamming_index.hpp"
 
 namespace deephash {

@@ -2,8 +2,8 @@
 // Caffe .caffemodel files: a binary NetParameter whose layers carry their parameter blobs.
 //
 // Reading takes the net description from the layer messages exactly as a prototxt is read (the
-// binary is decoded into the same tree, see protobuf_schema.hpp, and interpreted by
-// caffe_net_message.hpp), and the blobs straight from the bytes: both `layer` (current) and
+// binary is decoded into the same tree, see protobuf/schema.hpp, and interpreted by
+// net_message.hpp), and the blobs straight from the bytes: both `layer` (current) and
 // `layers` (V1) entries; blob shapes as BlobShape dims (packed or not) or legacy
 // num/channels/height/width (read as a 4-D shape, as Caffe does); values as floats (packed or not)
 // or as double_data, converted to float. The file is read into memory once and parsed in place;
@@ -24,10 +24,10 @@
 #include "deephash/core/atomic_file.hpp"
 #include "deephash/core/byte_io.hpp"
 #include "deephash/core/error.hpp"
-#include "deephash/io/caffe_net_message.hpp"
-#include "deephash/io/caffe_schema.hpp"
-#include "deephash/io/protobuf_schema.hpp"
-#include "deephash/io/protobuf_wire.hpp"
+#include "deephash/io/caffe/net_message.hpp"
+#include "deephash/io/caffe/schema.hpp"
+#include "deephash/io/protobuf/schema.hpp"
+#include "deephash/io/protobuf/wire.hpp"
 #include "deephash/nn/net_spec.hpp"
 
 namespace deephash {

@@ -1,5 +1,5 @@
 #pragma once
-// Caffe's NetParameter, as a generic message tree (protobuf_text.hpp), to and from nn::NetSpec.
+// Caffe's NetParameter, as a generic message tree (protobuf/text_format.hpp), to and from nn::NetSpec.
 // The tree comes from a .prototxt or from the binary decoder (caffemodel.hpp); both go through
 // the one interpretation here, so a net reads the same whichever file describes it.
 //
@@ -21,8 +21,8 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
-#include "deephash/io/caffe_schema.hpp"
-#include "deephash/io/protobuf_text.hpp"
+#include "deephash/io/caffe/schema.hpp"
+#include "deephash/io/protobuf/text_format.hpp"
 #include "deephash/nn/net_spec.hpp"
 
 namespace deephash {

@@ -16,7 +16,7 @@
 #include <string_view>
 #include <vector>
 
-#include "deephash/io/protobuf_schema.hpp"
+#include "deephash/io/protobuf/schema.hpp"
 
 namespace deephash::caffe {
 

@@ -1,10 +1,9 @@
 #pragma once
-// deephash model files: everything needed to encode images — the network (as Caffe prototxt
-// text, readable with any text viewer), its weights, the input transformation, the blobs to read
-// codes and rerank features from, and the class names. Training snapshots add the solver's state
-// so that a run can resume exactly where it stopped.
+// Saving and loading a HashingModel (nn/hashing_model.hpp) — the network as Caffe prototxt text,
+// readable with any text viewer — and a TrainingSnapshot (nn/training_snapshot.hpp), which adds
+// the solver's state.
 //
-// Container kinds (see container_file.hpp): "MODL" (model), "SNAP" (snapshot), version 1.
+// Container kinds (see format.hpp): "MODL" (model), "SNAP" (snapshot), version 1.
 // Payload, little-endian; strings are u32 length + bytes:
 //   string prototxt, string input_blob, string latent_blob, string feature_blob,
 //   u32 n + i32[n] input shape (C, H, W),
@@ -19,33 +18,12 @@
 #include <string>
 #include <vector>
 
-#include "deephash/io/caffe_prototxt.hpp"
-#include "deephash/io/container_file.hpp"
-#include "deephash/nn/cnn_frontend.hpp"
+#include "deephash/io/caffe/prototxt.hpp"
+#include "deephash/io/container/format.hpp"
+#include "deephash/nn/hashing_model.hpp"
+#include "deephash/nn/training_snapshot.hpp"
 
 namespace deephash {
-
-struct HashingModel {
-  nn::NetSpec net;  // may be the training net: encoding keeps only what the latent blob needs
-  std::vector<nn::LayerWeights> weights;
-  nn::FrontendSpec frontend;
-  std::vector<std::string> class_names;
-  std::string description;
-
-  std::unique_ptr<nn::CnnFrontend> make_frontend(unsigned threads = default_num_threads(),
-                                                 const std::string& source = "model") const {
-    return std::make_unique<nn::CnnFrontend>(net, weights, frontend, threads, source);
-  }
-};
-
-struct TrainingSnapshot {
-  HashingModel model;
-  nn::SolverSpec solver;
-  int iteration = 0;
-  std::uint64_t seed = 1;
-  int batch_size = 0;
-  std::vector<std::vector<float>> history;  // momentum, one per learnable blob
-};
 
 inline constexpr char kModelFileKind[5] = "MODL";
 inline constexpr char kSnapshotFileKind[5] = "SNAP";
@@ -166,9 +144,7 @@ inline nn::SolverSpec parse_solver_text(const std::string& text, const std::stri
 inline void save_model(const HashingModel& model, const std::string& path) {
   ByteWriter w;
   detail::write_model(w, model);
-  ContainerWriter out(path, kModelFileKind, 1, w.bytes().size());
-  out.write(w.bytes().data(), w.bytes().size());
-  out.commit();
+  save_container(path, kModelFileKind, 1, w);
 }
 
 inline HashingModel parse_model(std::vector<std::uint8_t> bytes, const std::string& path) {
@@ -193,9 +169,7 @@ inline void save_snapshot(const TrainingSnapshot& s, const std::string& path) {
     w.write<std::uint64_t>(h.size());
     w.append(h.data(), h.size() * 4);
   }
-  ContainerWriter out(path, kSnapshotFileKind, 1, w.bytes().size());
-  out.write(w.bytes().data(), w.bytes().size());
-  out.commit();
+  save_container(path, kSnapshotFileKind, 1, w);
 }
 
 inline TrainingSnapshot parse_snapshot(std::vector<std::uint8_t> bytes, const std::string& path) {

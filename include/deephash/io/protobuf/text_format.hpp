@@ -5,7 +5,7 @@
 // The tree knows no schema. A message is its fields in the order written, each a name and either
 // a scalar token (a number or an identifier as written, or a string with its escapes resolved)
 // or a nested message. Readers that know what the fields mean interpret the tree afterwards (see
-// caffe_net_message.hpp); that way comments, fields we do not use and the many spellings the
+// caffe/net_message.hpp); that way comments, fields we do not use and the many spellings the
 // format allows are handled once, here. The binary reader builds the same tree, so both formats
 // share one interpretation.
 //
