@@ -33,6 +33,8 @@ class OpenCvFrontend : public deephash::Frontend {
     bits_ = int(net_.forward(latent_blob_).total());
   }
 
+  deephash::DecodeOptions decode_options() const override { return {3, 256, 256}; }
+
   int code_bits() const override { return bits_; }
 
   void encode(const deephash::ImageBatchView& images, float* activations, float*) override {

@@ -6,6 +6,8 @@
 #include <deephash/io/container/model_file.hpp>
 #include <deephash/nn/architectures.hpp>
 
+#include <deephash/workflow/holdout.hpp>
+
 #include "support.hpp"
 
 using namespace deephash;
@@ -115,14 +117,15 @@ TEST_CASE("damaged model and codes files are refused with the file's name") {
   CHECK_THROWS_WITH_AS(load_encoded_set(dir.file("m.dhm")), doctest::Contains("is a deephash 'MODL' file, not a deephash CODE file"), Error);
 }
 
-TEST_CASE("an encoded set round-trips with labels, paths and features") {
+TEST_CASE("an encoded set round-trips with labels, locators, provenance and features") {
   TempDir dir;
   EncodedSet s;
   s.codes = test::random_codes(5, 20, 3);
   s.labels = {0, 1, 2, 1, 0};
   s.class_names = {"x", "y", "z"};
-  s.dataset = "folder";
-  s.split = "database";
+  s.source = "folder:photos";
+  s.role = "database";
+  s.holdout = HoldOutRule{}.describe();
   s.paths = {"a.png", "b.png", "c.png", "d.png", "e.png"};
   s.features = RowMatrixXf::Random(5, 3);
   save_encoded_set(s, dir.file("s.dhc"));
@@ -132,8 +135,52 @@ TEST_CASE("an encoded set round-trips with labels, paths and features") {
   CHECK(t.paths == s.paths);
   CHECK(t.class_names == s.class_names);
   CHECK(t.features == s.features);
+  CHECK(t.source == s.source);
+  CHECK(t.role == s.role);
+  CHECK(t.holdout == s.holdout);
   s.labels.pop_back();
   CHECK_THROWS_WITH_AS(save_encoded_set(s, dir.file("bad.dhc")), doctest::Contains("inconsistent encoded set"), Error);
+}
+
+TEST_CASE("an encoded set streamed in uneven pieces equals one saved whole, across several chunks") {
+  TempDir dir;
+  const std::size_t n = 2500;  // chunks of 1024: two whole, one partial
+  EncodedSet whole;
+  whole.codes = test::random_codes(n, 70, 11);
+  whole.features = RowMatrixXf::Random(Eigen::Index(n), 6);
+  for (std::size_t i = 0; i < n; ++i) {
+    whole.labels.push_back(int(i % 7));
+    whole.paths.push_back("img" + std::to_string(i) + ".jpg");
+  }
+  whole.source = "list:l.txt:.";
+  whole.role = "all";
+  save_encoded_set(whole, dir.file("whole.dhc"));
+
+  EncodedSet header = whole;
+  header.codes = BitCodes(0, 70);
+  header.features.resize(0, 0);
+  {
+    EncodedSetWriter writer(dir.file("streamed.dhc"), header, n, 6);
+    for (std::size_t i = 0; i < n;) {
+      const std::size_t k = std::min<std::size_t>(n - i, 1 + (i * 7919) % 700);
+      writer.append(whole.codes.slice(i, i + k), whole.features.middleRows(Eigen::Index(i), Eigen::Index(k)));
+      i += k;
+    }
+    CHECK_FALSE(std::filesystem::exists(dir.file("streamed.dhc")));  // nothing before commit
+    writer.commit();
+  }
+  CHECK(read_file_bytes(dir.file("streamed.dhc")) == read_file_bytes(dir.file("whole.dhc")));
+  const EncodedSet t = load_encoded_set(dir.file("streamed.dhc"));
+  CHECK(t.codes == whole.codes);
+  CHECK(t.features == whole.features);
+
+  // A writer given fewer images than it declared leaves no file.
+  {
+    EncodedSetWriter writer(dir.file("short.dhc"), header, n, 6);
+    writer.append(whole.codes.slice(0, 10), whole.features.topRows(10));
+    CHECK_THROWS_WITH_AS(writer.commit(), doctest::Contains("10 of the 2500 images declared were written"), Error);
+  }
+  CHECK_FALSE(std::filesystem::exists(dir.file("short.dhc")));
 }
 
 TEST_CASE("a run resumed from a snapshot ends exactly where the uninterrupted run does") {

@@ -15,8 +15,8 @@ inline EncodedSet encode_split(Frontend& frontend, const ImageDataset& images, c
   s.codes = std::move(e.codes);
   s.labels = images.labels;
   s.class_names = images.class_names;
-  s.dataset = dataset;
-  s.split = split;
+  s.source = dataset;
+  s.role = split;
   s.paths = images.paths;
   s.features = std::move(e.features);
   return s;

@@ -13,6 +13,7 @@
 #include "deephash/core/error.hpp"
 #include "deephash/core/matrix.hpp"
 #include "deephash/core/progress.hpp"
+#include "deephash/data/image_source.hpp"
 #include "deephash/data/image_view.hpp"
 
 namespace deephash {
@@ -25,6 +26,9 @@ class Frontend {
   virtual int code_bits() const = 0;
   // Size of the features for the fine (rerank) stage, e.g. fc7's 4096; 0 if the frontend has none.
   virtual int feature_dim() const { return 0; }
+  // How images read from files should be decoded for it: the channels it wants, and a size to
+  // resize to (every batch holds images of one size). The default: colour, the stored size.
+  virtual DecodeOptions decode_options() const { return {3, 0, 0}; }
 
   // Writes count x code_bits() latent activations (sigmoid outputs in [0, 1]; a bit is set when
   // > 0.5), and count x feature_dim() features when `features` is not null.

@@ -1,5 +1,5 @@
 #pragma once
-// An encoded image set: the codes of a dataset split with what is needed to show results —
+// An encoded image set: the codes of a set of images with what is needed to show results —
 // labels, class names, where each image came from — and, optionally, the features for the fine
 // (rerank) stage. Saved and loaded by io/container/codes_file.hpp.
 
@@ -15,8 +15,12 @@ struct EncodedSet {
   BitCodes codes;
   std::vector<int> labels;
   std::vector<std::string> class_names;
-  std::string dataset, split;      // e.g. "fashion-mnist", "train"
-  std::vector<std::string> paths;  // per image, when the images came from files
+  // Where the images came from: the source as the user named it (a SPEC of workflow/sets.hpp,
+  // e.g. "archive:cifar.tar.gz"), their role there (database, queries, validation or all), and
+  // the hold-out rule that chose them from one set ("" when the source's sets were used as they
+  // are). Two sets meet (search, eval) only when these agree.
+  std::string source, role, holdout;
+  std::vector<std::string> paths;  // per image, a locator that data/locator.hpp's read_image_at reads back
   RowMatrixXf features;            // n x dim, or empty
 };
 

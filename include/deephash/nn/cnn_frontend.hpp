@@ -45,6 +45,22 @@ class CnnFrontend : public Frontend {
 
   int code_bits() const override { return bits_; }
   int feature_dim() const override { return features_; }
+  // The net's channels; the transformation's resize, or the net's input size when the
+  // transformation neither resizes nor crops (the images must then fit the net as they are).
+  DecodeOptions decode_options() const override {
+    const std::vector<int>& shape = net_->blob(spec_.input_blob).shape();
+    DecodeOptions d;
+    d.channels = shape.size() > 1 ? shape[1] : 3;
+    const TransformSpec& t = spec_.transform;
+    if (t.resize_height > 0 && t.resize_width > 0) {
+      d.resize_height = t.resize_height;
+      d.resize_width = t.resize_width;
+    } else if (t.crop == 0 && t.pad == 0 && shape.size() == 4) {
+      d.resize_height = shape[2];
+      d.resize_width = shape[3];
+    }
+    return d;
+  }
 
   void encode(const ImageBatchView& images, float* activations, float* features) override {
     if (images.count == 0) return;

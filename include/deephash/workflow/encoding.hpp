@@ -26,11 +26,26 @@ struct EncodeOptions {
   std::string label = "encode";
 };
 
-// Where the images of an encoded set came from; stored with the codes.
+// Where the images of an encoded set came from; stored with the codes (codes/encoded_set.hpp).
 struct Provenance {
+  std::string source;   // the SPEC the images were opened from
   std::string role;     // database, queries, validation or all
   std::string holdout;  // the hold-out rule that chose them (HoldOutRule::describe()), "" if none
 };
+
+// An encoded set with no codes yet: what is known of the images before encoding them.
+inline EncodedSet describe_encoded_set(const ImageSource& images, const Provenance& provenance, int bits) {
+  EncodedSet s;
+  s.codes = BitCodes(0, bits);
+  s.labels = images.labels();
+  s.class_names = images.class_names();
+  s.source = provenance.source;
+  s.role = provenance.role;
+  s.holdout = provenance.holdout;
+  s.paths.reserve(images.size());
+  for (std::size_t i = 0; i < images.size(); ++i) s.paths.push_back(images.locator(i));
+  return s;
+}
 
 // Runs the frontend over every item of `images` in order and hands each batch's results to
 // sink(first_item, codes, activations, features): codes of that batch, features empty unless asked.

@@ -21,6 +21,7 @@
 #include <cmath>
 #include <cstddef>
 #include <cstdio>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -82,7 +83,7 @@ inline HeldOutSplit hold_out(const std::vector<int>& labels, const HoldOutRule& 
     if (l < 0) throw Error("hold-out rule", "a negative label (" + std::to_string(l) + ")");
     classes = std::max(classes, l + 1);
   }
-  std::vector<std::vector<std::size_t>> members(std::size_t(classes), std::vector<std::size_t>());
+  std::vector<std::vector<std::size_t>> members(static_cast<std::size_t>(classes));
   for (std::size_t i = 0; i < labels.size(); ++i) members[std::size_t(labels[i])].push_back(i);
   HeldOutSplit split;
   for (auto& m : members) {

@@ -28,6 +28,7 @@
 #include "deephash/data/sources/idx_source.hpp"
 #include "deephash/data/sources/list_source.hpp"
 #include "deephash/data/subset_source.hpp"
+#include "deephash/workflow/encoding.hpp"
 #include "deephash/workflow/holdout.hpp"
 
 namespace deephash {
@@ -125,6 +126,10 @@ struct RetrievalSets {
   // The rule that held the queries out of one set ("" when the sets were given apart): it
   // decides which images the database holds, so encoded sets record it.
   std::string holdout;
+
+  // What an encoded set of the database or the queries records of where its images came from.
+  Provenance database_provenance() const { return {database_spec, "database", holdout}; }
+  Provenance queries_provenance() const { return {queries_spec, "queries", holdout}; }
 };
 
 namespace detail {

@@ -1,0 +1,212 @@
+// The workflow as library API: the shared hold-out rule (hand-computed), collections with one
+// set or two, training from a streamed folder equal to training from the same images in
+// memory, encoding streamed to a file equal to encoding in memory, weight-format detection,
+// and evaluation that refuses sets that do not belong together.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <numeric>
+
+
+#include <deephash/data/image_decode.hpp>
+#include <deephash/data/image_folder.hpp>
+#include <deephash/data/sources/memory_source.hpp>
+#include <deephash/io/caffe/caffemodel.hpp>
+#include <deephash/workflow/evaluation.hpp>
+#include <deephash/workflow/sets.hpp>
+#include <deephash/workflow/training.hpp>
+
+#include "sources_support.hpp"
+#include "support.hpp"
+
+using namespace deephash;
+using test::TempDir;
+namespace fs = std::filesystem;
+
+namespace {
+
+// dir/<set>/<class>/<k>.png: 12x12 colour images, a class is a colour plus noise.
+void write_class_tree(const std::string& root, int per_class, int seed) {
+  const char* classes[] = {"blue", "green", "red"};
+  for (int c = 0; c < 3; ++c)
+    for (int k = 0; k < per_class; ++k) {
+      const std::string path = root + "/" + classes[c] + "/" + std::to_string(100 + k) + ".png";
+      fs::create_directories(fs::path(path).parent_path());
+      Image im = test::noise_image(12, 12, 3, seed + c * 1000 + k);
+      for (std::size_t p = 0; p < im.pixels.size(); ++p)
+        if (int(p % 3) == 2 - c) im.pixels[p] = std::uint8_t(200 + im.pixels[p] % 50);
+      REQUIRE(stbi_write_png(path.c_str(), im.width, im.height, 3, im.pixels.data(), im.width * 3) != 0);
+    }
+}
+
+TrainConfig tiny_training() {
+  TrainConfig c;
+  c.arch = "cifar";
+  c.bits = 12;
+  c.epochs = 1;
+  c.batch = 6;
+  c.lr = 0.01f;
+  c.show_progress = false;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE("the hold-out rule: evenly spaced per class, capped by a fraction, the same everywhere") {
+  // Class 0: items 0..9; class 1: items 10..14 (interleaved below to check per-class order).
+  std::vector<int> labels;
+  for (int i = 0; i < 10; ++i) labels.push_back(0);
+  for (int i = 0; i < 5; ++i) labels.push_back(1);
+  HoldOutRule rule;
+  rule.queries_per_class = 2;
+  rule.max_query_fraction = 0.2;
+  rule.validation_per_class = 1;
+  rule.max_validation_fraction = 0.25;
+  const HeldOutSplit s = hold_out(labels, rule);
+  // Class 0 (n = 10): q = min(2, 2) at floor(0.5 * 5) = 2 and floor(1.5 * 5) = 7; of the 8
+  // left, v = min(1, 2): position floor(0.5 * 8) = 4 of [0 1 3 4 5 6 8 9] = item 5.
+  // Class 1 (n = 5): q = min(2, floor(1)) = 1 at floor(0.5 * 5) = 2, item 12; v = min(1,
+  // floor(4 * 0.25) = 1): position 2 of [10 11 13 14] = item 13.
+  CHECK(s.queries == std::vector<std::size_t>{2, 7, 12});
+  CHECK(s.validation == std::vector<std::size_t>{5, 13});
+  CHECK(s.training == std::vector<std::size_t>{0, 1, 3, 4, 6, 8, 9, 10, 11, 14});
+  CHECK(s.database() == std::vector<std::size_t>{0, 1, 3, 4, 5, 6, 8, 9, 10, 11, 13, 14});
+  CHECK(hold_out(labels, rule).queries == s.queries);  // no seed, no state
+
+  HoldOutRule bad = rule;
+  bad.max_query_fraction = 1.5;
+  CHECK_THROWS_WITH_AS(hold_out(labels, bad), doctest::Contains("fractions must lie in [0, 1)"), Error);
+  CHECK(rule.describe().find("2 queries") != std::string::npos);
+}
+
+TEST_CASE("retrieval sets: a train/test collection as it is, one set held out, or two named apart") {
+  TempDir dir;
+  write_class_tree(dir.file("both/train"), 10, 1);
+  write_class_tree(dir.file("both/test"), 3, 2);
+  write_class_tree(dir.file("one"), 10, 3);
+
+  HoldOutRule rule;
+  rule.queries_per_class = 2;
+  const RetrievalSets two = open_retrieval_sets("folder:" + dir.file("both"), rule);
+  CHECK(two.database->size() == 30);
+  CHECK(two.queries->size() == 9);
+  CHECK(two.holdout.empty());
+  CHECK(two.database_spec == "folder:" + dir.file("both") + "@train");
+  CHECK(two.queries->locator(0).find(dir.file("both/test/blue/")) == 0);
+  CHECK(two.database_provenance().role == "database");
+
+  const RetrievalSets one = open_retrieval_sets("folder:" + dir.file("one"), rule);
+  CHECK(one.queries->size() == 6);
+  CHECK(one.database->size() == 24);
+  CHECK(one.holdout == rule.describe());
+  // The queries are exactly the rule's, and none is in the database.
+  const HeldOutSplit split = hold_out(FolderSource(dir.file("one")).labels(), rule);
+  for (std::size_t i = 0; i < one.queries->size(); ++i)
+    CHECK(one.queries->locator(i) == FolderSource(dir.file("one")).locator(split.queries[i]));
+  for (std::size_t i = 0; i < one.database->size(); ++i)
+    for (std::size_t j = 0; j < one.queries->size(); ++j) CHECK(one.database->locator(i) != one.queries->locator(j));
+
+  const RetrievalSets apart = open_retrieval_sets("folder:" + dir.file("both") + "@train", "folder:" + dir.file("both") + "@test", rule);
+  CHECK(apart.database->size() == 30);
+  CHECK(apart.queries->size() == 9);
+
+  CHECK_THROWS_WITH_AS(open_image_source("folder:" + dir.file("both")), doctest::Contains("name one"), Error);
+  CHECK_THROWS_WITH_AS(open_image_source("folder:" + dir.file("both") + "@val"), doctest::Contains("has no set 'val'"), Error);
+  CHECK_THROWS_WITH_AS(open_image_source("bogus:x"), doctest::Contains("unknown kind 'bogus'"), Error);
+
+  // A validation set comes out of the database and never touches the queries.
+  rule.validation_per_class = 1;
+  rule.max_validation_fraction = 0.25;
+  const RetrievalSets with_validation = open_retrieval_sets("folder:" + dir.file("one"), rule);
+  CHECK(with_validation.validation->size() == 3);
+  CHECK(with_validation.training->size() == 21);
+  CHECK(with_validation.queries->size() == 6);
+}
+
+TEST_CASE("training from a streamed folder gives the weights that training on the same images in memory gives") {
+  TempDir dir;
+  write_class_tree(dir.file("imgs"), 8, 5);
+  const FolderSource folder(dir.file("imgs"));
+  const ImageDataset loaded = load_image_folder(dir.file("imgs"));
+  ThreadPool pool(2);
+  const TrainResult streamed = train_hashing_model(folder, tiny_training(), pool);
+  const TrainResult in_memory = train_hashing_model(MemorySource(loaded), tiny_training(), pool);
+  REQUIRE(streamed.model.weights.size() == in_memory.model.weights.size());
+  for (std::size_t l = 0; l < streamed.model.weights.size(); ++l)
+    for (std::size_t b = 0; b < streamed.model.weights[l].blobs.size(); ++b)
+      CHECK(streamed.model.weights[l].blobs[b].data == in_memory.model.weights[l].blobs[b].data);
+  CHECK(streamed.model.class_names == std::vector<std::string>{"blue", "green", "red"});
+  CHECK(streamed.history.iteration.back() == 4);  // 24 images, batch 6, one epoch
+
+  // Encoding: streamed to a file, in memory, and through the in-memory dataset all agree.
+  auto frontend = streamed.model.make_frontend(2);
+  EncodeOptions o;
+  o.with_features = true;
+  o.batch = 5;
+  o.show_progress = false;
+  const Provenance p{folder.spec(), "all", ""};
+  const EncodedSet in_memory_set = encode_source(*frontend, folder, p, o);
+  encode_source_to_file(*frontend, folder, p, dir.file("codes.dhc"), o);
+  save_encoded_set(in_memory_set, dir.file("whole.dhc"));
+  CHECK(read_file_bytes(dir.file("codes.dhc")) == read_file_bytes(dir.file("whole.dhc")));
+  const EncodedImages direct = encode_images(*frontend, loaded.all(), true, 7, "encode", false);
+  CHECK(in_memory_set.codes == direct.codes);
+  CHECK(in_memory_set.features.isApprox(direct.features));
+  CHECK(in_memory_set.paths == loaded.paths);
+  CHECK(in_memory_set.source == folder.spec());
+}
+
+TEST_CASE("weights are recognised by their bytes, whatever the file name") {
+  TempDir dir;
+  ThreadPool pool(2);
+  write_class_tree(dir.file("imgs"), 4, 9);
+  TrainConfig c = tiny_training();
+  c.snapshot = dir.file("state.bin");
+  const TrainResult r = train_hashing_model(FolderSource(dir.file("imgs")), c, pool);
+  save_model(r.model, dir.file("model.weights"));
+  write_caffemodel(dir.file("caffe.weights"), r.model.net, r.model.weights, CaffeFormat::Current);
+  CHECK(detect_weights_format(dir.file("model.weights")) == WeightsFormat::DeephashModel);
+  CHECK(detect_weights_format(dir.file("state.bin")) == WeightsFormat::DeephashSnapshot);
+  CHECK(detect_weights_format(dir.file("caffe.weights")) == WeightsFormat::Caffemodel);
+  for (const char* f : {"model.weights", "state.bin", "caffe.weights"}) {
+    const auto w = load_weights(dir.file(f));
+    REQUIRE(w.size() == r.model.weights.size());
+    CHECK(w.front().blobs.front().data == r.model.weights.front().blobs.front().data);
+  }
+  test::write_bytes(dir.file("junk"), {0x00, 0x01, 0x02, 0x03});
+  CHECK_THROWS_WITH_AS(detect_weights_format(dir.file("junk")), doctest::Contains("neither a deephash model"), Error);
+  CHECK_THROWS_WITH_AS(detect_weights_format(dir.file("absent")), doctest::Contains("cannot open"), Error);
+
+  // Fine-tuning starts from those weights.
+  TrainConfig fine = tiny_training();
+  fine.init = dir.file("caffe.weights");
+  fine.epochs = 0.25;
+  CHECK_NOTHROW(train_hashing_model(FolderSource(dir.file("imgs")), fine, pool));
+}
+
+TEST_CASE("evaluation runs through the protocol and refuses sets that do not belong together") {
+  EncodedSet db, q;
+  db.codes = test::random_codes(40, 16, 1);
+  q.codes = test::random_codes(5, 16, 2);
+  for (int i = 0; i < 40; ++i) db.labels.push_back(i % 4);
+  for (int i = 0; i < 5; ++i) q.labels.push_back(i % 4);
+  db.source = q.source = "folder:x";
+  db.role = "database";
+  q.role = "queries";
+  db.holdout = q.holdout = HoldOutRule{}.describe();
+  const ProtocolResult r = evaluate_encoded(db, q, map_at_k_protocol("t", 10), 2);
+  CHECK(r.scores.map >= 0);
+  CHECK(r.scores.map <= 1);
+
+  EncodedSet other_rule = q;
+  other_rule.holdout = "per class: 5 queries";
+  CHECK_THROWS_WITH_AS(evaluate_encoded(db, other_rule, map_at_k_protocol("t"), 2), doctest::Contains("different rules"), Error);
+  EncodedSet both_database = q;
+  both_database.role = "database";
+  CHECK_THROWS_WITH_AS(evaluate_encoded(db, both_database, map_at_k_protocol("t"), 2), doctest::Contains("are both the database"), Error);
+  EncodedSet longer = q;
+  longer.codes = test::random_codes(5, 32, 2);
+  CHECK_THROWS_WITH_AS(evaluate_encoded(db, longer, map_at_k_protocol("t"), 2), doctest::Contains("16 and 32 bits"), Error);
+  // The protocol's own checks run: the paper's CIFAR-10 protocol wants 10,000 queries.
+  CHECK_THROWS_WITH_AS(evaluate_encoded(db, q, cifar10_lin2015_protocol(), 2), doctest::Contains("10000 queries"), Error);
+}
