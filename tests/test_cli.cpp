@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <random>
 
 #include <deephash/data/idx.hpp>
 #include <deephash/data/image_decode.hpp>
@@ -91,11 +93,12 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   REQUIRE(r.status == 0);
   CHECK(load_index(dir.file("db.dhx")).size() == 400);
 
-  r = run("search --model " + dir.file("m.dhm") + " --database " + dir.file("db.dhc") + " --index " + dir.file("db.dhx") +
+  r = run("search --model " + dir.file("m.dhm") + " --codes " + dir.file("db.dhc") + " --index " + dir.file("db.dhx") +
           " --query 3 " + data + " --k 5 --rerank 40 --grid " + dir.file("grid.png"));
   INFO(r.output);
   REQUIRE(r.status == 0);
-  CHECK(r.output.find("query: fashion-mnist query 3") != std::string::npos);
+  CHECK(r.output.find("query: " + dir.file("t10k-images-idx3-ubyte#3")) != std::string::npos);
+  CHECK(r.output.find(dir.file("train-images-idx3-ubyte#")) != std::string::npos);  // results say where they are
   CHECK(r.output.find("euclidean") != std::string::npos);
   CHECK(read_image(dir.file("grid.png")).width > 5 * 72);
 
@@ -129,14 +132,122 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   }
 }
 
+// dir/<set>/<class>/<k>.png: 12x12 colour images, a class a colour plus noise.
+void write_class_tree(const std::string& root, int per_class, std::uint64_t seed) {
+  const char* classes[] = {"blue", "green", "red"};
+  std::mt19937_64 rng(seed);
+  for (int c = 0; c < 3; ++c)
+    for (int k = 0; k < per_class; ++k) {
+      Image im{12, 12, 3, std::vector<std::uint8_t>(12 * 12 * 3)};
+      for (std::size_t p = 0; p < im.pixels.size(); ++p) im.pixels[p] = std::uint8_t(int(p % 3) == 2 - c ? 200 + rng() % 50 : rng() % 90);
+      std::filesystem::create_directories(root + "/" + classes[c]);
+      write_png(root + "/" + classes[c] + "/" + std::to_string(100 + k) + ".png", im);
+    }
+}
+
+std::string flags(const std::string& text) { return " " + text + " "; }
+
+TEST_CASE("database and queries apart, one hold-out rule, grids drawn from an archive's members") {
+  TempDir dir;
+  write_class_tree(dir.file("photos/train"), 20, 1);
+  write_class_tree(dir.file("photos/test"), 4, 2);
+  REQUIRE(std::system(("cd " + dir.file("photos") + " && tar --sort=name -czf ../photos.tar.gz train test").c_str()) == 0);
+  const std::string archive = "archive:" + dir.file("photos.tar.gz");
+  const std::string model = dir.file("m.dhm");
+  const std::string small = flags("--bits 8 --epochs 1 --batch 10 --lr 0.01 --threads 2");
+
+  // train/ and test/ of one archive: the database and the queries as they are.
+  Run r = run("train --dataset " + archive + small + "--out " + model);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("60 database images, 12 queries") != std::string::npos);
+  REQUIRE(run("encode --model " + model + " --dataset " + archive + " --out " + dir.file("db.dhc")).status == 0);
+  REQUIRE(run("encode --model " + model + " --dataset " + archive + " --role queries --out " + dir.file("q.dhc")).status == 0);
+  const EncodedSet db = load_encoded_set(dir.file("db.dhc")), q = load_encoded_set(dir.file("q.dhc"));
+  CHECK(db.codes.size() == 60);
+  CHECK(q.codes.size() == 12);
+  CHECK(db.source == archive + "@train");
+  CHECK(q.source == archive + "@test");
+  CHECK(db.paths.front() == dir.file("photos.tar.gz") + ":train/blue/100.png");
+
+  // Encoded sets are evaluated as they are, and give what encoding the images again gives.
+  r = run("eval --codes " + dir.file("db.dhc") + " --query-codes " + dir.file("q.dhc") + " --out " + dir.file("coded"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  r = run("eval --database " + archive + "@train --queries " + archive + "@test --model " + model + " --baselines none --out " +
+          dir.file("imaged"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto map_of = [&](const std::string& json_path) {
+    std::ifstream json(json_path);
+    const std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+    const auto at = text.find("\"map_at_1000\": ");
+    REQUIRE(at != std::string::npos);
+    return std::stod(text.substr(at + 15));
+  };
+  CHECK(map_of(dir.file("coded/results.json")) == map_of(dir.file("imaged/results.json")));
+
+  // A query from the encoded queries, its grid drawn from the archive's members (no --dataset).
+  r = run("search --model " + model + " --codes " + dir.file("db.dhc") + " --query-codes " + dir.file("q.dhc") +
+          " --query 5 --k 4 --grid " + dir.file("grid.png"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("query: " + dir.file("photos.tar.gz") + ":test/green/") != std::string::npos);
+  CHECK(read_image(dir.file("grid.png")).width > 4 * 72);
+  // A photo as the query.
+  r = run("search --model " + model + " --codes " + dir.file("db.dhc") + " --image " + dir.file("photos/test/red/101.png") + " --k 3");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+
+  // One set: queries held out by the shared rule, never trained on and not in the database.
+  const std::string one = "folder:" + dir.file("photos/train");
+  r = run("train --dataset " + one + " --queries-per-class 3" + small + "--out " + dir.file("one.dhm"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("51 database images, 9 queries") != std::string::npos);
+  CHECK(r.output.find("training on 51 images") != std::string::npos);
+  REQUIRE(run("encode --model " + dir.file("one.dhm") + " --dataset " + one + " --queries-per-class 3 --out " + dir.file("one_db.dhc")).status == 0);
+  REQUIRE(run("encode --model " + dir.file("one.dhm") + " --dataset " + one + " --queries-per-class 3 --role queries --out " +
+              dir.file("one_q.dhc")).status == 0);
+  const EncodedSet one_db = load_encoded_set(dir.file("one_db.dhc")), one_q = load_encoded_set(dir.file("one_q.dhc"));
+  CHECK(one_db.holdout == one_q.holdout);
+  CHECK(one_db.holdout.find("3 queries") != std::string::npos);
+  for (const std::string& p : one_q.paths) CHECK(std::find(one_db.paths.begin(), one_db.paths.end(), p) == one_db.paths.end());
+  // The queries are the rule's: at the evenly spaced positions of each class (20 items, 3
+  // queries: floor((j + 1/2) * 20 / 3) = 3, 10, 16).
+  CHECK(one_q.paths[0] == dir.file("photos/train/blue/103.png"));
+  CHECK(one_q.paths[1] == dir.file("photos/train/blue/110.png"));
+  CHECK(one_q.paths[2] == dir.file("photos/train/blue/116.png"));
+  // search with --dataset checks that the database codes were chosen by the same rule.
+  r = run("search --model " + dir.file("one.dhm") + " --codes " + dir.file("one_db.dhc") + " --dataset " + one + " --query 0");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("not the database of " + one) != std::string::npos);
+  r = run("search --model " + dir.file("one.dhm") + " --codes " + dir.file("one_db.dhc") + " --dataset " + one +
+          " --queries-per-class 3 --query 0 --k 3");
+  INFO(r.output);
+  CHECK(r.status == 0);
+  // Sets held out by different rules do not meet.
+  REQUIRE(run("encode --model " + dir.file("one.dhm") + " --dataset " + one + " --queries-per-class 2 --role queries --out " +
+              dir.file("other_q.dhc")).status == 0);
+  r = run("eval --codes " + dir.file("one_db.dhc") + " --query-codes " + dir.file("other_q.dhc"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find("different rules") != std::string::npos);
+  // A validation split comes out of the training images and is scored at the end.
+  r = run("train --dataset " + one + " --queries-per-class 3 --validation-per-class 2" + small + "--out " + dir.file("v.dhm"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("training on 48 images") != std::string::npos);  // 1 a class: at most 10% of 17
+  CHECK(r.output.find("validation: 3 images against the 48 training images") != std::string::npos);
+}
+
 TEST_CASE("the command explains bad input and fails without writing anything") {
   TempDir dir;
-  Run r = run("search --model " + dir.file("missing.dhm") + " --database x --image y");
+  Run r = run("search --model " + dir.file("missing.dhm") + " --codes x --image y");
   CHECK(r.status == 1);
   CHECK(r.output.find(dir.file("missing.dhm") + ": cannot open file") != std::string::npos);
   r = run("train --dataset fashion-mnist:" + dir.path.string() + " --out " + dir.file("m.dhm"));
   CHECK(r.status == 1);
-  CHECK(r.output.find("train-images-idx3-ubyte") != std::string::npos);
+  CHECK(r.output.find(dir.path.string() + ": neither train-labels-idx1-ubyte nor") != std::string::npos);
   CHECK_FALSE(std::ifstream(dir.file("m.dhm")).good());
   r = run("eval --dataset fashion-mnist --model m.dhm --bogus 3");
   CHECK(r.status == 1);

@@ -14,6 +14,7 @@ namespace deephash::cli {
 
 class Args {
  public:
+  Args() = default;
   // argv[first ..] holds the options of `command` (for error messages).
   Args(std::string command, int argc, char** argv, int first) : command_(std::move(command)) {
     for (int i = first; i < argc; ++i) {

@@ -1,38 +1,62 @@
-// deephash encode: codes (and optionally rerank features) of a dataset split.
+// deephash encode: the codes (and rerank features) of a set of images, streamed to a file.
 
 #include <cstdio>
 
-#include "args.hpp"
+#include "command.hpp"
 #include "commands.hpp"
-#include "encoding.hpp"
+#include "report.hpp"
 
 namespace deephash::cli {
 
 int command_encode(int argc, char** argv) {
-  const Args args("deephash encode", argc, argv, 2);
-  if (args.help()) {
-    std::printf(
-        "usage: deephash encode --model MODEL --dataset SPEC --out CODES [options]\n\n"
-        "Runs the model over a split of the dataset and writes the codes with labels, class names and\n"
-        "image paths (and with --features the rerank features) to an encoded-set file (.dhc).\n\noptions:\n"
-        "  --split S             database (default) or queries\n"
-        "  --features            also store the rerank features (fc7 / fc1)\n"
-        "  --queries-per-class N for single-split datasets (default 100)\n"
-        "  --threads N\n\ndatasets:\n%s",
-        kDatasetHelp);
-    return 0;
-  }
-  args.allow_only({"model", "dataset", "out", "split", "features", "queries-per-class", "threads"});
-  const std::string which = args.get("split", "database");
-  if (which != "database" && which != "queries") throw Error("deephash encode", "--split must be database or queries");
+  Options options = image_set_options();
+  options.insert(options.end(), {{"role", "R", "with --dataset: database (default) or queries"},
+                                 {"images", "SPEC", "every image of a set, e.g. a folder of photos to search"},
+                                 {"model", "MODEL", "the model to encode with"},
+                                 {"out", "CODES", "the encoded-set file to write (.dhc)"},
+                                 {"features", "", "also store the rerank features (fc7 / fc1)"},
+                                 {"batch", "N", "images per network pass (default 64)"},
+                                 {"decode-threads", "N", "threads decoding images ahead of the network (default 1)"},
+                                 threads_option()});
+  const CommandSpec spec{"encode", "--model MODEL (--dataset SPEC [--role R] | --database SPEC | --queries SPEC | --images SPEC) --out CODES",
+                         "Runs the model over a set of images and writes their codes, labels, class names, where each\n"
+                         "image is (read back by `search --grid`), where the set came from and the hold-out rule that\n"
+                         "chose it (and with --features the rerank features) to an encoded-set file. Images are decoded\n"
+                         "ahead of the network and codes are written in chunks: memory does not grow with the set.",
+                         {options},
+                         true};
+  Args args;
+  if (!parse_command(spec, argc, argv, args)) return 0;
   const HashingModel model = load_model(args.required("model"));
-  auto frontend = model.make_frontend(unsigned(args.get_int("threads", long(default_num_threads()))), args.get("model"));
-  const RetrievalSplit split = load_retrieval_split(args.required("dataset"), std::size_t(args.get_int("queries-per-class", 100)));
-  const EncodedSet s = encode_split(*frontend, which == "database" ? split.database : split.queries, split.name, which,
-                                    args.has("features"));
-  save_encoded_set(s, args.required("out"));
-  std::printf("wrote %s: %zu %d-bit codes%s\n", args.get("out").c_str(), s.codes.size(), s.codes.bits(),
-              s.features.size() ? ", with features" : "");
+  auto frontend = model.make_frontend(threads_from(args), args.get("model"));
+
+  std::shared_ptr<const ImageSource> images;
+  Provenance provenance;
+  if (args.has("images")) {
+    images = open_image_source(args.get("images"));
+    provenance = {args.get("images"), "all", ""};
+  } else if (args.has("queries") && !args.has("database") && !args.has("dataset")) {
+    images = open_image_source(args.get("queries"));
+    provenance = {args.get("queries"), "queries", ""};
+  } else {
+    const RetrievalSets sets = sets_from(args);
+    const std::string role = args.get("role", "database");
+    if (role != "database" && role != "queries") throw Error("--role " + role, "must be database or queries");
+    if (args.has("queries") && args.has("database") && !args.has("role"))
+      throw Error("deephash encode", "--database and --queries: say which to encode with --role");
+    images = role == "database" ? sets.database : sets.queries;
+    provenance = role == "database" ? sets.database_provenance() : sets.queries_provenance();
+  }
+  EncodeOptions o;
+  o.with_features = args.has("features");
+  o.batch = std::size_t(args.get_int("batch", 64));
+  o.decode_workers = unsigned(args.get_int("decode-threads", 1));
+  o.label = "encode " + provenance.role;
+  const auto start = std::chrono::steady_clock::now();
+  encode_source_to_file(*frontend, *images, provenance, args.required("out"), o);
+  const double seconds = seconds_since(start);
+  std::printf("wrote %s: %zu %d-bit codes%s (%.1f s, %.0f images/s)\n", args.get("out").c_str(), images->size(),
+              frontend->code_bits(), o.with_features ? ", with features" : "", seconds, double(images->size()) / seconds);
   return 0;
 }
 

@@ -3,57 +3,78 @@
 #include <cstdio>
 #include <sstream>
 
-#include "args.hpp"
+#include <deephash/io/container/codes_file.hpp>
+
+#include "command.hpp"
 #include "commands.hpp"
-#include "experiment.hpp"
+#include "report.hpp"
 
 namespace deephash::cli {
 
 int command_eval(int argc, char** argv) {
-  const Args args("deephash eval", argc, argv, 2);
-  if (args.help()) {
-    std::printf(
-        "usage: deephash eval --dataset SPEC --model MODEL[,MODEL...] [options]\n\n"
-        "Encodes the database and query images with each model, ranks the database by Hamming\n"
-        "distance for every query (ties in database order) and reports mAP@1000 (the paper's\n"
-        "normalisation) and precision@k, next to LSH and ITQ on raw pixels at the same code lengths.\n"
-        "Prints the paper-style table; writes results.json, precision@k plots (SVG) and a retrieval\n"
-        "grid (PNG) to --out.\n\noptions:\n"
-        "  --baselines LIST       code lengths for LSH and ITQ (default: those of the models); 'none' to skip\n"
-        "  --euclidean            add exact Euclidean ranking on raw pixels\n"
-        "  --queries-per-class N  for single-split datasets (default 100)\n"
-        "  --out DIR              (default deephash-out)\n"
-        "  --threads N\n\ndatasets:\n%s",
-        kDatasetHelp);
-    return 0;
-  }
-  args.allow_only({"dataset", "model", "baselines", "euclidean", "queries-per-class", "out", "threads"});
-  const unsigned threads = unsigned(args.get_int("threads", long(default_num_threads())));
+  Options options = image_set_options();
+  options.insert(options.end(), {{"model", "MODEL[,MODEL...]", "models to encode the sets with"},
+                                 {"codes", "CODES", "an encoded database instead of --model (with --query-codes)"},
+                                 {"query-codes", "CODES", "the encoded queries"},
+                                 {"baselines", "LIST", "code lengths for LSH and ITQ (default: those of the models); 'none' to skip"},
+                                 {"euclidean", "", "add exact Euclidean ranking on raw pixels"},
+                                 {"out", "DIR", "(default deephash-out)"},
+                                 threads_option()});
+  const CommandSpec spec{
+      "eval", "(--dataset SPEC | --database SPEC --queries SPEC) --model MODEL[,MODEL...] | --codes CODES --query-codes CODES",
+      "Encodes the database and query images with each model (or takes sets encoded before), ranks the\n"
+      "database by Hamming distance for every query (ties in database order) and reports mAP@1000 (the\n"
+      "paper's normalisation) and precision@k, next to LSH and ITQ on raw pixels at the same code\n"
+      "lengths. The paper's CIFAR-10 protocol applies to its exact sets (cifar10:DIR). Prints the\n"
+      "paper-style table; writes results.json, precision@k plots (SVG) and a retrieval grid (PNG).",
+      {options},
+      true};
+  Args args;
+  if (!parse_command(spec, argc, argv, args)) return 0;
+  const unsigned threads = threads_from(args);
   ThreadPool pool(threads);
   const std::string out = args.get("out", "deephash-out");
-  const RetrievalSplit split = load_retrieval_split(args.required("dataset"), std::size_t(args.get_int("queries-per-class", 100)));
+  std::filesystem::create_directories(out);
+  const std::string grid = (std::filesystem::path(out) / "retrieval_examples.png").string();
+
+  if (args.has("codes")) {
+    if (args.has("model")) throw Error("deephash eval", "give --model (to encode images) or --codes with --query-codes, not both");
+    const EncodedSet db = load_encoded_set(args.get("codes")), queries = load_encoded_set(args.required("query-codes"));
+    check_sets_meet(db, queries, args.get("codes"), args.get("query-codes"));
+    const std::string name = db.source.empty() ? "encoded sets" : db.source;
+    const ProtocolResult r = evaluate_encoded(db, queries, protocol_for(db, queries, name), threads);
+    const std::vector<ResultRecord> records = {result_record("deephash (ours)", name, db.codes.bits(), r.scores, 0, r.seconds)};
+    std::printf("%s: %zu queries against %zu database images\n%s\n\n", r.protocol.name.c_str(), queries.codes.size(),
+                db.codes.size(), r.protocol.description.c_str());
+    print_record(records.front());
+    std::printf("\n%s\n", results_table(records).c_str());
+    for (const std::string& f : write_reports(records, out, name)) std::printf("wrote %s\n", f.c_str());
+    if (!db.paths.empty() && !queries.paths.empty()) {
+      write_example_grid(grid, db, queries);
+      std::printf("wrote %s\n", grid.c_str());
+    }
+    return 0;
+  }
+
+  const RetrievalSets sets = sets_from(args);
+  print_sets(sets);
   std::vector<ResultRecord> records;
   std::vector<int> bits;
   std::stringstream models(args.required("model"));
   std::string path;
-  bool first = true;
-  while (std::getline(models, path, ',')) {
-    const HashingModel model = load_model(path);
-    const ModelEvaluation e = evaluate_model(model, split, "deephash (ours)", 0, threads);
+  for (bool first = true; std::getline(models, path, ','); first = false) {
+    const ModelEvaluation e = evaluate_model(load_model(path), sets, "deephash (ours)", 0, threads);
     records.push_back(e.record);
     bits.push_back(e.record.bits);
     print_record(e.record);
-    if (first) {
-      std::filesystem::create_directories(out);
-      write_example_grid((std::filesystem::path(out) / "retrieval_examples.png").string(), split, e.database, e.queries);
-      first = false;
-    }
+    if (first) write_example_grid(grid, e.database, e.queries);
   }
   if (args.get("baselines") != "none") {
-    const auto more = baseline_records(split, args.get_int_list("baselines", bits), args.has("euclidean"), pool);
+    const auto more = run_baselines(sets, args.get_int_list("baselines", bits), args.has("euclidean"), pool);
     records.insert(records.end(), more.begin(), more.end());
   }
-  report(records, split, out);
+  report(records, sets, out);
+  std::printf("wrote %s\n", grid.c_str());
   return 0;
 }
 

@@ -2,24 +2,21 @@
 
 #include <cstdio>
 
+#include <deephash/io/container/codes_file.hpp>
 #include <deephash/io/container/index_file.hpp>
 
-#include "args.hpp"
+#include "command.hpp"
 #include "commands.hpp"
-#include "encoding.hpp"
 
 namespace deephash::cli {
 
 int command_index(int argc, char** argv) {
-  const Args args("deephash index", argc, argv, 2);
-  if (args.help()) {
-    std::printf(
-        "usage: deephash index --codes CODES --out INDEX\n\n"
-        "Builds a Hamming index file (.dhx: checksummed, written atomically) from an encoded set made\n"
-        "by `deephash encode`. Ids in the index are positions in the encoded set.\n");
-    return 0;
-  }
-  args.allow_only({"codes", "out"});
+  const CommandSpec spec{"index", "--codes CODES --out INDEX",
+                         "Builds a Hamming index file (.dhx: checksummed, written atomically) from an encoded set made\n"
+                         "by `deephash encode`. Ids in the index are positions in the encoded set.",
+                         {{{"codes", "CODES", "the encoded set"}, {"out", "INDEX", "the index file to write"}}}};
+  Args args;
+  if (!parse_command(spec, argc, argv, args)) return 0;
   const EncodedSet s = load_encoded_set(args.required("codes"));
   HammingIndex index(s.codes.bits());
   index.add(s.codes);

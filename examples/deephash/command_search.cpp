@@ -1,109 +1,139 @@
 // deephash search: the nearest images of one query image.
 
 #include <cstdio>
-#include <deque>
-#include <filesystem>
 
-#include <deephash/eval/retrieval_grid.hpp>
+#include <deephash/io/container/codes_file.hpp>
 #include <deephash/io/container/index_file.hpp>
 #include <deephash/search/coarse_to_fine.hpp>
 
-#include "args.hpp"
+#include "command.hpp"
 #include "commands.hpp"
-#include "encoding.hpp"
+#include "report.hpp"
 
 namespace deephash::cli {
 
 namespace {
 
-const char* kUsage =
-    "usage: deephash search --model MODEL --database CODES (--image FILE | --query N --dataset SPEC) [options]\n\n"
-    "Encodes the query image with the model, ranks the encoded database (from `deephash encode`) by\n"
-    "Hamming distance and prints the top k: rank, id, label, Hamming distance, rerank distance, path.\n"
-    "With --rerank P the P nearest codes are re-ranked by Euclidean distance on the model's features\n"
-    "(the paper's coarse-to-fine search; the database must have been encoded with --features).\n\noptions:\n"
-    "  --image FILE          a JPEG or PNG query\n"
-    "  --query N             the N-th query image of --dataset (its held-out / test split)\n"
-    "  --dataset SPEC        also used to draw database images that have no file path (IDX, CIFAR)\n"
-    "  --index INDEX         a prebuilt index of the database (`deephash index`); else built in memory\n"
-    "  --k N                 results to show (default 10)\n"
-    "  --rerank P            candidate pool for the Euclidean rerank (default 0: Hamming only)\n"
-    "  --grid FILE.png       draw the query and its results (green: same label, red: not)\n"
-    "  --queries-per-class N for single-split datasets (default 100)\n";
+// The query: its code (and features), label when known, image and name.
+struct Query {
+  EncodedImages encoded;
+  int label = -1;
+  Image image;
+  std::string name;
+};
 
-// Database image `id`: a view into the dataset's pixels when it is there, else read from its file
-// into `files`, which owns it until the grid is drawn (a deque: adding never moves earlier images).
-ImageView database_image(const EncodedSet& db, idx_t id, const RetrievalSplit* split, std::deque<Image>& files) {
-  if (split && std::size_t(id) < split->database.size()) return split->database.view(std::size_t(id));
-  if (!db.paths.empty() && std::filesystem::exists(db.paths[std::size_t(id)])) {
-    files.push_back(read_image(db.paths[std::size_t(id)]));
-    return files.back().view();
-  }
-  throw Error("deephash search", "cannot draw database image " + std::to_string(id) +
-                                     ": it has no file path; give --dataset to read it from the dataset");
+Query encode_query_image(Frontend& frontend, Image image, int label, std::string name, bool with_features) {
+  Query q;
+  q.image = std::move(image);
+  q.encoded = encode_images(frontend, ImageBatchView::single(q.image), with_features, 1, "encode", false);
+  q.label = label;
+  q.name = std::move(name);
+  return q;
+}
+
+// The database codes must be the database of the collection the query comes from, chosen by
+// the same rule: else ids and the query's held-out status would not mean what they seem.
+void check_database_matches(const EncodedSet& db, const RetrievalSets& sets, const std::string& db_path) {
+  if (db.source != sets.database_spec || db.role != "database" || db.holdout != sets.holdout ||
+      db.codes.size() != sets.database->size())
+    throw Error(db_path, "holds the " + (db.role.empty() ? std::string("images") : db.role) + " of " +
+                             (db.source.empty() ? std::string("an unnamed source") : db.source) +
+                             (db.holdout.empty() ? std::string() : " (held out " + db.holdout + ")") + ", not the database of " +
+                             sets.database_spec + (sets.holdout.empty() ? std::string() : " (held out " + sets.holdout + ")") +
+                             ": encode that with `deephash encode --dataset ...` and the same --queries-per-class");
 }
 
 }  // namespace
 
 int command_search(int argc, char** argv) {
-  const Args args("deephash search", argc, argv, 2);
-  if (args.help()) {
-    std::printf("%s\ndatasets:\n%s", kUsage, kDatasetHelp);
-    return 0;
-  }
-  args.allow_only({"model", "database", "image", "query", "dataset", "index", "k", "rerank", "grid", "queries-per-class"});
+  const CommandSpec spec{
+      "search", "--model MODEL --codes CODES (--image FILE | --query N (--dataset SPEC | --queries SPEC | --query-codes CODES)) [options]",
+      "Encodes the query image with the model, ranks the encoded database (from `deephash encode`) by\n"
+      "Hamming distance and prints the top k: rank, id, label, Hamming distance, rerank distance, where\n"
+      "the image is. With --rerank P the P nearest codes are re-ranked by Euclidean distance on the\n"
+      "model's features (the paper's coarse-to-fine search; the database must have been encoded with\n"
+      "--features). --grid draws the query and its results, read back from where they were encoded.",
+      {{{"model", "MODEL", "the model the database was encoded with"},
+        {"codes", "CODES", "the encoded database"},
+        {"image", "FILE", "a JPEG, PNG or BMP query"},
+        {"query", "N", "the N-th query image of --dataset / --queries, or of --query-codes"},
+        {"dataset", "SPEC", "the collection whose database --codes holds (checked), for --query N"},
+        {"queries", "SPEC", "query images named apart, for --query N"},
+        {"query-codes", "CODES", "an encoded query set, for --query N (no re-encoding)"},
+        {"queries-per-class", "N", "the hold-out rule --codes was encoded with (default 1000)"},
+        {"index", "INDEX", "a prebuilt index of the database (`deephash index`); else built in memory"},
+        {"k", "N", "results to show (default 10)"},
+        {"rerank", "P", "candidate pool for the Euclidean rerank (default 0: Hamming only)"},
+        {"grid", "FILE.png", "draw the query and its results (green: same label, red: not)"}}},
+      true};
+  Args args;
+  if (!parse_command(spec, argc, argv, args)) return 0;
   const idx_t k = idx_t(args.get_int("k", 10));
   const idx_t pool = idx_t(args.get_int("rerank", 0));
   if (k <= 0) throw Error("deephash search", "--k must be positive");
+  if (pool < 0) throw Error("deephash search", "--rerank must not be negative");
   const HashingModel model = load_model(args.required("model"));
   auto frontend = model.make_frontend(default_num_threads(), args.get("model"));
-  const EncodedSet db = load_encoded_set(args.required("database"));
-  check_same_bits(db.codes.bits(), frontend->code_bits(), args.get("database") + " vs " + args.get("model"));
+  const std::string db_path = args.required("codes");
+  const EncodedSet db = load_encoded_set(db_path);
+  check_same_bits(db.codes.bits(), frontend->code_bits(), db_path + " vs " + args.get("model"));
+  const int channels = frontend->decode_options().channels;
 
-  std::unique_ptr<RetrievalSplit> split;
-  if (args.has("dataset"))
-    split = std::make_unique<RetrievalSplit>(load_retrieval_split(args.get("dataset"), std::size_t(args.get_int("queries-per-class", 100))));
-  Image query_file;  // owns the query when it is read from --image
-  ImageView query;
-  int query_label = -1;
-  std::string query_name;
+  Query q;
   if (args.has("image")) {
-    query_name = args.get("image");
-    query_file = read_image(query_name, model.frontend.input_shape.empty() ? 3 : model.frontend.input_shape[0]);
-    query = query_file.view();
+    q = encode_query_image(*frontend, read_image(args.get("image"), channels), -1, args.get("image"), pool > 0);
   } else if (args.has("query")) {
-    if (!split) throw Error("deephash search", "--query needs --dataset");
-    const long q = args.get_int("query", 0);
-    if (q < 0 || std::size_t(q) >= split->queries.size())
-      throw Error("deephash search", "--query " + std::to_string(q) + " is out of range: the dataset has " +
-                                         std::to_string(split->queries.size()) + " query images");
-    query = split->queries.view(std::size_t(q));
-    query_label = split->queries.labels[std::size_t(q)];
-    query_name = split->name + " query " + std::to_string(q);
+    const long n = args.get_int("query", 0);
+    if (args.has("query-codes")) {
+      const EncodedSet qs = load_encoded_set(args.get("query-codes"));
+      check_sets_meet(db, qs, db_path, args.get("query-codes"));
+      if (n < 0 || std::size_t(n) >= qs.codes.size())
+        throw Error("--query " + std::to_string(n), "is out of range: " + args.get("query-codes") + " holds " +
+                                                        std::to_string(qs.codes.size()) + " queries");
+      if (pool > 0 && qs.features.size() == 0) throw Error(args.get("query-codes"), "has no features for --rerank; encode it with --features");
+      q.encoded.codes = qs.codes.slice(std::size_t(n), std::size_t(n) + 1);
+      if (pool > 0) q.encoded.features = qs.features.row(Eigen::Index(n));
+      q.label = qs.labels[std::size_t(n)];
+      q.name = qs.paths.empty() ? "query " + std::to_string(n) : qs.paths[std::size_t(n)];
+      if (args.has("grid") && !qs.paths.empty()) q.image = read_image_at(qs.paths[std::size_t(n)], 3);
+    } else {
+      std::shared_ptr<const ImageSource> queries;
+      if (args.has("dataset")) {
+        const RetrievalSets sets = open_retrieval_sets(args.get("dataset"), holdout_from(args));
+        check_database_matches(db, sets, db_path);
+        queries = sets.queries;
+      } else if (args.has("queries")) {
+        queries = open_image_source(args.get("queries"));
+      } else {
+        throw Error("deephash search", "--query N needs --dataset SPEC, --queries SPEC or --query-codes CODES");
+      }
+      if (n < 0 || std::size_t(n) >= queries->size())
+        throw Error("--query " + std::to_string(n), "is out of range: " + queries->spec() + " has " +
+                                                        std::to_string(queries->size()) + " query images");
+      q = encode_query_image(*frontend, queries->reader()->read(std::size_t(n), channels), queries->label(std::size_t(n)),
+                             queries->locator(std::size_t(n)), pool > 0);
+    }
   } else {
-    throw Error("deephash search", "give a query: --image FILE or --query N with --dataset");
+    throw Error("deephash search", "give a query: --image FILE, or --query N with --dataset, --queries or --query-codes");
   }
-
-  const EncodedImages q = encode_images(*frontend, ImageBatchView::single(query), pool > 0, 1, "encode", false);
 
   HammingIndex index = args.has("index") ? load_index(args.get("index")) : HammingIndex(db.codes.bits());
   if (!args.has("index")) index.add(db.codes);
   if (std::size_t(index.size()) != db.codes.size())
-    throw Error(args.get("index"), "holds " + std::to_string(index.size()) + " codes but " + args.get("database") +
-                                       " has " + std::to_string(db.codes.size()));
+    throw Error(args.get("index"), "holds " + std::to_string(index.size()) + " codes but " + db_path + " has " +
+                                       std::to_string(db.codes.size()));
 
   std::vector<idx_t> ids;
   std::vector<int> hamming;
   std::vector<float> euclidean;
   if (pool > 0) {
-    if (db.features.size() == 0)
-      throw Error(args.get("database"), "has no features for --rerank; encode it with --features");
-    const RerankedResult r = coarse_to_fine_search(index, db.features, q.codes, q.features, CandidatePool::top(pool), k);
+    if (db.features.size() == 0) throw Error(db_path, "has no features for --rerank; encode it with --features");
+    const RerankedResult r = coarse_to_fine_search(index, db.features, q.encoded.codes, q.encoded.features, CandidatePool::top(pool), k);
     ids = r.labels;
     hamming = r.hamming;
     euclidean = r.euclidean;
   } else {
-    const KnnResult r = index.search(q.codes, k);
+    const KnnResult r = index.search(q.encoded.codes, k);
     ids = r.labels;
     hamming = r.distances;
   }
@@ -111,26 +141,24 @@ int command_search(int argc, char** argv) {
   auto label_name = [&](int l) {
     return l >= 0 && std::size_t(l) < db.class_names.size() ? db.class_names[std::size_t(l)] : std::to_string(l);
   };
-  std::printf("query: %s%s\n\n%4s  %8s  %-14s  %7s  %9s  %s\n", query_name.c_str(),
-              query_label >= 0 ? (" (" + label_name(query_label) + ")").c_str() : "", "rank", "id", "label", "hamming",
-              pool > 0 ? "euclidean" : "", "path");
-  std::vector<ImageView> images;
-  std::deque<Image> image_files;
+  std::printf("query: %s%s\n\n%4s  %8s  %-14s  %7s  %9s  %s\n", q.name.c_str(), q.label >= 0 ? (" (" + label_name(q.label) + ")").c_str() : "",
+              "rank", "id", "label", "hamming", pool > 0 ? "euclidean" : "", "image");
+  std::vector<std::string> found;
   std::vector<Match> matches;
-  for (std::size_t r = 0; r < ids.size(); ++r) {
-    if (ids[r] < 0) break;
+  for (std::size_t r = 0; r < ids.size() && ids[r] >= 0; ++r) {
     const int label = db.labels[std::size_t(ids[r])];
     char dist[32] = "";
     if (pool > 0) std::snprintf(dist, sizeof dist, "%9.3f", double(euclidean[r]));
-    std::printf("%4zu  %8ld  %-14s  %7d  %9s  %s\n", r + 1, long(ids[r]), label_name(label).c_str(), hamming[r], dist,
-                db.paths.empty() ? "" : db.paths[std::size_t(ids[r])].c_str());
-    if (args.has("grid")) {
-      images.push_back(database_image(db, ids[r], split.get(), image_files));
-      matches.push_back(query_label < 0 ? Match::Unknown : label == query_label ? Match::Relevant : Match::Irrelevant);
-    }
+    const std::string where = db.paths.empty() ? "" : db.paths[std::size_t(ids[r])];
+    std::printf("%4zu  %8ld  %-14s  %7d  %9s  %s\n", r + 1, long(ids[r]), label_name(label).c_str(), hamming[r], dist, where.c_str());
+    found.push_back(where);
+    matches.push_back(q.label < 0 ? Match::Unknown : label == q.label ? Match::Relevant : Match::Irrelevant);
   }
   if (args.has("grid")) {
-    write_png(args.get("grid"), retrieval_grid(query, images, matches));
+    if (db.paths.empty()) throw Error(db_path, "does not say where its images are (an encoded set of an older version): no grid");
+    if (q.image.pixels.empty()) throw Error(args.get("query-codes"), "does not say where its images are: no grid");
+    const std::vector<Image> images = read_images_at(found, 3);
+    write_png(args.get("grid"), retrieval_grid(q.image, std::vector<ImageView>(images.begin(), images.end()), matches));
     std::printf("\nwrote %s\n", args.get("grid").c_str());
   }
   return 0;

@@ -2,41 +2,46 @@
 
 #include <cstdio>
 
-#include "args.hpp"
+#include "command.hpp"
 #include "commands.hpp"
-#include "datasets.hpp"
-#include "training.hpp"
+#include "report.hpp"
 
 namespace deephash::cli {
 
 int command_train(int argc, char** argv) {
-  const Args args("deephash train", argc, argv, 2);
-  if (args.help()) {
-    std::printf(
-        "usage: deephash train --dataset SPEC --out MODEL [options]\n\n"
-        "Trains a CNN with a latent hash layer (the paper's method) on the database split of a dataset\n"
-        "and writes a model file (network, weights, input transformation, class names), its training\n"
-        "curves (MODEL.curves.svg) and, if asked, a snapshot to resume from.\n\noptions:\n%s"
-        "  --queries-per-class N held out of single-split datasets (default 100), not trained on\n"
-        "  --threads N\n\ndatasets:\n%s",
-        kTrainHelp, kDatasetHelp);
-    return 0;
-  }
-  std::set<std::string> allowed = kTrainOptions;
-  allowed.insert({"dataset", "out", "queries-per-class", "threads"});
-  args.allow_only(allowed);
+  const CommandSpec spec{"train", "(--dataset SPEC | --database SPEC) --out MODEL [options]",
+                         "Trains a CNN with a latent hash layer (the paper's method) on the database images (less the\n"
+                         "validation set, if one is asked for; queries held out of a single set are never trained on) and\n"
+                         "writes a model file (network, weights, input transformation, class names), its training curves\n"
+                         "(MODEL.curves.svg) and, if asked, snapshots to resume from. With --validation-per-class N it\n"
+                         "then scores the validation images as queries against the training images (mAP@1000): the\n"
+                         "number to make training choices on, which never touches the queries.",
+                         {image_set_options(false), train_options(), {{"out", "MODEL", "the model file to write"}, threads_option()}},
+                         true};
+  Args args;
+  if (!parse_command(spec, argc, argv, args)) return 0;
   const std::string out = args.required("out");
   const TrainConfig config = train_config_from(args);
-  ThreadPool pool(unsigned(args.get_int("threads", long(default_num_threads()))));
-  const RetrievalSplit split = load_retrieval_split(args.required("dataset"), std::size_t(args.get_int("queries-per-class", 100)));
-  std::printf("training on %zu images (%dx%dx%d, %d classes)\n", split.database.size(), split.database.height,
-              split.database.width, split.database.channels, split.database.num_classes());
+  const unsigned threads = threads_from(args);
+  ThreadPool pool(threads);
+  const RetrievalSets sets = sets_from(args, {true});
+  print_sets(sets);
+  std::printf("training on %zu images (%d classes)\n", sets.training->size(), sets.training->num_classes());
   std::fflush(stdout);
-  TrainResult r = train_model(split.database, config, pool);
-  r.model.description += ", trained on " + split.name;
+  TrainResult r = train_hashing_model(*sets.training, config, pool);
+  r.model.description += ", trained on " + sets.name;
   save_model(r.model, out);
   write_training_curves(r.history, out + ".curves.svg", r.model.description);
   std::printf("wrote %s (%.0f s of training) and %s.curves.svg\n", out.c_str(), r.history.seconds, out.c_str());
+  if (sets.validation->size()) {
+    RetrievalSets validation = sets;
+    validation.database = sets.training;
+    validation.queries = sets.validation;
+    validation.database_spec = validation.queries_spec = sets.database_spec;
+    const ModelEvaluation e = evaluate_model(r.model, validation, "validation", r.history.seconds, threads);
+    std::printf("validation: %zu images against the %zu training images\n", sets.validation->size(), sets.training->size());
+    print_record(e.record);
+  }
   return 0;
 }
 

@@ -289,4 +289,24 @@ class BatchStream {
   std::vector<std::thread> threads_;
 };
 
+// Every item of a source decoded into one in-memory dataset (for what needs all pixels at once,
+// such as the LSH / ITQ baselines on raw pixels): memory grows with the collection.
+inline ImageDataset read_into_memory(const ImageSource& source, DecodeOptions options = {}, unsigned workers = 0) {
+  std::vector<std::size_t> order(source.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  ImageDataset out;
+  out.class_names = source.class_names();
+  BatchStream stream(source, std::move(order), 256, options, workers, 2);
+  DecodedBatch b;
+  while (stream.next(b)) {
+    out.height = b.height;
+    out.width = b.width;
+    out.channels = b.channels;
+    out.pixels.insert(out.pixels.end(), b.pixels.begin(), b.pixels.begin() + std::ptrdiff_t(b.view().image_bytes() * b.size()));
+    out.labels.insert(out.labels.end(), b.labels.begin(), b.labels.end());
+    for (std::size_t item : b.items) out.paths.push_back(source.locator(item));
+  }
+  return out;
+}
+
 }  // namespace deephash

@@ -18,8 +18,10 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "deephash/core/error.hpp"
 #include "deephash/data/image_dataset.hpp"
 
 namespace deephash {
@@ -79,5 +81,13 @@ class ImageSource {
     return n;
   }
 };
+
+// The stored size of the source's images: fixed by the format, else that of its first item.
+inline std::pair<int, int> stored_image_size(const ImageSource& images) {
+  if (images.natural_height() > 0) return {images.natural_height(), images.natural_width()};
+  if (images.size() == 0) throw Error(images.spec(), "holds no images");
+  const Image first = images.reader()->read(0, 0);
+  return {first.height, first.width};
+}
 
 }  // namespace deephash

@@ -33,7 +33,7 @@ struct TrainConfig {
   std::uint64_t seed = 1;
   float binarization_weight = 0, balance_weight = 0;  // the SSDH losses (off)
   std::string init;            // weights to start from (any format load_weights reads): fine-tuning
-  std::string snapshot;        // where to write snapshots; empty: none
+  std::string snapshot;        // where to write snapshots ("{iter}" becomes the iteration); empty: none
   int snapshot_every = 0;      // iterations between snapshots (0: only at the end)
   std::string resume;          // a snapshot to continue from
   std::string device = "cpu";  // or "cuda" (programs linked with deephash::cuda)
@@ -46,12 +46,12 @@ struct TrainResult {
   nn::TrainingHistory history;
 };
 
-// The stored size of the source's images: fixed by the format, else that of its first item.
-inline std::pair<int, int> stored_image_size(const ImageSource& images) {
-  if (images.natural_height() > 0) return {images.natural_height(), images.natural_width()};
-  if (images.size() == 0) throw Error(images.spec(), "holds no images");
-  const Image first = images.reader()->read(0, 0);
-  return {first.height, first.width};
+// The file a snapshot at this iteration goes to: the pattern with "{iter}" replaced by it, so
+// that every snapshot is kept.
+inline std::string snapshot_path(std::string pattern, int iteration) {
+  const std::size_t at = pattern.find("{iter}");
+  if (at != std::string::npos) pattern.replace(at, 6, std::to_string(iteration));
+  return pattern;
 }
 
 // The preset's network and input transformation for these images, untrained.
@@ -136,7 +136,7 @@ inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c,
     auto snapshot = [&] {
       TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
       snap.model.weights = net.weights();
-      save_snapshot(snap, c.snapshot);
+      save_snapshot(snap, snapshot_path(c.snapshot, snap.iteration));
     };
     std::function<void(int)> after_step;
     if (!c.snapshot.empty() && c.snapshot_every > 0)

@@ -1,0 +1,153 @@
+#pragma once
+// What every subcommand shares: its options declared once, from which both --help and the check
+// for unknown options come; the options that name image sets, training and threads; and the
+// conversion of those options into library calls (workflow/).
+
+#include <cstdio>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <deephash/core/thread_pool.hpp>
+#include <deephash/workflow/sets.hpp>
+#include <deephash/workflow/training.hpp>
+
+#include "args.hpp"
+
+namespace deephash::cli {
+
+struct Option {
+  std::string name;   // without the leading --
+  std::string value;  // what follows it in the help ("N", "FILE"); empty for a flag
+  std::string help;
+};
+using Options = std::vector<Option>;
+
+struct CommandSpec {
+  std::string name;   // e.g. "train"
+  std::string usage;  // after "deephash NAME "
+  std::string about;  // a paragraph
+  std::vector<Options> options;
+  bool lists_image_specs = false;  // append the SPEC forms to --help
+};
+
+// The options that name image sets, by SPEC (workflow/sets.hpp).
+inline Options image_set_options(bool queries_too = true) {
+  Options o = {{"dataset", "SPEC", "a collection: its train and test sets, or queries held out of its one set"},
+               {"database", "SPEC", "the database images, named apart"}};
+  if (queries_too) o.push_back({"queries", "SPEC", "the query images, named apart"});
+  o.push_back({"queries-per-class", "N", "held out of a single set, evenly spaced per class (default 1000, at most 20% of a class)"});
+  o.push_back({"validation-per-class", "N", "held out of the database for validation (default 0; at most 10% of a class)"});
+  return o;
+}
+
+inline Options train_options() {
+  return {{"arch", "NAME", "auto (from the image size), fashion-mnist, cifar or kevinnet"},
+          {"bits", "N", "code length, the latent layer's size (default 48)"},
+          {"epochs", "X", "passes over the training images (default 8)"},
+          {"batch", "N", "mini-batch size (default 64)"},
+          {"lr", "X", "peak / base learning rate (default 0.1)"},
+          {"lr-policy", "P", "onecycle (default), fixed, step, multistep, inv, poly"},
+          {"weight-decay", "X", "(default 0.0005)"},
+          {"seed", "N", "same seed and thread count, same model (default 1)"},
+          {"ssdh-binarization", "X", "the SSDH binarization loss's weight (default 0: off)"},
+          {"ssdh-balance", "X", "the SSDH balance loss's weight (default 0: off)"},
+          {"init", "FILE", "start from these weights (.caffemodel, deephash model or snapshot): fine-tuning"},
+          {"snapshot", "FILE", "write a training snapshot there (at the end, and every --snapshot-every N steps);\n"
+                               "{iter} in FILE becomes the iteration, so that every snapshot is kept"},
+          {"snapshot-every", "N", "iterations between snapshots"},
+          {"resume", "FILE", "continue a snapshot exactly where it stopped"},
+          {"device", "D", "cpu (default) or cuda (builds with the GPU module)"},
+          {"math", "M", "on the GPU: fp32 (default), tf32 or bf16 matrix products"}};
+}
+
+inline Option threads_option() { return {"threads", "N", "threads (default: all cores)"}; }
+
+inline void print_help(const CommandSpec& c) {
+  std::printf("usage: deephash %s %s\n\n%s\n", c.name.c_str(), c.usage.c_str(), c.about.c_str());
+  for (const Options& group : c.options) {
+    std::printf("\n");
+    for (const Option& o : group) {
+      std::string left = "  --" + o.name + (o.value.empty() ? "" : " " + o.value);
+      std::string help = o.help;
+      for (std::size_t nl = help.find('\n'); nl != std::string::npos; nl = help.find('\n', nl + 1))
+        help.insert(nl + 1, std::string(26, ' '));
+      if (left.size() < 25)
+        std::printf("%-25s %s\n", left.c_str(), help.c_str());
+      else
+        std::printf("%s\n%26s%s\n", left.c_str(), "", help.c_str());
+    }
+  }
+  if (c.lists_image_specs) std::printf("\nimage sets (SPEC):\n%s", kImageSpecHelp);
+}
+
+// argv's options for the command; prints the help (and returns false) for --help.
+inline bool parse_command(const CommandSpec& c, int argc, char** argv, Args& out) {
+  out = Args("deephash " + c.name, argc, argv, 2);
+  if (out.help()) {
+    print_help(c);
+    return false;
+  }
+  std::set<std::string> known;
+  for (const Options& group : c.options)
+    for (const Option& o : group) known.insert(o.name);
+  out.allow_only(known);
+  return true;
+}
+
+inline unsigned threads_from(const Args& a) {
+  const long n = a.get_int("threads", long(default_num_threads()));
+  if (n < 1) throw Error("--threads", "must be at least 1");
+  return unsigned(n);
+}
+
+inline HoldOutRule holdout_from(const Args& a) {
+  HoldOutRule rule;
+  const long q = a.get_int("queries-per-class", long(rule.queries_per_class));
+  const long v = a.get_int("validation-per-class", long(rule.validation_per_class));
+  if (q < 0 || v < 0) throw Error("--queries-per-class / --validation-per-class", "must not be negative");
+  rule.queries_per_class = std::size_t(q);
+  rule.validation_per_class = std::size_t(v);
+  return rule;
+}
+
+// --dataset SPEC, or --database SPEC [--queries SPEC].
+inline RetrievalSets sets_from(const Args& a, const SourceOptions& options = {}, const std::string& default_dataset = "") {
+  if (a.has("dataset") && (a.has("database") || a.has("queries")))
+    throw Error("--dataset", "names both sets; give either --dataset or --database and --queries");
+  if (a.has("database")) return open_retrieval_sets(a.get("database"), a.get("queries"), holdout_from(a), options);
+  if (a.has("queries")) throw Error("--queries", "needs --database");
+  if (!a.has("dataset") && default_dataset.empty()) throw Error("images", "give --dataset SPEC, or --database SPEC and --queries SPEC");
+  return open_retrieval_sets(a.get("dataset", default_dataset), holdout_from(a), options);
+}
+
+inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}) {
+  c.arch = a.get("arch", c.arch);
+  c.bits = int(a.get_int("bits", c.bits));
+  c.epochs = a.get_double("epochs", c.epochs);
+  c.batch = int(a.get_int("batch", c.batch));
+  c.lr = float(a.get_double("lr", c.lr));
+  c.lr_policy = a.get("lr-policy", c.lr_policy);
+  c.weight_decay = float(a.get_double("weight-decay", c.weight_decay));
+  c.seed = std::uint64_t(a.get_int("seed", long(c.seed)));
+  c.binarization_weight = float(a.get_double("ssdh-binarization", c.binarization_weight));
+  c.balance_weight = float(a.get_double("ssdh-balance", c.balance_weight));
+  c.init = a.get("init", c.init);
+  c.snapshot = a.get("snapshot", c.snapshot);
+  c.snapshot_every = int(a.get_int("snapshot-every", c.snapshot_every));
+  c.resume = a.get("resume", c.resume);
+  c.device = a.get("device", c.device);
+  c.math = a.get("math", c.math);
+  check_train_config(c);
+  return c;
+}
+
+inline void print_sets(const RetrievalSets& s) {
+  std::printf("%s: %zu database images, %zu queries", s.name.c_str(), s.database->size(), s.queries->size());
+  if (!s.holdout.empty()) std::printf(" (held out %s)", s.holdout.c_str());
+  if (s.validation->size()) std::printf(", %zu of the database for validation", s.validation->size());
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+}  // namespace deephash::cli
