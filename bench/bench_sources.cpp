@@ -4,6 +4,12 @@
 //                                    BatchStream into a consumer that keeps nothing; run it for N
 //                                    and 4N: ru_maxrss is per process
 //   bench_sources speed DIR WORKERS  images/s decoding and resizing to 227x227 (KevinNet's input)
+//   bench_sources encode DIR SET N WORKERS
+//                                    KevinNet (random weights, 2 network threads) over N images of
+//                                    DIR/SET (small: 256x256, large: 1024x768 JPEGs): images/s from
+//                                    images decoded beforehand, and streamed from the files with
+//                                    WORKERS decoding threads; also the streamed run's peak RSS
+//                                    (run it for N and 4N: ru_maxrss is per process)
 // Each prints one JSON object.
 #include <stb_image_write.h>
 #include <sys/resource.h>
@@ -14,6 +20,9 @@
 #include <deephash/data/batch_stream.hpp>
 #include <deephash/data/sources/folder_source.hpp>
 #include <deephash/data/sources/list_source.hpp>
+#include <deephash/data/subset_source.hpp>
+#include <deephash/workflow/encoding.hpp>
+#include <deephash/workflow/presets.hpp>
 #include <filesystem>
 #include <fstream>
 #include <numeric>
@@ -100,7 +109,41 @@ int main(int argc, char** argv) {
       std::printf("}\n");
       return 0;
     }
-    std::fprintf(stderr, "usage: bench_sources make|rss|speed DIR [N|WORKERS]\n");
+    if (mode == "encode" && argc == 6) {
+      const std::string set = argv[3];
+      const std::size_t n = std::stoul(argv[4]);
+      const unsigned workers = unsigned(std::stoul(argv[5]));
+      nn::ArchitectureOptions o;
+      o.batch = 1;
+      const ArchitecturePreset kevinnet = architecture_preset("kevinnet", o, 3);
+      nn::Net<float> init(kevinnet.net, nn::Phase::Test, nn::NetOptions::seeded(1));
+      nn::CnnFrontend frontend(kevinnet.net, init.weights(), kevinnet.frontend, 2);
+      // N items of the folder (repeated): a list of positions into it.
+      const auto folder = std::make_shared<FolderSource>(dir + "/" + set);
+      std::vector<std::size_t> items(n);
+      for (std::size_t i = 0; i < n; ++i) items[i] = i % folder->size();
+      const SubsetSource source(folder, items, folder->spec());
+      EncodeOptions options;
+      options.batch = 32;
+      options.decode_workers = workers;
+      options.show_progress = false;
+      // Streamed: decoding threads ahead of the network, codes written in chunks.
+      auto start = std::chrono::steady_clock::now();
+      encode_source_to_file(frontend, source, {folder->spec(), "all", ""}, dir + "/codes.dhc", options);
+      const double streamed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      const long rss = peak_rss_kb();
+      // Pre-decoded: the same images decoded (and resized to 256x256) first, then encoded.
+      const ImageDataset decoded = read_into_memory(source, frontend.decode_options(), 2);
+      start = std::chrono::steady_clock::now();
+      encode_images(frontend, decoded.all(), false, options.batch, "encode", false);
+      const double in_memory = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      std::printf("{\"mode\": \"encode\", \"set\": \"%s\", \"images\": %zu, \"decode_workers\": %u, "
+                  "\"streamed_images_per_s\": %.1f, \"predecoded_images_per_s\": %.1f, \"ratio\": %.3f, "
+                  "\"streamed_peak_rss_kb\": %ld}\n",
+                  set.c_str(), n, workers, double(n) / streamed, double(n) / in_memory, in_memory / streamed, rss);
+      return 0;
+    }
+    std::fprintf(stderr, "usage: bench_sources make|rss|speed|encode DIR [N|WORKERS|SET N WORKERS]\n");
     return 2;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s\n", e.what());
