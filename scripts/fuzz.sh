@@ -13,7 +13,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 # The default list is DEEPHASH_FUZZ_TARGETS in tests/fuzz/CMakeLists.txt; keep the two alike.
-[ ${#targets[@]} -gt 0 ] || targets=(idx gzip cifar image tar list prototxt caffemodel index model snapshot codes)
+[ ${#targets[@]} -gt 0 ] || targets=(idx gzip inflate cifar image tar tar_stream list prototxt caffemodel index model snapshot codes)
 
 CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPHASH_FUZZ=ON -DDEEPHASH_CUDA=OFF \
     -DDEEPHASH_BUILD_BENCH=OFF -DDEEPHASH_BUILD_EXAMPLES=OFF -DDEEPHASH_NATIVE=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON >/dev/null || exit 1

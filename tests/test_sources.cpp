@@ -4,10 +4,12 @@
 #include <doctest/doctest.h>
 #include <stb_image_write.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deephash/data/batch_stream.hpp>
 #include <deephash/data/datasets.hpp>
+#include <deephash/data/file_stream.hpp>
 #include <deephash/data/inflate.hpp>
 #include <deephash/data/locator.hpp>
 #include <deephash/data/sources/archive_source.hpp>
@@ -16,8 +18,10 @@
 #include <deephash/data/sources/idx_source.hpp>
 #include <deephash/data/sources/list_source.hpp>
 #include <deephash/data/sources/memory_source.hpp>
+#include <deephash/data/tar_stream.hpp>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <numeric>
 #include <random>
 #include <string>
@@ -168,6 +172,33 @@ TEST_CASE("streaming gunzip matches gunzip(): sizes, levels, stored and Huffman 
       CHECK(std::string(e.what()).find(bad) != std::string::npos);
     }
   }
+}
+
+TEST_CASE("TarStream::read_data allocates for the bytes that arrive, not for the size a header declares") {
+  // Seen while writing fuzz_tar_stream (which reads members whatever size they declare):
+  // read_data resized its buffer to the declared size first, so a damaged header declaring 8 GiB
+  // made a .tar.gz reader allocate 8 GiB before it could find the data cut short.
+  TempDir dir;
+  write_bytes(dir.file("a.bin"), Bytes{1, 2, 3});
+  run("cd " + dir.file("") + " && tar -cf a.tar a.bin");
+  Bytes tar = read_file_bytes(dir.file("a.tar"));
+  std::memcpy(&tar[124], "77777777777", 11);  // 8 GiB - 1
+  std::memset(&tar[148], ' ', 8);
+  unsigned sum = 0;
+  for (int i = 0; i < 512; ++i) sum += tar[std::size_t(i)];
+  std::snprintf(reinterpret_cast<char*>(&tar[148]), 8, "%06o", sum);
+  write_bytes(dir.file("big.tar"), tar);
+  run("gzip -c " + dir.file("big.tar") + " > " + dir.file("big.tar.gz"));
+  auto read_member = [](TarStream tar) {
+    TarStreamMember m;
+    REQUIRE(tar.next(m));
+    CHECK(m.size == (std::uint64_t(1) << 33) - 1);
+    Bytes data;
+    CHECK_THROWS_WITH_AS(tar.read_data(data), doctest::Contains("declares 8589934591 bytes, only"), Error);
+    CHECK(data.capacity() < (std::size_t(16) << 20));
+  };
+  read_member(TarStream(std::make_unique<MemoryStream>(tar.data(), tar.size(), "big.tar")));
+  read_member(TarStream(dir.file("big.tar.gz")));
 }
 
 TEST_CASE("folder and list sources give what load_image_folder and load_image_list give") {

@@ -5,6 +5,7 @@
 
 #include <stb_image_write.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -67,13 +68,13 @@ Bytes idx(std::vector<std::uint32_t> dims, std::size_t values) {
 }
 
 // One ustar entry: 512-byte header with its checksum, then the data padded to 512.
-void tar_entry(Bytes& tar, const std::string& name, const Bytes& data) {
+void tar_entry(Bytes& tar, const std::string& name, const Bytes& data, char type = '0') {
   Bytes h(512, 0);
   std::copy(name.begin(), name.end(), h.begin());
   std::snprintf(reinterpret_cast<char*>(&h[100]), 8, "%07o", 0644);
   std::snprintf(reinterpret_cast<char*>(&h[124]), 12, "%011o", unsigned(data.size()));
   std::snprintf(reinterpret_cast<char*>(&h[136]), 12, "%011o", 0u);
-  h[156] = '0';
+  h[156] = std::uint8_t(type);
   std::copy_n("ustar", 6, reinterpret_cast<char*>(&h[257]));
   h[263] = '0';
   h[264] = '0';
@@ -87,6 +88,46 @@ void tar_entry(Bytes& tar, const std::string& name, const Bytes& data) {
 }
 
 Bytes file_bytes(const fs::path& p) { return read_file_bytes(p.string()); }
+
+Bytes concat(Bytes a, const Bytes& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+
+// A gzip member of stored (uncompressed) deflate blocks of at most `block` bytes each: stb's
+// compressor writes only fixed-Huffman blocks, and the streaming inflater copies stored blocks
+// by another path.
+Bytes gzip_stored(const Bytes& plain, std::size_t block) {
+  Bytes out = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255};
+  std::size_t at = 0;
+  do {
+    const std::size_t n = std::min(block, plain.size() - at);
+    const bool last = at + n == plain.size();
+    out.push_back(last ? 1 : 0);  // BFINAL, BTYPE 00, then padding to the byte boundary
+    const std::uint16_t len = std::uint16_t(n), nlen = std::uint16_t(~len);
+    for (std::uint16_t v : {len, nlen}) out.insert(out.end(), {std::uint8_t(v), std::uint8_t(v >> 8)});
+    out.insert(out.end(), plain.begin() + std::ptrdiff_t(at), plain.begin() + std::ptrdiff_t(at + n));
+    at += n;
+  } while (at < plain.size());
+  le32(out, crc32(plain.data(), plain.size()));
+  le32(out, std::uint32_t(plain.size()));
+  return out;
+}
+
+// A dynamic-Huffman gzip member (600 skewed letters, `gzip -9` by Python's zlib), the block type
+// of nearly all real .gz files and one stb's compressor never writes.
+Bytes gzip_dynamic() {
+  static const char hex[] =
+      "1f8b08000000000002032d52891180300c5a25ab41befd371052f5d4b6b404885810519140201345780518a4ee46c5"
+      "78aef51c68c4ce06b9d1b9ef0887a8063a195ae1aec8da14e2682e8b1ea04d19dcd1ce605238cbdb568f4ba2ccaf229e"
+      "d0558a111a26f32aeb3ceea996982e55c93d0cff394d2d7db1077a759f4e7698c83b65d0480e47e6de25936cea721c58"
+      "7bb67f7de466cd284cdfe2953a158660074a415c8c1f936e2b06ed67429c17a1a90b12981e2917a37bd51d22eea4fd36"
+      "2f3efbe9d70aa374fea670ad9a3a1a19db73e437d382700c0a07264b5eb44729076e9566de27850a46425b05fa252f30"
+      "ddd132494e5ea42adbb57fc417945aaa8ef99fd917fe5e03dd6b35dc9aeb03c528175f58020000";
+  Bytes out;
+  for (const char* p = hex; *p; p += 2) out.push_back(std::uint8_t(std::stoi(std::string(p, 2), nullptr, 16)));
+  return out;
+}
 
 }  // namespace
 
@@ -133,6 +174,35 @@ int main(int argc, char** argv) {
   tar.resize(tar.size() + 1024, 0);
   put("tar", "images.tar", tar);
   put("tar", "images.tar.gz", gzip(tar));
+
+  // The streaming tar reader: plain archives with the member kinds it passes over or folds in
+  // (a directory, an empty file, a GNU long name, pax attributes).
+  put("tar_stream", "images.tar", tar);
+  Bytes kinds;
+  tar_entry(kinds, "train/", {}, '5');
+  tar_entry(kinds, "train/empty.png", {});
+  const std::string long_name = std::string(120, 'n') + "/0001.png";
+  tar_entry(kinds, "././@LongLink", Bytes(long_name.begin(), long_name.end()), 'L');
+  tar_entry(kinds, "long-name-follows", png);
+  const std::string pax = "31 path=train/cat/pax-name.png\n";
+  tar_entry(kinds, "PaxHeader", Bytes(pax.begin(), pax.end()), 'x');
+  tar_entry(kinds, "short", jpeg);
+  kinds.resize(kinds.size() + 1024, 0);
+  put("tar_stream", "kinds.tar", kinds);
+
+  // The streaming inflater: tars of small images compressed three ways, several members, and a
+  // member longer than the reader's 64 KiB chunk (its window slides).
+  Bytes big(70000);
+  std::mt19937 noise(7);
+  for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::uint8_t(i % 1000 < 900 ? noise() % 4 : noise());
+  put("inflate", "images.tar.gz", gzip(tar));
+  put("inflate", "kinds.tar.gz", gzip(kinds));
+  put("inflate", "images-stored.tar.gz", gzip_stored(tar, 1000));
+  put("inflate", "members.gz", concat(concat(gzip(png), gzip_stored(jpeg, 300)), gzip_dynamic()));
+  put("inflate", "dynamic.gz", gzip_dynamic());
+  put("inflate", "empty.gz", gzip_stored({}, 1));
+  put("inflate", "big.gz", gzip(big));
+  put("inflate", "big-stored.gz", gzip_stored(big, 65535));
 
   put("list", "list.txt", std::string("cat/0.png 0\ndog/1.jpg 1\r\n\n  with space/2.png   2\n"));
 
@@ -183,8 +253,35 @@ int main(int argc, char** argv) {
   set.class_names = {"a", "b"};
   set.paths = {"0", "1", "2", "3", "4", "5", "6", "7", "8"};
   set.features = RowMatrixXf::Ones(9, 2);
+  set.source = "folder:/data/x";
+  set.role = "database";
+  set.holdout = "last 1 per class";
   save_encoded_set(set, (scratch / "c").string());
   put("codes", "codes.dhc", file_bytes(scratch / "c"));
+  // Version 2 in two chunks (more images than one chunk holds), without locators or features.
+  EncodedSet many;
+  many.codes = BitCodes(1100, 12);
+  for (std::size_t i = 0; i < 1100; ++i) many.codes.code(i)[0] = i;
+  many.labels.assign(1100, 0);
+  many.class_names = {"a"};
+  save_encoded_set(many, (scratch / "c2").string());
+  put("codes", "codes-2-chunks.dhc", file_bytes(scratch / "c2"));
+  // Version 1, still read; nothing writes it any more, so it is laid out here.
+  ByteWriter v1;
+  v1.write<std::uint32_t>(20);
+  v1.write<std::uint64_t>(2);
+  for (std::uint64_t w : {0x12345ull, 0x54321ull}) v1.write<std::uint64_t>(w);
+  for (std::int32_t l : {0, 1}) v1.write<std::int32_t>(l);
+  v1.write<std::uint32_t>(2);
+  for (const char* c : {"a", "b"}) v1.write_string(c);
+  v1.write_string("cifar10");
+  v1.write_string("test");
+  v1.write<std::uint32_t>(2);
+  for (const char* c : {"x/0.png", "x/1.png"}) v1.write_string(c);
+  v1.write<std::uint32_t>(1);
+  for (float f : {0.5f, -0.5f}) v1.write<float>(f);
+  save_container((scratch / "c1").string(), kCodesFileKind, 1, v1);
+  put("codes", "codes-v1.dhc", file_bytes(scratch / "c1"));
 
   fs::remove_all(scratch);
   std::printf("wrote seed corpora to %s\n", root.string().c_str());

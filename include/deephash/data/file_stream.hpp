@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -71,6 +72,31 @@ class PlainFileStream : public ByteStream {
   std::unique_ptr<std::FILE, FileClose> file_;
   std::uint64_t position_ = 0;
   long size_ = -1;
+};
+
+// Bytes already in memory (which must outlive the stream), read as a stream: for archives held
+// whole, and for tests and fuzzers that feed the streaming readers without a file.
+class MemoryStream : public ByteStream {
+ public:
+  MemoryStream(const std::uint8_t* data, std::size_t size, std::string source)
+      : data_(data), size_(size), source_(std::move(source)) {}
+  std::size_t read(std::uint8_t* dest, std::size_t n) override {
+    const std::size_t k = std::size_t(skip(n));
+    if (dest != nullptr && k > 0) std::memcpy(dest, data_ + position_ - k, k);
+    return k;
+  }
+  std::uint64_t skip(std::uint64_t n) override {
+    const std::uint64_t k = std::min<std::uint64_t>(n, size_ - position_);
+    position_ += std::size_t(k);
+    return k;
+  }
+  std::uint64_t position() const override { return position_; }
+  const std::string& source() const override { return source_; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_, position_ = 0;
+  std::string source_;
 };
 
 class GzipFileStream : public ByteStream {

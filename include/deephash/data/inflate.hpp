@@ -89,8 +89,13 @@ class GzipFileReader {
   explicit GzipFileReader(std::string path) : source_(std::move(path)) {
     file_.reset(std::fopen(source_.c_str(), "rb"));
     if (!file_) throw Error(source_, "cannot open file for reading");
-    in_.resize(kInputBytes);
-    out_.resize(kWindow + kChunk + kMaxMatch);
+    start_member();
+  }
+
+  // The gzip data in data[0, size), which must outlive the reader: the same decoder for bytes
+  // already in memory (and for the fuzzer, which compares it with gunzip()).
+  GzipFileReader(const std::uint8_t* data, std::size_t size, std::string source)
+      : source_(std::move(source)), memory_(data), memory_size_(size) {
     start_member();
   }
 
@@ -144,6 +149,19 @@ class GzipFileReader {
 
   // ---- input bytes ----
 
+  // Up to n more compressed bytes from the file or the memory buffer; 0 at the end.
+  std::size_t read_input(std::uint8_t* dest, std::size_t n) {
+    if (!file_) {
+      const std::size_t k = std::min(n, memory_size_ - memory_pos_);
+      if (k > 0) std::memcpy(dest, memory_ + memory_pos_, k);
+      memory_pos_ += k;
+      return k;
+    }
+    const std::size_t got = std::fread(dest, 1, n, file_.get());
+    if (got == 0 && std::ferror(file_.get())) throw Error(source_, "read failed");
+    return got;
+  }
+
   // Refills the input buffer when it is used up; false at the end of the file. The last few
   // consumed bytes stay in front of in_pos_ so that unread_bits() can step back over them.
   bool refill_input() {
@@ -152,9 +170,8 @@ class GzipFileReader {
     const std::size_t keep = std::min(in_pos_, kKeepBehind);
     std::memmove(in_.data(), in_.data() + in_pos_ - keep, keep);
     in_pos_ = in_end_ = keep;
-    const std::size_t got = std::fread(in_.data() + keep, 1, in_.size() - keep, file_.get());
+    const std::size_t got = read_input(in_.data() + keep, in_.size() - keep);
     if (got == 0) {
-      if (std::ferror(file_.get())) throw Error(source_, "read failed");
       eof_ = true;
       return false;
     }
@@ -170,11 +187,8 @@ class GzipFileReader {
     in_end_ -= in_pos_;
     in_pos_ = 0;
     while (!eof_ && in_end_ < in_.size()) {
-      const std::size_t got = std::fread(in_.data() + in_end_, 1, in_.size() - in_end_, file_.get());
-      if (got == 0) {
-        if (std::ferror(file_.get())) throw Error(source_, "read failed");
-        eof_ = true;
-      }
+      const std::size_t got = read_input(in_.data() + in_end_, in_.size() - in_end_);
+      if (got == 0) eof_ = true;
       in_end_ += got;
       file_offset_ += got;
     }
@@ -429,8 +443,10 @@ class GzipFileReader {
   }
 
   std::string source_;
-  std::unique_ptr<std::FILE, FileClose> file_;
-  std::vector<std::uint8_t> in_;
+  std::unique_ptr<std::FILE, FileClose> file_;  // null when reading from memory_
+  const std::uint8_t* memory_ = nullptr;
+  std::size_t memory_size_ = 0, memory_pos_ = 0;
+  std::vector<std::uint8_t> in_ = std::vector<std::uint8_t>(kInputBytes);
   std::size_t in_pos_ = 0, in_end_ = 0;
   std::uint64_t file_offset_ = 0;  // file bytes read into in_ so far
   bool eof_ = false;
@@ -446,7 +462,7 @@ class GzipFileReader {
   std::uint32_t crc_ = 0;
   std::uint64_t member_total_ = 0;  // bytes this member has decoded to so far
 
-  std::vector<std::uint8_t> out_;
+  std::vector<std::uint8_t> out_ = std::vector<std::uint8_t>(kWindow + kChunk + kMaxMatch);
   std::size_t out_pos_ = 0, out_end_ = 0;  // handed out up to out_pos_, decoded up to out_end_
   std::uint64_t position_ = 0;
 };

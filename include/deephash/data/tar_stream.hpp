@@ -4,6 +4,7 @@
 // headers are parsed by the same code as TarArchive's. For an uncompressed archive each member's
 // data offset is the file offset, so a member can later be read on its own with pread.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -70,17 +71,28 @@ class TarStream {
     }
   }
 
-  // The current member's data (what is left of it), checked to be all there.
+  // The current member's data (what is left of it), checked to be all there. The buffer grows
+  // with the bytes that actually arrive: the size is only the header's word, and a gzip stream's
+  // length is unknown up front, so a corrupt header declaring gigabytes must end in "truncated",
+  // not in an allocation of that size.
   void read_data(std::vector<std::uint8_t>& out) {
-    out.resize(std::size_t(left_));
-    const std::size_t got = in_->read(out.data(), out.size());
-    if (got < out.size()) truncated(got);
+    out.clear();
+    std::uint64_t got = 0;
+    while (got < left_) {
+      const std::size_t piece = std::size_t(std::min<std::uint64_t>(left_ - got, std::max<std::uint64_t>(got, kFirstPiece)));
+      out.resize(std::size_t(got) + piece);
+      const std::size_t k = in_->read(out.data() + got, piece);
+      got += k;
+      if (k < piece) truncated(got);
+    }
     left_ = 0;
   }
 
   bool at_end() const { return ended_; }
 
  private:
+  static constexpr std::uint64_t kFirstPiece = 1 << 20;  // then doubling: linear copying overall
+
   [[noreturn]] void truncated(std::uint64_t got) const {
     throw Error(source(), "truncated: tar entry \"" + current_.name + "\" at offset " +
                               std::to_string(header_offset_) + " declares " + std::to_string(current_.size) +
