@@ -1,6 +1,7 @@
 // Streaming sources against the in-memory readers on generated data: the same pixels, labels
-// and order for every format through BatchStream; locators read back; the streaming gunzip
-// against gunzip(); BatchStream's ordering, errors and early destruction.
+// and order for every format through BatchStream; locators read back; the streaming gunzip on
+// gzip(1)'s output, in uneven pieces and against gunzip() (the same decoder read whole);
+// BatchStream's ordering, errors and early destruction.
 #include <doctest/doctest.h>
 #include <stb_image_write.h>
 

@@ -1,4 +1,5 @@
-// libFuzzer target: gzip members (the inflate of stb_image, the header and trailer checks).
+// libFuzzer target: gunzip(), in-memory gzip data of one or more members (header fields, our own
+// inflate, the trailer checks, the output growing with the bytes that arrive).
 #include <string>
 #include <vector>
 

@@ -1,11 +1,12 @@
 #pragma once
-// Streaming gunzip: a gzip file (RFC 1952) decompressed a piece at a time by our own inflater
-// (RFC 1951), so that a .tar.gz of any size can be read with bounded memory: a 64 KiB read
-// buffer and a 32 KiB window plus one chunk of output. gzip.hpp inflates whole files into memory
-// and stays for the small files that are best held whole; this reader reuses its member header
-// parser, and checks each member's CRC-32 and ISIZE when the member ends, so corruption is
-// reported at the latest when the stream reaches it (bytes handed out before that point are not
-// yet verified; readers that need verified bytes read to the end).
+// Gunzip with our own inflater: gzip data (RFC 1952) decompressed a piece at a time (RFC 1951),
+// from a file or from a buffer in memory. Over a file, a .tar.gz of any size is read with bounded
+// memory: a 64 KiB read buffer and a 32 KiB window plus one chunk of output. It is the one gzip
+// decoder of deephash: gzip.hpp's in-memory gunzip() runs it over the buffer. The member headers
+// are parsed by gzip_header.hpp; each member's CRC-32 and ISIZE are checked when the member
+// ends, and the trailer must follow the final deflate block directly, so corruption is reported
+// at the latest when the stream reaches it (bytes handed out before that point are not yet
+// verified; readers that need verified bytes read to the end).
 //
 // Every length and code is checked before use: a corrupt or truncated file gives a
 // deephash::Error naming the file and the problem, never a crash, an over-read or a hang (each
@@ -23,7 +24,7 @@
 
 #include "deephash/core/checksum.hpp"
 #include "deephash/core/error.hpp"
-#include "deephash/data/gzip.hpp"
+#include "deephash/data/gzip_header.hpp"
 
 namespace deephash {
 
@@ -93,7 +94,7 @@ class GzipFileReader {
   }
 
   // The gzip data in data[0, size), which must outlive the reader: the same decoder for bytes
-  // already in memory (and for the fuzzer, which compares it with gunzip()).
+  // already in memory (gunzip() in gzip.hpp reads them whole this way).
   GzipFileReader(const std::uint8_t* data, std::size_t size, std::string source)
       : source_(std::move(source)), memory_(data), memory_size_(size) {
     start_member();
@@ -181,7 +182,7 @@ class GzipFileReader {
   }
 
   // Moves the unread input to the front and reads until the buffer is full or the file ends, so
-  // that a member header (parsed by gzip.hpp from one buffer) is there whole.
+  // that a member header (parsed by gzip_header.hpp from one buffer) is there whole.
   void fill_input_buffer() {
     std::memmove(in_.data(), in_.data() + in_pos_, in_end_ - in_pos_);
     in_end_ -= in_pos_;
@@ -196,7 +197,7 @@ class GzipFileReader {
 
   std::uint8_t byte(const char* what) {
     if (!refill_input())
-      throw Error(source_, std::string("truncated") + detail::gzip_member_suffix(member_) +
+      throw Error(source_, std::string("truncated gzip data") + detail::gzip_member_suffix(member_) +
                                ": the file ends inside " + what);
     return in_[in_pos_++];
   }
@@ -433,7 +434,8 @@ class GzipFileReader {
     }
     ++member_;
     fill_input_buffer();
-    const std::size_t header = detail::parse_gzip_header(in_.data() + in_pos_, in_end_ - in_pos_, 0, member_, source_);
+    const std::uint64_t base = file_offset_ - in_end_;  // the file offset of in_[0]
+    const std::size_t header = detail::parse_gzip_header(in_.data(), in_end_, 0, member_, source_, base);
     in_pos_ += header;
     block_ = Block::Header;
     final_block_ = false;
