@@ -428,6 +428,13 @@ TEST_CASE("fuzzing regression: stray bytes between the final deflate block and a
     return reader.read(&byte, 1);
   };
   CHECK_ERROR(stream(), "stray.gz", problem);
+  // A reader that failed keeps failing with the same error, rather than reading on from a state
+  // it cannot trust.
+  GzipFileReader reader(stray.data(), stray.size(), "stray.gz");
+  std::uint8_t byte = 0;
+  CHECK_THROWS(reader.read(&byte, 1));
+  CHECK_ERROR(reader.read(&byte, 1), "stray.gz", problem);
+  CHECK_ERROR(reader.skip(5), "stray.gz", problem);
 }
 
 // ================================================================================== IDX

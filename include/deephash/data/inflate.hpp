@@ -19,6 +19,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -102,15 +103,22 @@ class GzipFileReader {
 
   const std::string& source() const { return source_; }
 
-  // Copies up to n decompressed bytes to `dest`; fewer only at the end of the data.
+  // Copies up to n decompressed bytes to `dest`; fewer only at the end of the data. After an
+  // error every later call throws the same error: the decoder's state is not to be trusted.
   std::size_t read(std::uint8_t* dest, std::size_t n) {
+    if (failure_) throw *failure_;
     std::size_t done = 0;
-    while (done < n) {
-      if (out_pos_ == out_end_ && !fill()) break;
-      const std::size_t k = std::min(n - done, out_end_ - out_pos_);
-      if (dest != nullptr) std::memcpy(dest + done, out_.data() + out_pos_, k);
-      out_pos_ += k;
-      done += k;
+    try {
+      while (done < n) {
+        if (out_pos_ == out_end_ && !fill()) break;
+        const std::size_t k = std::min(n - done, out_end_ - out_pos_);
+        if (dest != nullptr) std::memcpy(dest + done, out_.data() + out_pos_, k);
+        out_pos_ += k;
+        done += k;
+      }
+    } catch (const Error& e) {
+      failure_ = e;
+      throw;
     }
     position_ += done;
     return done;
@@ -131,6 +139,7 @@ class GzipFileReader {
   std::uint64_t position() const { return position_; }
 
  private:
+  std::optional<Error> failure_;  // the first error, once there was one
   static constexpr std::size_t kInputBytes = 64 * 1024;
   static constexpr std::size_t kWindow = 32 * 1024;  // the farthest a deflate match reaches back
   static constexpr std::size_t kChunk = 64 * 1024;
