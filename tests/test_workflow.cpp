@@ -113,6 +113,8 @@ TEST_CASE("retrieval sets: a train/test collection as it is, one set held out, o
   CHECK_THROWS_WITH_AS(open_image_source("folder:" + dir.file("both")), doctest::Contains("name one"), Error);
   CHECK_THROWS_WITH_AS(open_image_source("folder:" + dir.file("both") + "@val"), doctest::Contains("has no set 'val'"), Error);
   CHECK_THROWS_WITH_AS(open_image_source("bogus:x"), doctest::Contains("unknown kind 'bogus'"), Error);
+  CHECK(parse_image_spec("archive:/data/me@host/x.tar.gz").path == "/data/me@host/x.tar.gz");
+  CHECK(parse_image_spec("archive:/data/me@host/x.tar.gz@test").set == "test");
 
   // A validation set comes out of the database and never touches the queries.
   rule.validation_per_class = 1;

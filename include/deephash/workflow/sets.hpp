@@ -61,8 +61,9 @@ inline ImageSpec parse_image_spec(const std::string& text) {
   ImageSpec s;
   s.text = text;
   std::string rest = text;
+  // A set name has no '/': an '@' inside a path ("/data/a@b/x.tar") is part of the path.
   const auto at = rest.rfind('@');
-  if (at != std::string::npos) {
+  if (at != std::string::npos && rest.find('/', at) == std::string::npos) {
     s.set = rest.substr(at + 1);
     rest = rest.substr(0, at);
     if (s.set.empty()) throw Error(text, "nothing after '@': name a set, e.g. @train");
