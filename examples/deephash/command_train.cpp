@@ -34,11 +34,7 @@ int command_train(int argc, char** argv) {
   write_training_curves(r.history, out + ".curves.svg", r.model.description);
   std::printf("wrote %s (%.0f s of training) and %s.curves.svg\n", out.c_str(), r.history.seconds, out.c_str());
   if (sets.validation->size()) {
-    RetrievalSets validation = sets;
-    validation.database = sets.training;
-    validation.queries = sets.validation;
-    validation.database_spec = validation.queries_spec = sets.database_spec;
-    const ModelEvaluation e = evaluate_model(r.model, validation, "validation", r.history.seconds, threads);
+    const ModelEvaluation e = evaluate_model(r.model, sets.validation_sets(), "validation", r.history.seconds, threads);
     std::printf("validation: %zu images against the %zu training images\n", sets.validation->size(), sets.training->size());
     print_record(e.record);
   }

@@ -131,6 +131,16 @@ struct RetrievalSets {
   // What an encoded set of the database or the queries records of where its images came from.
   Provenance database_provenance() const { return {database_spec, "database", holdout}; }
   Provenance queries_provenance() const { return {queries_spec, "queries", holdout}; }
+
+  // The validation images as queries against the training images: what training choices are
+  // scored on, apart from the real queries.
+  RetrievalSets validation_sets() const {
+    RetrievalSets v = *this;
+    v.database = training;
+    v.queries = validation;
+    v.database_spec = v.queries_spec = database_spec;
+    return v;
+  }
 };
 
 namespace detail {

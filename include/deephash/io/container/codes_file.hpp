@@ -55,12 +55,8 @@ class EncodedSetWriter {
  public:
   // `header` holds everything but the codes and features (its codes give only the length).
   EncodedSetWriter(const std::string& path, const EncodedSet& header, std::size_t n, std::size_t dim)
-      : path_(path), n_(n), dim_(dim), words_(std::size_t(header.codes.words_per_code())),
-        out_(path, kCodesFileKind, 2, payload_bytes(header, n, dim)), pending_codes_(0, header.codes.bits()) {
-    detail::check_encoded_set_header(header, n, path);
-    const ByteWriter w = detail::encoded_set_header(header, n, dim);
-    out_.write(w.bytes().data(), w.bytes().size());
-  }
+      : EncodedSetWriter(path, header, n, dim, (detail::check_encoded_set_header(header, n, path),
+                                                detail::encoded_set_header(header, n, dim))) {}
 
   // The next images' codes and (n x dim) features; features empty when dim is 0.
   void append(const BitCodes& codes, const RowMatrixXf& features) {
@@ -86,9 +82,12 @@ class EncodedSetWriter {
   }
 
  private:
-  static std::uint64_t payload_bytes(const EncodedSet& header, std::size_t n, std::size_t dim) {
-    return detail::encoded_set_header(header, n, dim).bytes().size() +
-           std::uint64_t(n) * (std::uint64_t(header.codes.words_per_code()) * 8 + std::uint64_t(dim) * 4);
+  // The header is serialised once: its size goes into the container's, its bytes first.
+  EncodedSetWriter(const std::string& path, const EncodedSet& header, std::size_t n, std::size_t dim, const ByteWriter& head)
+      : path_(path), n_(n), dim_(dim), words_(std::size_t(header.codes.words_per_code())),
+        out_(path, kCodesFileKind, 2, head.bytes().size() + std::uint64_t(n) * (words_ * 8 + std::uint64_t(dim) * 4)),
+        pending_codes_(0, header.codes.bits()) {
+    out_.write(head.bytes().data(), head.bytes().size());
   }
 
   void flush(std::size_t k) {
