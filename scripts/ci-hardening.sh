@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # CI's second pass, after the README's test command: the whole test suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short fuzz run of every
-# parser on its seed corpus. About 10 minutes on 2 cores.
+# parser on its seed corpus. Built with clang, which compiles the sanitized suite in half the time
+# gcc takes, and only what ctest runs (target deephash_tests). About 15 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --hardening
-cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDEEPHASH_CUDA=OFF -DDEEPHASH_BUILD_BENCH=OFF \
+CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDEEPHASH_CUDA=OFF -DDEEPHASH_BUILD_BENCH=OFF \
       -DCMAKE_CXX_FLAGS="-O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
-cmake --build build-asan -j"$(nproc)"
+cmake --build build-asan -j"$(nproc)" --target deephash_tests
 ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure
 ./scripts/fuzz.sh "${DEEPHASH_CI_FUZZ_SECONDS:-15}"

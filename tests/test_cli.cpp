@@ -247,7 +247,7 @@ TEST_CASE("the command explains bad input and fails without writing anything") {
   CHECK(r.output.find(dir.file("missing.dhm") + ": cannot open file") != std::string::npos);
   r = run("train --dataset fashion-mnist:" + dir.path.string() + " --out " + dir.file("m.dhm"));
   CHECK(r.status == 1);
-  CHECK(r.output.find(dir.path.string() + ": neither train-labels-idx1-ubyte nor") != std::string::npos);
+  CHECK(r.output.find(dir.path.string() + ": neither train-images-idx3-ubyte nor") != std::string::npos);
   CHECK_FALSE(std::ifstream(dir.file("m.dhm")).good());
   r = run("eval --dataset fashion-mnist --model m.dhm --bogus 3");
   CHECK(r.status == 1);

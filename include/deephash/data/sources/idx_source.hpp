@@ -129,9 +129,12 @@ class IdxSource : public ImageSource {
     if (split != "train" && split != "test")
       throw Error(kind + ":" + dir, "unknown split \"" + split + "\": expected \"train\" or \"test\"");
     const std::string prefix = split == "train" ? "train" : "t10k";
-    return std::make_unique<IdxSource>(detail::find_maybe_gzipped(dir, prefix + "-images-idx3-ubyte"),
-                                       detail::find_maybe_gzipped(dir, prefix + "-labels-idx1-ubyte"),
-                                       std::move(class_names), kind + ":" + dir + "@" + split);
+    // Looked up one after the other (not as arguments, whose order is the compiler's), so a missing
+    // images file is the one named whatever compiled this.
+    std::string images = detail::find_maybe_gzipped(dir, prefix + "-images-idx3-ubyte");
+    std::string labels = detail::find_maybe_gzipped(dir, prefix + "-labels-idx1-ubyte");
+    return std::make_unique<IdxSource>(std::move(images), std::move(labels), std::move(class_names),
+                                       kind + ":" + dir + "@" + split);
   }
 
   static std::vector<std::string> load_fashion_mnist_class_names() {
