@@ -147,6 +147,7 @@ const bool kLayersRegistered = [] {
   ArchitectureOptions kn;
   kn.batch = 32;
   for (const auto& [name, spec] : {std::make_pair(std::string("fashion_mnist"), fashion_mnist_net(fm)),
+                                   std::make_pair(std::string("cifar"), cifar_net(fm)),
                                    std::make_pair(std::string("kevinnet"), kevin_net(kn))}) {
     Net<float> probe(spec, Phase::Train);
     for (std::size_t i = 0; i < probe.num_layers(); ++i) {

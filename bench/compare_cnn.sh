@@ -1,27 +1,41 @@
 #!/usr/bin/env bash
-# KevinNet's CPU forward pass (227x227, batch 32): deephash, OpenCV dnn and PyTorch, one after the
-# other in the same session, with the same number of threads. Needs a build with benchmarks (and
-# OpenCV for its row) and python3-torch for PyTorch's. Writes cnn-comparison.json.
+# deephash's CNN against its anchors, one after the other in the same session, with the same
+# number of threads:
+#
+#   bench/compare_cnn.sh [BUILD] [forward | train]
+#
+#   forward  KevinNet's CPU forward pass (227x227, batch 32): deephash, OpenCV dnn and PyTorch
+#            (writes cnn-comparison.json)
+#   train    training steps of the CIFAR network (nn::cifar_net, batch 64): deephash and PyTorch
+#            (writes training-comparison.json)
+#
+# Needs a build with benchmarks (and OpenCV for its row) and python3-torch for PyTorch's.
 set -euo pipefail
 build=${1:-build}
+what=${2:-forward}
 threads=${DEEPHASH_NUM_THREADS:-$(nproc)}
 export DEEPHASH_NUM_THREADS=$threads OMP_NUM_THREADS=$threads
-out=cnn-comparison.json
-"$build/bench/deephash_bench" --benchmark_filter='KevinNetForward' --benchmark_format=json > "$out.tmp"
+case $what in
+  forward) filter='KevinNetForward' script=pytorch_kevinnet.py batch=32 out=cnn-comparison.json ;;
+  train) filter='BM_TrainCifarNet' script=pytorch_cifar.py batch=64 out=training-comparison.json ;;
+  *) echo "compare_cnn.sh: unknown comparison '$what' (forward or train)" >&2; exit 2 ;;
+esac
+"$build/bench/deephash_bench" --benchmark_filter="$filter" --benchmark_format=json > "$out.tmp"
 # Debian's python3-torch lives in the system Python, which may not be the first python3 on PATH.
 torch_python=""
 for p in ${PYTHON:-} python3 /usr/bin/python3; do
   if "$p" -c 'import torch' 2>/dev/null; then torch_python=$p; break; fi
 done
 if [ -n "$torch_python" ]; then
-  "$torch_python" "$(dirname "$0")/pytorch_kevinnet.py" 32 > "$out.torch"
+  "$torch_python" "$(dirname "$0")/$script" "$batch" > "$out.torch"
 else
-  echo '{"name": "pytorch_kevinnet_forward", "skipped": "python3-torch is not installed"}' > "$out.torch"
+  echo '{"name": "pytorch", "skipped": "python3-torch is not installed"}' > "$out.torch"
 fi
 python3 - "$out.tmp" "$out.torch" "$out" <<'PY'
 import json, sys
 bench, torch = json.load(open(sys.argv[1])), json.load(open(sys.argv[2]))
-rows = [(b["name"], b["ms_per_image"], b["items_per_second"]) for b in bench["benchmarks"]]
+rows = [(b["name"], 1e3 / b["items_per_second"], b["items_per_second"])
+        for b in bench["benchmarks"]]
 if "ms_per_image" in torch:
     rows.append(("PyTorch " + torch["torch"], torch["ms_per_image"], torch["images_per_second"]))
 for name, ms, ips in rows:

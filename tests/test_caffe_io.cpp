@@ -76,7 +76,7 @@ std::string dump(const nn::NetSpec& net) {
       << dump(ip.weight_filler) << " " << dump(ip.bias_filler) << "\n";
     o << "  lrn " << l.lrn.local_size << " " << l.lrn.alpha << " " << l.lrn.beta << " " << l.lrn.k << "\n";
     o << "  dropout " << l.dropout.ratio << " relu " << l.relu.negative_slope << " softmax "
-      << l.softmax.axis << "\n";
+      << l.softmax.axis << " smoothing " << l.softmax.label_smoothing << "\n";
     const auto& bn = l.batch_norm;
     o << "  bn " << (bn.use_global_stats ? (*bn.use_global_stats ? "global" : "batch") : "default")
       << " " << bn.moving_average_fraction << " " << bn.eps << "\n";
@@ -515,6 +515,7 @@ nn::NetSpec everything_net() {
   {
     auto& l = add("loss", "SoftmaxWithLoss", {"soft", "aux"}, {"loss"});
     l.loss_weights = {1.5f};
+    l.softmax.label_smoothing = 0.2f;
     l.phase = nn::Phase::Test;
   }
   add("data_layer", "ImageData", {}, {"img", "lbl"}).phase = nn::Phase::Train;

@@ -75,6 +75,7 @@ void compare(LayerSpec layer, std::vector<int> input_shape, double tolerance = 1
   loss.type = "SoftmaxWithLoss";
   loss.bottoms = {"scores", "label"};
   loss.tops = {"loss"};
+  loss.softmax.label_smoothing = 0.1f;  // the GPU's smoothed target too
   spec.layers.push_back(loss);
 
   Net<float> cpu(spec, Phase::Train);

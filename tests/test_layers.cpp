@@ -279,16 +279,35 @@ TEST_CASE("softmax, softmax loss and accuracy") {
   layer->setup({&scores, &labels}, rng);
   layer->reshape({&scores, &labels}, {&out});
   layer->forward({&scores, &labels}, {&out}, RunContext{});
-  double expected = 0;
-  for (int i = 0; i < 5; ++i) {
-    double z = 0;
-    for (int c = 0; c < 4; ++c) z += std::exp(scores.data()[i * 4 + c]);
-    expected -= std::log(std::exp(scores.data()[i * 4 + i % 4]) / z) / 5;
-  }
-  CHECK(out.data()[0] == doctest::Approx(expected));
+  // By hand: the mean over the 5 samples of -sum_c target_c log softmax_c, for the target `on` on
+  // the label and `off` on the other classes.
+  auto cross_entropy = [&](double on, double off) {
+    double sum = 0;
+    for (int i = 0; i < 5; ++i) {
+      double z = 0;
+      for (int c = 0; c < 4; ++c) z += std::exp(scores.data()[i * 4 + c]);
+      for (int c = 0; c < 4; ++c) sum -= (c == i % 4 ? on : off) * std::log(std::exp(scores.data()[i * 4 + c]) / z) / 5;
+    }
+    return sum;
+  };
+  CHECK(out.data()[0] == doctest::Approx(cross_entropy(1, 0)));
   labels.data()[2] = 4;
   CHECK_THROWS_WITH_AS(layer->forward({&scores, &labels}, {&out}, RunContext{}),
                        doctest::Contains("label 4.000000 of sample 2 is not a class index in [0, 4)"), Error);
+  labels.data()[2] = 2;
+
+  SUBCASE("label smoothing: the cross-entropy against 0.7 on the label and 0.1 on each of 4 classes") {
+    loss.softmax.label_smoothing = 0.4f;
+    expect_gradients(loss, {&scores, &labels}, 1, {true, false});
+    auto smoothed = make_layer<double>(loss);
+    smoothed->setup({&scores, &labels}, rng);
+    smoothed->reshape({&scores, &labels}, {&out});
+    smoothed->forward({&scores, &labels}, {&out}, RunContext{});
+    CHECK(out.data()[0] == doctest::Approx(cross_entropy(0.7, 0.1)));
+    loss.softmax.label_smoothing = 1.0f;
+    CHECK_THROWS_WITH_AS(make_layer<double>(loss)->setup({&scores, &labels}, rng),
+                         doctest::Contains("label_smoothing must lie in [0, 1)"), Error);
+  }
 }
 
 TEST_CASE("batch normalisation (batch and global statistics), scale, eltwise and split") {

@@ -82,6 +82,36 @@ TEST_CASE("a model file keeps the network, weights, transformation and names, an
   CHECK(ea.features.cwiseAbs().maxCoeff() > 0);
 }
 
+TEST_CASE("flip averaging: an image's activations are the mean of its own and its mirror image's") {
+  TempDir dir;
+  HashingModel m = small_model();
+  const ImageDataset images = tiny_images(5);
+  ImageDataset mirrored = images;
+  for (std::size_t i = 0; i < images.size(); ++i)
+    for (int y = 0; y < 28; ++y)
+      for (int x = 0; x < 28; ++x)
+        mirrored.pixels[(i * 28 + std::size_t(y)) * 28 + std::size_t(x)] = images.pixels[(i * 28 + std::size_t(y)) * 28 + std::size_t(27 - x)];
+  const EncodedImages plain = encode_images(*m.make_frontend(1), images.all(), true, 5, "plain", false);
+  const EncodedImages flipped = encode_images(*m.make_frontend(1), mirrored.all(), true, 5, "mirrored", false);
+  m.frontend.flip_average = true;
+  save_model(m, dir.file("flip.dhm"));
+  const HashingModel back = load_model(dir.file("flip.dhm"));
+  CHECK(back.frontend.flip_average);
+  const EncodedImages averaged = encode_images(*back.make_frontend(2), images.all(), true, 3, "averaged", false);
+  CHECK((averaged.activations - (plain.activations + flipped.activations) / 2).cwiseAbs().maxCoeff() < 1e-5f);
+  CHECK((averaged.features - (plain.features + flipped.features) / 2).cwiseAbs().maxCoeff() <=
+        1e-5f * plain.features.cwiseAbs().maxCoeff());
+  CHECK((plain.activations - flipped.activations).cwiseAbs().maxCoeff() > 1e-3f);  // the mirror changes something
+
+  // A version 1 file (before the flag) still reads, without flip averaging.
+  ByteWriter v1;
+  deephash::detail::write_model(v1, m, 1);
+  save_container(dir.file("v1.dhm"), kModelFileKind, 1, v1);
+  const HashingModel old = load_model(dir.file("v1.dhm"));
+  CHECK_FALSE(old.frontend.flip_average);
+  CHECK(old.weights.size() == m.weights.size());
+}
+
 TEST_CASE("CnnFrontend encodes a batch view where it lies, as it encodes each image on its own") {
   const HashingModel m = small_model();
   const ImageDataset images = tiny_images(9);

@@ -309,7 +309,8 @@ class SoftmaxWithLoss : public GpuLayer {
     k::softmax_rows(bottom[0]->data.data(), prob_.data(), n, c, ctx.stream);
     bad_.resize(1);
     bad_.zero(ctx.stream);
-    k::softmax_loss(prob_.data(), bottom[1]->data.data(), n, c, top[0]->data.data(), bad_.data(), ctx.stream);
+    k::softmax_loss(prob_.data(), bottom[1]->data.data(), n, c, spec_.softmax.label_smoothing, top[0]->data.data(), bad_.data(),
+                    ctx.stream);
     int bad = 0;
     check(cudaMemcpyAsync(&bad, bad_.data(), sizeof bad, cudaMemcpyDeviceToHost, ctx.stream), "copy");
     check(cudaStreamSynchronize(ctx.stream), "running the loss");
@@ -320,7 +321,7 @@ class SoftmaxWithLoss : public GpuLayer {
   void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
     if (propagate[0])
       k::softmax_loss_backward(prob_.data(), bottom[1]->data.data(), top[0]->diff.data(), bottom[0]->diff.data(), bottom[0]->dim(0),
-                               int(bottom[0]->count_from(1)), ctx.stream);
+                               int(bottom[0]->count_from(1)), spec_.softmax.label_smoothing, ctx.stream);
   }
 
  private:

@@ -319,7 +319,8 @@ __global__ void softmax_backward_kernel(const float* p, const float* dp, float* 
   }
 }
 
-__global__ void softmax_loss_kernel(const float* p, const float* labels, int rows, int cols, float* loss, int* bad) {
+__global__ void softmax_loss_kernel(const float* p, const float* labels, int rows, int cols, float smoothing, float* loss,
+                                    int* bad) {
   float sum = 0;
   for (int r = threadIdx.x; r < rows; r += blockDim.x) {
     const float l = labels[r];
@@ -328,18 +329,21 @@ __global__ void softmax_loss_kernel(const float* p, const float* labels, int row
       atomicCAS(bad, 0, r + 1);
       continue;
     }
-    sum -= logf(fmaxf(p[std::size_t(r) * cols + label], 1e-37f));
+    const float* row = p + std::size_t(r) * cols;
+    sum -= (1 - smoothing) * logf(fmaxf(row[label], 1e-37f));
+    if (smoothing > 0)
+      for (int c = 0; c < cols; ++c) sum -= smoothing / float(cols) * logf(fmaxf(row[c], 1e-37f));
   }
   sum = block_sum(sum);
   if (threadIdx.x == 0) *loss = sum / fmaxf(float(rows), 1.0f);
 }
 
 __global__ void softmax_loss_backward_kernel(const float* p, const float* labels, const float* loss_weight, float* dx,
-                                             int rows, int cols) {
+                                             int rows, int cols, float smoothing) {
   const float scale = *loss_weight / fmaxf(float(rows), 1.0f);
   DEEPHASH_FOR_EACH(i, std::size_t(rows) * cols) {
     const int r = int(i / cols), c = int(i % cols);
-    dx[i] = (p[i] - (int(labels[r]) == c ? 1.0f : 0.0f)) * scale;
+    dx[i] = (p[i] - smoothing / float(cols) - (int(labels[r]) == c ? 1.0f - smoothing : 0.0f)) * scale;
   }
 }
 
@@ -590,13 +594,14 @@ void softmax_rows(const float* x, float* p, int rows, int cols, cudaStream_t st)
 void softmax_backward(const float* p, const float* dp, float* dx, int rows, int cols, cudaStream_t st) {
   LAUNCH(softmax_backward_kernel, std::size_t(rows), st, p, dp, dx, rows, cols);
 }
-void softmax_loss(const float* p, const float* labels, int rows, int cols, float* loss, int* bad, cudaStream_t st) {
-  softmax_loss_kernel<<<1, kThreads, 0, st>>>(p, labels, rows, cols, loss, bad);
+void softmax_loss(const float* p, const float* labels, int rows, int cols, float smoothing, float* loss, int* bad,
+                  cudaStream_t st) {
+  softmax_loss_kernel<<<1, kThreads, 0, st>>>(p, labels, rows, cols, smoothing, loss, bad);
   detail::check_launch("softmax_loss_kernel");
 }
 void softmax_loss_backward(const float* p, const float* labels, const float* loss_weight, float* dx, int rows, int cols,
-                           cudaStream_t st) {
-  LAUNCH(softmax_loss_backward_kernel, std::size_t(rows) * cols, st, p, labels, loss_weight, dx, rows, cols);
+                           float smoothing, cudaStream_t st) {
+  LAUNCH(softmax_loss_backward_kernel, std::size_t(rows) * cols, st, p, labels, loss_weight, dx, rows, cols, smoothing);
 }
 void accuracy(const float* scores, const float* labels, int rows, int cols, float* out, cudaStream_t st) {
   accuracy_kernel<<<1, kThreads, 0, st>>>(scores, labels, rows, cols, out);

@@ -60,11 +60,13 @@ void latent_backward(const float* a, const float* da, const float* loss_weight, 
 
 void softmax_rows(const float* x, float* p, int rows, int cols, cudaStream_t);
 void softmax_backward(const float* p, const float* dp, float* dx, int rows, int cols, cudaStream_t);
-// Mean of -log p[label]; `bad_label` gets the first invalid label's row + 1 (0: none).
-void softmax_loss(const float* p, const float* labels, int rows, int cols, float* loss, int* bad_label, cudaStream_t);
-// dx = (p - onehot(label)) * (*loss_weight) / rows
+// Mean of -sum_j t_j log p_j for the target t = s / cols + (1 - s) onehot(label) (s: label
+// smoothing); `bad_label` gets the first invalid label's row + 1 (0: none).
+void softmax_loss(const float* p, const float* labels, int rows, int cols, float smoothing, float* loss, int* bad_label,
+                  cudaStream_t);
+// dx = (p - t) * (*loss_weight) / rows
 void softmax_loss_backward(const float* p, const float* labels, const float* loss_weight, float* dx, int rows, int cols,
-                           cudaStream_t);
+                           float smoothing, cudaStream_t);
 void accuracy(const float* scores, const float* labels, int rows, int cols, float* out, cudaStream_t);
 
 // Batch norm. Statistics per channel over n and the plane.

@@ -2,8 +2,11 @@
 // deephash's own frontend: a network (ours, or an imported Caffe model) run in the test phase,
 // with Caffe's input transformation. The latent activations are read from `latent_blob`
 // (deephash's Latent layer, or the sigmoid after the paper's fc8_kevin) and the rerank features
-// from `feature_blob` (fc7 in the paper).
+// from `feature_blob` (fc7 in the paper). With `flip_average`, each image is also run mirrored
+// and the two results averaged (test-time augmentation: twice the work, steadier codes for nets
+// trained with mirroring).
 
+#include <algorithm>
 #include <memory>
 #include <string>
 
@@ -19,6 +22,7 @@ struct FrontendSpec {
   std::string latent_blob = "latent";
   std::string feature_blob;        // empty: no rerank features
   std::vector<int> input_shape;    // C, H, W of the net's input; empty: as the net declares it
+  bool flip_average = false;       // average over the image and its mirror image
 };
 
 class CnnFrontend : public Frontend {
@@ -68,6 +72,12 @@ class CnnFrontend : public Frontend {
     net_->forward(RunContext{Phase::Test, &pool_, nullptr});
     copy_rows(net_->blob(spec_.latent_blob), images.count, bits_, activations, "latent");
     if (features && features_ > 0) copy_rows(net_->blob(spec_.feature_blob), images.count, features_, features, "feature");
+    if (!spec_.flip_average) return;
+    // The test transformation is a centred crop, so mirroring the input mirrors the image.
+    mirror_width(net_->blob(spec_.input_blob));
+    net_->forward(RunContext{Phase::Test, &pool_, nullptr});
+    average_rows(net_->blob(spec_.latent_blob), activations);
+    if (features && features_ > 0) average_rows(net_->blob(spec_.feature_blob), features);
   }
 
   Net<float>& net() { return *net_; }
@@ -79,6 +89,15 @@ class CnnFrontend : public Frontend {
       throw Error("CnnFrontend", std::string("the ") + what + " blob holds " + std::to_string(blob.count()) +
                                      " values for " + std::to_string(n) + " images");
     std::copy(blob.data(), blob.data() + blob.count(), out);
+  }
+  // out = (out + blob) / 2, element by element (the sizes were checked by copy_rows).
+  static void average_rows(const Blob<float>& blob, float* out) {
+    for (std::size_t i = 0; i < blob.count(); ++i) out[i] = 0.5f * (out[i] + blob.data()[i]);
+  }
+  // Reverses every row of an N x C x H x W blob.
+  static void mirror_width(Blob<float>& blob) {
+    const std::size_t width = std::size_t(blob.shape().back());
+    for (float* row = blob.data(); row < blob.data() + blob.count(); row += width) std::reverse(row, row + width);
   }
 
   FrontendSpec spec_;

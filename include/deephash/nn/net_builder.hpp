@@ -45,10 +45,10 @@ class NetBuilder {
     return pooling(name, bottom, PoolingSpec::Method::Average, kernel, stride, pad);
   }
   std::string global_average_pool(const std::string& name, const std::string& bottom) {
-    LayerSpec& l = add(name, "Pooling", {bottom});
-    l.pooling.method = PoolingSpec::Method::Average;
-    l.pooling.global_pooling = true;
-    return name;
+    return global_pool(name, bottom, PoolingSpec::Method::Average);
+  }
+  std::string global_max_pool(const std::string& name, const std::string& bottom) {
+    return global_pool(name, bottom, PoolingSpec::Method::Max);
   }
 
   // In place, as Caffe nets usually run activations.
@@ -146,6 +146,12 @@ class NetBuilder {
   std::string in_place(const std::string& name, const std::string& type, const std::string& blob) {
     add(name, type, {blob}).tops = {blob};
     return blob;
+  }
+  std::string global_pool(const std::string& name, const std::string& bottom, PoolingSpec::Method method) {
+    LayerSpec& l = add(name, "Pooling", {bottom});
+    l.pooling.method = method;
+    l.pooling.global_pooling = true;
+    return name;
   }
   std::string pooling(const std::string& name, const std::string& bottom, PoolingSpec::Method method, int kernel,
                       int stride, int pad) {

@@ -71,6 +71,9 @@ struct ReluSpec {
 
 struct SoftmaxSpec {
   int axis = 1;
+  // deephash's extension for SoftmaxWithLoss: the target puts 1 - s on the label and s / C on
+  // every one of the C classes (label smoothing; 0: Caffe's one-hot target).
+  float label_smoothing = 0;
 };
 
 // Caffe's BatchNorm: normalisation with running statistics, no learned scale or shift (a Scale

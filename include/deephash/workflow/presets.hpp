@@ -78,7 +78,7 @@ inline ArchitecturePreset architecture_preset(const std::string& name, const nn:
     t.pad = 4;
     t.mirror = true;
     f.input_shape = {3, 32, 32};
-    f.feature_blob = "fc1";
+    f.feature_blob = "pool";
   } else if (name == "kevinnet") {
     need_channels(3, "colour");
     p.net = nn::kevin_net(options);

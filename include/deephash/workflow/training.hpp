@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "deephash/data/image_source.hpp"
@@ -32,6 +33,7 @@ struct TrainConfig {
   float weight_decay = 5e-4f;
   std::uint64_t seed = 1;
   float binarization_weight = 0, balance_weight = 0;  // the SSDH losses (off)
+  std::optional<float> label_smoothing;  // unset: the architecture's default
   std::string init;            // weights to start from (any format load_weights reads): fine-tuning
   std::string snapshot;        // where to write snapshots ("{iter}" becomes the iteration); empty: none
   int snapshot_every = 0;      // iterations between snapshots (0: only at the end)
@@ -62,6 +64,7 @@ inline HashingModel untrained_model(const ImageSource& images, const TrainConfig
   o.batch = c.batch;
   o.binarization_weight = c.binarization_weight;
   o.balance_weight = c.balance_weight;
+  o.label_smoothing = c.label_smoothing;
   const int channels = images.natural_channels();
   std::string arch = c.arch;
   if (arch == "auto") {

@@ -376,8 +376,10 @@ class NetReader {
   }
 
   void read_softmax(const TextMessage& m, nn::SoftmaxSpec& s) const {
-    for (const TextField& f : m.fields)
+    for (const TextField& f : m.fields) {
       if (f.name == "axis") s.axis = signed_int(f);
+      else if (f.name == "label_smoothing") s.label_smoothing = real(f);
+    }
   }
 
   void read_batch_norm(const TextMessage& m, nn::BatchNormSpec& bn) const {
@@ -621,6 +623,7 @@ class NetWriter {
   TextMessage softmax(const nn::SoftmaxSpec& s) const {
     TextMessage m;
     if (s.axis != nn::SoftmaxSpec{}.axis) m.add_integer("axis", s.axis);
+    if (s.label_smoothing != nn::SoftmaxSpec{}.label_smoothing) m.add_float("label_smoothing", s.label_smoothing);
     return m;
   }
 

@@ -125,6 +125,9 @@ inline constexpr std::uint32_t kNetV1LayersField = 2;  // NetParameter.layers (V
 inline constexpr std::uint32_t kLayerBlobsField = 7;   // LayerParameter.blobs
 inline constexpr std::uint32_t kV1LayerBlobsField = 6; // V1LayerParameter.blobs
 inline constexpr std::uint32_t kLatentParamField = 6048;  // deephash's LayerParameter.latent_param
+// deephash's SoftmaxParameter.label_smoothing (for SoftmaxWithLoss), numbered far from Caffe's
+// fields for the same reason.
+inline constexpr std::uint32_t kLabelSmoothingField = 6048;
 
 // BlobProto and BlobShape.
 inline constexpr std::uint32_t kBlobNumField = 1;
@@ -262,7 +265,9 @@ inline const MessageSchema& relu_schema() {
 
 inline const MessageSchema& softmax_schema() {
   using namespace schema_table;
-  static const MessageSchema s{"caffe.SoftmaxParameter", {scalar(2, "axis", FieldKind::Int32)}};
+  static const MessageSchema s{"caffe.SoftmaxParameter",
+                               {scalar(2, "axis", FieldKind::Int32),
+                                scalar(kLabelSmoothingField, "label_smoothing", FieldKind::Float)}};
   return s;
 }
 

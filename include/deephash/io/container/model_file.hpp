@@ -3,12 +3,14 @@
 // readable with any text viewer — and a TrainingSnapshot (nn/training_snapshot.hpp), which adds
 // the solver's state.
 //
-// Container kinds (see format.hpp): "MODL" (model), "SNAP" (snapshot), version 1.
+// Container kinds (see format.hpp): "MODL" (model), "SNAP" (snapshot), version 2 (version 1,
+// without the flip-average byte, is read too).
 // Payload, little-endian; strings are u32 length + bytes:
 //   string prototxt, string input_blob, string latent_blob, string feature_blob,
 //   u32 n + i32[n] input shape (C, H, W),
 //   transform: i32 resize_h, i32 resize_w, i32 crop, i32 pad, u8 mirror, u8 bgr,
 //              u32 n + f32[n] mean values, u64 n + f32[n] mean image, f32 scale,
+//   version 2: u8 flip_average (FrontendSpec),
 //   u32 n + string[n] class names, string description,
 //   u32 layers, each: string name, u32 blobs, each: u32 axes, i32[axes] shape, u64 n, f32[n]
 //   snapshots only: string solver (key value lines), i32 iteration, u64 seed, i32 batch size,
@@ -27,10 +29,12 @@ namespace deephash {
 
 inline constexpr char kModelFileKind[5] = "MODL";
 inline constexpr char kSnapshotFileKind[5] = "SNAP";
+inline constexpr std::uint32_t kModelFileVersion = 2;  // of both kinds
 
 namespace detail {
 
-inline void write_model(ByteWriter& w, const HashingModel& m) {
+// The payload in the layout of `version` (1 only to check that old files still read).
+inline void write_model(ByteWriter& w, const HashingModel& m, std::uint32_t version = kModelFileVersion) {
   w.write_string(write_caffe_prototxt(m.net));
   w.write_string(m.frontend.input_blob);
   w.write_string(m.frontend.latent_blob);
@@ -46,6 +50,7 @@ inline void write_model(ByteWriter& w, const HashingModel& m) {
   w.write<std::uint64_t>(t.mean_image.size());
   w.append(t.mean_image.data(), t.mean_image.size() * 4);
   w.write<float>(t.scale);
+  if (version >= 2) w.write<std::uint8_t>(m.frontend.flip_average);
   w.write<std::uint32_t>(std::uint32_t(m.class_names.size()));
   for (const auto& c : m.class_names) w.write_string(c);
   w.write_string(m.description);
@@ -69,7 +74,7 @@ inline std::uint32_t read_count(ByteReader& r, std::size_t element_bytes, const 
   return n;
 }
 
-inline HashingModel read_model(ByteReader& r, const std::string& path) {
+inline HashingModel read_model(ByteReader& r, std::uint32_t version, const std::string& path) {
   HashingModel m;
   m.net = parse_caffe_prototxt(r.read_string("network"), path + " (network)");
   m.frontend.input_blob = r.read_string("input blob");
@@ -86,6 +91,7 @@ inline HashingModel read_model(ByteReader& r, const std::string& path) {
   t.mean_values = r.read_array<float>(read_count(r, 4, "mean values"), "mean values");
   t.mean_image = r.read_array<float>(std::size_t(r.read<std::uint64_t>("mean image size")), "mean image");
   t.scale = r.read<float>("transform scale");
+  if (version >= 2) m.frontend.flip_average = r.read<std::uint8_t>("flip average") != 0;
   for (std::uint32_t i = 0, n = read_count(r, 4, "class names"); i < n; ++i) m.class_names.push_back(r.read_string("class name"));
   m.description = r.read_string("description");
   for (std::uint32_t i = 0, n = read_count(r, 8, "weights"); i < n; ++i) {
@@ -144,13 +150,13 @@ inline nn::SolverSpec parse_solver_text(const std::string& text, const std::stri
 inline void save_model(const HashingModel& model, const std::string& path) {
   ByteWriter w;
   detail::write_model(w, model);
-  save_container(path, kModelFileKind, 1, w);
+  save_container(path, kModelFileKind, kModelFileVersion, w);
 }
 
 inline HashingModel parse_model(std::vector<std::uint8_t> bytes, const std::string& path) {
-  const ContainerContents file = parse_container(std::move(bytes), path, kModelFileKind, 1);
+  const ContainerContents file = parse_container(std::move(bytes), path, kModelFileKind, kModelFileVersion);
   ByteReader r = file.payload(path);
-  HashingModel m = detail::read_model(r, path);
+  HashingModel m = detail::read_model(r, file.version, path);
   if (!r.at_end()) throw Error(path, "unexpected bytes after the model");
   return m;
 }
@@ -169,14 +175,14 @@ inline void save_snapshot(const TrainingSnapshot& s, const std::string& path) {
     w.write<std::uint64_t>(h.size());
     w.append(h.data(), h.size() * 4);
   }
-  save_container(path, kSnapshotFileKind, 1, w);
+  save_container(path, kSnapshotFileKind, kModelFileVersion, w);
 }
 
 inline TrainingSnapshot parse_snapshot(std::vector<std::uint8_t> bytes, const std::string& path) {
-  const ContainerContents file = parse_container(std::move(bytes), path, kSnapshotFileKind, 1);
+  const ContainerContents file = parse_container(std::move(bytes), path, kSnapshotFileKind, kModelFileVersion);
   ByteReader r = file.payload(path);
   TrainingSnapshot s;
-  s.model = detail::read_model(r, path);
+  s.model = detail::read_model(r, file.version, path);
   s.solver = detail::parse_solver_text(r.read_string("solver"), path);
   s.iteration = r.read<std::int32_t>("iteration");
   s.seed = r.read<std::uint64_t>("seed");

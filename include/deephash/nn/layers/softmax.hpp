@@ -1,6 +1,8 @@
 #pragma once
 // Softmax over the channel axis, the classification loss on top of it, and accuracy (reported,
-// never trained). The loss is the mean over samples of -log p(label), as Caffe normalises it.
+// never trained). The loss is the mean over samples of -log p(label), as Caffe normalises it; with
+// label smoothing s (SoftmaxSpec), of -sum_j t_j log p_j for the target t_j = s / C + (1 - s) [j = label],
+// whose gradient is again p - t.
 
 #include <cmath>
 
@@ -70,7 +72,11 @@ class SoftmaxWithLossLayer : public Layer<Scalar> {
   float default_loss_weight(std::size_t top) const override { return top == 0 ? 1.0f : 0.0f; }
   bool can_propagate(std::size_t bottom) const override { return bottom == 0; }
 
-  void setup(const Blobs& bottom, std::mt19937_64&) override { this->require_bottoms(bottom, 2, 2); }
+  void setup(const Blobs& bottom, std::mt19937_64&) override {
+    this->require_bottoms(bottom, 2, 2);
+    const float s = this->spec_.softmax.label_smoothing;
+    if (!(s >= 0 && s < 1)) this->fail("label_smoothing must lie in [0, 1), not " + std::to_string(s));
+  }
   void reshape(const Blobs& bottom, const Blobs& top) override {
     if (bottom[0]->count_from(2) != 1) this->fail("expects (N x C) scores, got " + shape_text(bottom[0]->shape()));
     if (bottom[1]->count() != std::size_t(bottom[0]->shape(0)))
@@ -82,10 +88,14 @@ class SoftmaxWithLossLayer : public Layer<Scalar> {
     const Eigen::Index n = bottom[0]->shape(0), c = Eigen::Index(bottom[0]->count_from(1));
     prob_.resize(n, c);
     detail::softmax_rows<Scalar>(bottom[0]->data_matrix(n, c), prob_);
+    const double smoothing = this->spec_.softmax.label_smoothing;
     double loss = 0;
     for (Eigen::Index i = 0; i < n; ++i) {
       const int label = detail::label_at(*bottom[1], std::size_t(i), int(c), "layer '" + this->name() + "'");
-      loss -= std::log(std::max(double(prob_(i, label)), 1e-37));
+      auto log_p = [&](Eigen::Index j) { return std::log(std::max(double(prob_(i, j)), 1e-37)); };
+      loss -= (1 - smoothing) * log_p(label);
+      if (smoothing > 0)
+        for (Eigen::Index j = 0; j < c; ++j) loss -= smoothing / double(c) * log_p(j);
     }
     top[0]->data()[0] = Scalar(loss / double(std::max<Eigen::Index>(n, 1)));
     if (top.size() > 1) top[1]->data_matrix(n, c) = prob_;
@@ -95,8 +105,9 @@ class SoftmaxWithLossLayer : public Layer<Scalar> {
     if (!propagate[0]) return;
     const Eigen::Index n = bottom[0]->shape(0), c = Eigen::Index(bottom[0]->count_from(1));
     auto dx = bottom[0]->diff_matrix(n, c);
-    dx = prob_;
-    for (Eigen::Index i = 0; i < n; ++i) dx(i, Eigen::Index(bottom[1]->data()[i])) -= Scalar(1);
+    const Scalar smoothing = Scalar(this->spec_.softmax.label_smoothing);
+    dx = prob_.array() - smoothing / Scalar(c);
+    for (Eigen::Index i = 0; i < n; ++i) dx(i, Eigen::Index(bottom[1]->data()[i])) -= Scalar(1) - smoothing;
     dx *= top[0]->diff()[0] / Scalar(std::max<Eigen::Index>(n, 1));
   }
 
