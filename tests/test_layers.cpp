@@ -54,6 +54,15 @@ void expect_gradients(const LayerSpec& s, std::vector<B*> bottom, std::size_t to
   CHECK(r.max_relative_error < tolerance);
 }
 
+// The layer of `s`, set up and shaped for these inputs and outputs.
+std::unique_ptr<Layer<double>> set_up(const LayerSpec& s, const std::vector<B*>& bottom, const std::vector<B*>& top) {
+  auto layer = make_layer<double>(s);
+  std::mt19937_64 rng;
+  layer->setup(bottom, rng);
+  layer->reshape(bottom, top);
+  return layer;
+}
+
 FillerSpec gaussian(float std) { return FillerSpec{"gaussian", 0, 0, 1, 0, std}; }
 
 // Direct convolution, the definition, for comparison with im2col + GEMM.
@@ -395,4 +404,164 @@ TEST_CASE("max pooling: the inference path (no positions kept) equals the traini
       REQUIRE(train.count() == test.count());
       for (std::size_t i = 0; i < train.count(); ++i) CHECK(train.data()[i] == test.data()[i]);
     }
+}
+
+TEST_CASE("pooling: round_mode FLOOR rounds the output size down, the clip for padding still applies") {
+  struct Case { int h, k, s, p, ceil, floor; };
+  // (H + 2 pad - kernel) / stride + 1: 6, k3 s2: 1.5 -> ceil 3, floor 2. 7, k3 s2 p1: 3 -> 4 either
+  // way. 8, k3 s2 p1: 3.5 -> ceil 5 (the last window starts at row 7, inside the image: kept),
+  // floor 4. 13, k2 s2: 5.5 -> ceil 7, floor 6.
+  const Case cases[] = {{6, 3, 2, 0, 3, 2}, {7, 3, 2, 1, 4, 4}, {8, 3, 2, 1, 5, 4}, {55, 3, 2, 0, 27, 27}, {13, 2, 2, 0, 7, 6}};
+  for (const Case& c : cases)
+    for (auto mode : {PoolingSpec::RoundMode::Ceil, PoolingSpec::RoundMode::Floor}) {
+      LayerSpec s = spec("Pooling");
+      s.pooling = {PoolingSpec::Method::Max, c.k, c.k, c.s, c.s, c.p, c.p, false, mode};
+      B x({1, 2, c.h, c.h}), y;
+      randomize_distinct(x, 21);
+      auto layer = set_up(s, {&x}, {&y});
+      const int expected = mode == PoolingSpec::RoundMode::Ceil ? c.ceil : c.floor;
+      CHECK(y.shape() == std::vector<int>{1, 2, expected, expected});
+      // Every output is the maximum of its window, found here by brute force.
+      layer->forward({&x}, {&y}, RunContext{});
+      for (int ch = 0; ch < 2; ++ch)
+        for (int oy = 0; oy < expected; ++oy)
+          for (int ox = 0; ox < expected; ++ox) {
+            double best = -1e300;
+            for (int yy = std::max(0, oy * c.s - c.p); yy < std::min(c.h, oy * c.s - c.p + c.k); ++yy)
+              for (int xx = std::max(0, ox * c.s - c.p); xx < std::min(c.h, ox * c.s - c.p + c.k); ++xx)
+                best = std::max(best, x.data()[(std::size_t(ch) * c.h + yy) * c.h + xx]);
+            CHECK(y.data()[(std::size_t(ch) * expected + oy) * expected + ox] == best);
+          }
+    }
+  LayerSpec ave = spec("Pooling");
+  ave.pooling = {PoolingSpec::Method::Average, 3, 3, 2, 2, 1, 1, false, PoolingSpec::RoundMode::Floor};
+  B x({2, 3, 8, 8});
+  randomize(x, 22);
+  expect_gradients(ave, {&x});
+}
+
+TEST_CASE("concat: inputs joined along an axis, by hand and by gradients; shapes that do not fit are refused") {
+  // Channels (axis 1) of 2 x 1 x 2 and 2 x 2 x 2: every output row is the first input's row, then
+  // the second's.
+  B a({2, 1, 2}), b({2, 2, 2}), y;
+  for (int i = 0; i < 4; ++i) a.data()[i] = i + 1;         // 1 2 | 3 4
+  for (int i = 0; i < 8; ++i) b.data()[i] = 10 * (i + 1);  // 10 20 30 40 | 50 60 70 80
+  LayerSpec s = spec("Concat");
+  s.bottoms = {"a", "b"};
+  auto layer = set_up(s, {&a, &b}, {&y});
+  REQUIRE(y.shape() == std::vector<int>{2, 3, 2});
+  layer->forward({&a, &b}, {&y}, RunContext{});
+  const std::vector<double> expected{1, 2, 10, 20, 30, 40, 3, 4, 50, 60, 70, 80};
+  CHECK(std::vector<double>(y.data(), y.data() + y.count()) == expected);
+
+  B p({2, 3, 4, 5}), q({2, 1, 4, 5}), r({2, 2, 4, 5});
+  randomize(p, 23);
+  randomize(q, 24);
+  randomize(r, 25);
+  LayerSpec three = spec("Concat");
+  three.bottoms = {"p", "q", "r"};
+  expect_gradients(three, {&p, &q, &r}, 1, {true, false, true});  // one input left without a gradient
+  // The last axis, given from the end, and the first axis (the batch).
+  B u({2, 3, 4, 2}), v({2, 3, 4, 3}), w({1, 3, 4, 5});
+  randomize(u, 26);
+  randomize(v, 27);
+  randomize(w, 28);
+  three.concat.axis = -1;
+  three.bottoms = {"u", "v"};
+  expect_gradients(three, {&u, &v}, 1, {true, true});
+  three.concat.axis = 0;
+  three.bottoms = {"p", "w"};
+  B pw({2, 3, 4, 5});
+  randomize(pw, 29);
+  expect_gradients(three, {&pw, &w}, 1, {true, true});
+  // A single input is copied through.
+  LayerSpec one = spec("Concat");
+  expect_gradients(one, {&p});
+
+  LayerSpec bad = spec("Concat");
+  bad.name = "inception_3a/output";
+  bad.bottoms = {"p", "u"};
+  auto refuse = [&](const LayerSpec& l, std::vector<B*> bottoms) {
+    B out;
+    set_up(l, bottoms, {&out});
+  };
+  CHECK_THROWS_WITH_AS(refuse(bad, {&p, &u}),
+                       "layer 'inception_3a/output' (Concat): input 1 (2 x 3 x 4 x 2) does not match input 0 "
+                       "(2 x 3 x 4 x 5) on every axis but 1",
+                       Error);
+  B flat({2, 60});
+  CHECK_THROWS_WITH_AS(refuse(bad, {&p, &flat}), doctest::Contains("input 1 (2 x 60) does not match input 0"), Error);
+  bad.concat.axis = 4;
+  CHECK_THROWS_WITH_AS(refuse(bad, {&p, &p}),
+                       "layer 'inception_3a/output' (Concat): axis 4 is out of range for the input (2 x 3 x 4 x 5) (4 axes)",
+                       Error);
+  bad.concat.axis = -5;
+  CHECK_THROWS_WITH_AS(refuse(bad, {&p, &p}), doctest::Contains("axis -5 is out of range"), Error);
+}
+
+TEST_CASE("flatten and reshape: Caffe's shape rules, values kept in order, gradients") {
+  const auto shape_of = [](LayerSpec s, std::vector<int> in) {
+    B x(std::move(in)), y;
+    set_up(s, {&x}, {&y});
+    return y.shape();
+  };
+  using Shape = std::vector<int>;
+  LayerSpec flatten = spec("Flatten");
+  CHECK(shape_of(flatten, {2, 3, 4, 5}) == Shape{2, 60});
+  flatten.flatten = {2, 3};
+  CHECK(shape_of(flatten, {2, 3, 4, 5}) == Shape{2, 3, 20});
+  flatten.flatten = {-3, -2};
+  CHECK(shape_of(flatten, {2, 3, 4, 5}) == Shape{2, 12, 5});
+  flatten.flatten = {0, 0};
+  CHECK(shape_of(flatten, {2, 3}) == Shape{2, 3});
+  flatten.flatten = {2, 1};  // end_axis = axis - 1 inserts an axis of 1, as in Caffe
+  CHECK(shape_of(flatten, {2, 3, 4}) == Shape{2, 3, 1, 4});
+  flatten.flatten = {3, 1};
+  CHECK_THROWS_WITH_AS(shape_of(flatten, {2, 3, 4, 5}),
+                       "layer 'l' (Flatten): end_axis 1 comes before axis 3 in the input (2 x 3 x 4 x 5)", Error);
+  flatten.flatten = {1, 4};
+  CHECK_THROWS_WITH_AS(shape_of(flatten, {2, 3, 4, 5}), doctest::Contains("end_axis 4 is out of range"), Error);
+
+  LayerSpec reshape = spec("Reshape");
+  // caffe.proto's examples: a 2 x 8 input to 2 x 2 x 4, five ways; to 1 x 2 x 8 and 2 x 1 x 8.
+  const auto with = [&](Shape shape, int axis = 0, int num_axes = -1) {
+    LayerSpec s = reshape;
+    s.reshape = {std::move(shape), axis, num_axes};
+    return shape_of(s, {2, 8});
+  };
+  CHECK(with({2, 2, 4}) == Shape{2, 2, 4});
+  CHECK(with({0, 2, 4}) == Shape{2, 2, 4});
+  CHECK(with({0, 2, -1}) == Shape{2, 2, 4});
+  CHECK(with({0, -1, 4}) == Shape{2, 2, 4});
+  CHECK(with({2, 4}, 1) == Shape{2, 2, 4});
+  CHECK(with({2, 4}, -2) == Shape{2, 2, 4});
+  CHECK(with({1, 2}, 0, 1) == Shape{1, 2, 8});
+  CHECK(with({1}, 0, 0) == Shape{1, 2, 8});
+  CHECK(with({1}, 1, 0) == Shape{2, 1, 8});
+  CHECK(with({1}, -1, 0) == Shape{2, 8, 1});
+  CHECK(with({-1}) == Shape{16});
+  CHECK(with({}, 0, 0) == Shape{2, 8});
+  CHECK_THROWS_WITH_AS(with({3, -1}),
+                       "layer 'l' (Reshape): cannot reshape the input (2 x 8) (16 values) to (3 x 1) with the -1 inferred", Error);
+  CHECK_THROWS_WITH_AS(with({4, 5}), doctest::Contains("cannot reshape the input (2 x 8) (16 values) to (4 x 5)"), Error);
+  CHECK_THROWS_WITH_AS(with({-1, -1}), doctest::Contains("more than one -1"), Error);
+  CHECK_THROWS_WITH_AS(with({2, -2, -4}), doctest::Contains("shape dim 1 is -2"), Error);
+  CHECK_THROWS_WITH_AS(with({0, 0, 0}), doctest::Contains("shape dim 2 is 0 (copy the input's) but the input (2 x 8) has no axis 2"), Error);
+  CHECK_THROWS_WITH_AS(with({16}, 3), doctest::Contains("axis 3 is out of range"), Error);
+  CHECK_THROWS_WITH_AS(with({16}, -4), doctest::Contains("axis -4 is out of range"), Error);
+  CHECK_THROWS_WITH_AS(with({16}, 1, 2), doctest::Contains("reach past the last axis"), Error);
+  CHECK_THROWS_WITH_AS(with({16}, 0, -2), doctest::Contains("num_axes must be -1"), Error);
+
+  // Values keep their order; the gradient goes back unchanged.
+  B x({2, 3, 2, 2});
+  randomize(x, 30);
+  for (LayerSpec s : {spec("Flatten"), spec("Reshape")}) {
+    s.reshape = {{0, -1, 3}, 0, -1};
+    B y;
+    auto layer = set_up(s, {&x}, {&y});
+    layer->forward({&x}, {&y}, RunContext{});
+    CHECK(y.shape() == (s.type == "Flatten" ? Shape{2, 12} : Shape{2, 4, 3}));
+    CHECK(std::vector<double>(y.data(), y.data() + y.count()) == std::vector<double>(x.data(), x.data() + x.count()));
+    expect_gradients(s, {&x});
+  }
 }

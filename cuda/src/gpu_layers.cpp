@@ -111,7 +111,7 @@ class Pooling : public GpuLayer {
     const int kh = p.global_pooling ? h : p.kernel_h, kw = p.global_pooling ? w : p.kernel_w;
     const int sh = p.global_pooling ? 1 : p.stride_h, sw = p.global_pooling ? 1 : p.stride_w;
     const int ph = p.global_pooling ? 0 : p.pad_h, pw = p.global_pooling ? 0 : p.pad_w;
-    s_ = {bottom[0]->dim(0) * bottom[0]->dim(1), h, w, pooled_size(h, kh, ph, sh), pooled_size(w, kw, pw, sw), kh, kw, sh, sw, ph, pw};
+    s_ = {bottom[0]->dim(0) * bottom[0]->dim(1), h, w, pooled_size(h, kh, ph, sh, p.round_mode), pooled_size(w, kw, pw, sw, p.round_mode), kh, kw, sh, sw, ph, pw};
     top[0]->reshape({bottom[0]->dim(0), bottom[0]->dim(1), s_.out_h, s_.out_w});
     if (p.method == PoolingSpec::Method::Max) argmax_.resize(top[0]->count);
   }

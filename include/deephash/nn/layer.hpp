@@ -27,6 +27,16 @@
 
 namespace deephash::nn {
 
+// Caffe's CanonicalAxisIndex: `axis` of a blob with `num_axes` axes, a negative one counted from
+// the end (-1 is the last). Throws Error(where, ...) when it lies outside [-num_axes, num_axes).
+inline int canonical_axis(int axis, const std::vector<int>& shape, const std::string& where, const std::string& what = "axis") {
+  const int n = int(shape.size());
+  if (axis < -n || axis >= n)
+    throw Error(where, what + " " + std::to_string(axis) + " is out of range for the input " + shape_text(shape) +
+                           " (" + std::to_string(n) + " axes)");
+  return axis < 0 ? axis + n : axis;
+}
+
 struct RunContext {
   Phase phase = Phase::Test;
   ThreadPool* pool = nullptr;      // null: everything on the calling thread
@@ -92,9 +102,9 @@ class Layer {
   virtual bool can_propagate(std::size_t /*bottom*/) const { return true; }
 
  protected:
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw Error("layer '" + spec_.name + "' (" + spec_.type + ")", problem);
-  }
+  // "layer 'conv1' (Convolution)": where an error happened, for messages.
+  std::string where() const { return "layer '" + spec_.name + "' (" + spec_.type + ")"; }
+  [[noreturn]] void fail(const std::string& problem) const { throw Error(where(), problem); }
   void require_bottoms(const Blobs& bottom, std::size_t min, std::size_t max) const {
     if (bottom.size() < min || bottom.size() > max)
       fail("expects " + (min == max ? std::to_string(min) : std::to_string(min) + " to " + std::to_string(max)) +

@@ -11,12 +11,14 @@
 
 #include "deephash/nn/layers/activations.hpp"
 #include "deephash/nn/layers/batch_norm.hpp"
+#include "deephash/nn/layers/concat.hpp"
 #include "deephash/nn/layers/convolution.hpp"
 #include "deephash/nn/layers/eltwise.hpp"
 #include "deephash/nn/layers/inner_product.hpp"
 #include "deephash/nn/layers/latent.hpp"
 #include "deephash/nn/layers/lrn.hpp"
 #include "deephash/nn/layers/pooling.hpp"
+#include "deephash/nn/layers/reshape.hpp"
 #include "deephash/nn/layers/softmax.hpp"
 
 namespace deephash::nn {
@@ -44,6 +46,9 @@ inline constexpr std::tuple kLayerTypes{
     LayerType<ScaleLayer>{"Scale"},
     LayerType<EltwiseLayer>{"Eltwise"},
     LayerType<SplitLayer>{"Split"},
+    LayerType<ConcatLayer>{"Concat"},
+    LayerType<FlattenLayer>{"Flatten"},
+    LayerType<ReshapeLayer>{"Reshape"},
 };
 
 // Layer types that only declare inputs (fed by the caller, not computed): they make no layer.

@@ -41,11 +41,15 @@ struct ConvolutionSpec {
 
 struct PoolingSpec {
   enum class Method { Max, Average };
+  // How the output size rounds (H + 2 pad - kernel) / stride: Caffe's default is up (CEIL);
+  // round_mode: FLOOR, in Caffe since 2017, rounds down as most other frameworks do.
+  enum class RoundMode { Ceil, Floor };
   Method method = Method::Max;
   int kernel_h = 0, kernel_w = 0;
   int stride_h = 1, stride_w = 1;
   int pad_h = 0, pad_w = 0;
   bool global_pooling = false;
+  RoundMode round_mode = RoundMode::Ceil;
 };
 
 struct InnerProductSpec {
@@ -98,6 +102,28 @@ struct EltwiseSpec {
   std::vector<float> coeff;  // for Sum: one coefficient per bottom (default all 1)
 };
 
+// Caffe's Concat: the inputs joined along `axis` (negative: counted from the end); every other
+// axis must agree. Old files give the axis as `concat_dim`, which the reader takes into `axis`.
+struct ConcatSpec {
+  int axis = 1;
+};
+
+// Caffe's Flatten: the axes from `axis` to `end_axis` (both included; negative: counted from the
+// end) become one.
+struct FlattenSpec {
+  int axis = 1;
+  int end_axis = -1;
+};
+
+// Caffe's Reshape: the input axes from `axis` on, `num_axes` of them (-1: all the rest; a
+// negative `axis` counts from the end, -1 being after the last), are replaced by `shape`. In
+// `shape`, 0 copies the input's dimension at that position and one -1 is inferred from the count.
+struct ReshapeSpec {
+  std::vector<int> shape;
+  int axis = 0;
+  int num_axes = -1;
+};
+
 // deephash's latent hash layer: inner product + sigmoid. The optional losses of the authors'
 // journal follow-up (SSDH, Yang et al. 2017) push activations towards 0 or 1, and each code
 // towards having half of its bits set; both are off (weight 0) by default. They are reported as
@@ -119,7 +145,8 @@ struct LayerSpec {
   std::string name;
   std::string type;  // Caffe's new-style type names: "Convolution", "ReLU", "Pooling", "LRN",
                      // "InnerProduct", "Dropout", "Sigmoid", "Softmax", "SoftmaxWithLoss",
-                     // "BatchNorm", "Scale", "Eltwise", "Input", "Accuracy"; and "Latent"
+                     // "BatchNorm", "Scale", "Eltwise", "Concat", "Flatten", "Reshape",
+                     // "Input", "Accuracy"; and "Latent"
   std::vector<std::string> bottoms, tops;
   std::vector<ParamSpec> params;   // per parameter blob; missing entries take the defaults
   std::vector<float> loss_weights; // per top; empty: the layer type's default
@@ -135,6 +162,9 @@ struct LayerSpec {
   BatchNormSpec batch_norm;
   ScaleSpec scale;
   EltwiseSpec eltwise;
+  ConcatSpec concat;
+  FlattenSpec flatten;
+  ReshapeSpec reshape;
   LatentSpec latent;
   InputSpec input;
 };

@@ -1,6 +1,6 @@
 #pragma once
-// Max and average pooling with Caffe's output size rule: ceil((H + 2 pad - kernel) / stride) + 1,
-// minus one if the last window would start in the padding. Max pooling ignores padding; average
+// Max and average pooling with Caffe's output size rule: ceil((H + 2 pad - kernel) / stride) + 1
+// (floor with round_mode FLOOR), minus one if the last window would start in the padding. Max pooling ignores padding; average
 // pooling divides by the window size counted up to the padded border, as Caffe does.
 
 #include <algorithm>
@@ -12,10 +12,11 @@
 
 namespace deephash::nn {
 
-// Caffe's pooled size: ceil((size + 2 pad - kernel) / stride) + 1, less one if the last window
-// would start in the padding.
-inline int pooled_size(int size, int kernel, int pad, int stride) {
-  int out = int(std::ceil(double(size + 2 * pad - kernel) / stride)) + 1;
+// Caffe's pooled size: ceil((size + 2 pad - kernel) / stride) + 1 (floor for RoundMode::Floor),
+// less one if the last window would start in the padding.
+inline int pooled_size(int size, int kernel, int pad, int stride, PoolingSpec::RoundMode mode) {
+  const double steps = double(size + 2 * pad - kernel) / stride;
+  int out = int(mode == PoolingSpec::RoundMode::Floor ? std::floor(steps) : std::ceil(steps)) + 1;
   if (pad > 0 && (out - 1) * stride >= size + pad) --out;
   return out;
 }
@@ -49,8 +50,8 @@ class PoolingLayer : public Layer<Scalar> {
     sw_ = s.global_pooling ? 1 : s.stride_w;
     ph_ = s.global_pooling ? 0 : s.pad_h;
     pw_ = s.global_pooling ? 0 : s.pad_w;
-    out_h_ = pooled_size(height_, kh_, ph_, sh_);
-    out_w_ = pooled_size(width_, kw_, pw_, sw_);
+    out_h_ = pooled_size(height_, kh_, ph_, sh_, s.round_mode);
+    out_w_ = pooled_size(width_, kw_, pw_, sw_, s.round_mode);
     if (out_h_ <= 0 || out_w_ <= 0) this->fail("input " + shape_text(bottom[0]->shape()) + " is smaller than the window");
     top[0]->reshape({bottom[0]->shape(0), bottom[0]->shape(1), out_h_, out_w_});
     if (s.method == PoolingSpec::Method::Max) argmax_.resize(top[0]->count());
