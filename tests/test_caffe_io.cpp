@@ -70,7 +70,8 @@ std::string dump(const nn::NetSpec& net) {
       << "\n";
     const auto& p = l.pooling;
     o << "  pool " << int(p.method) << " k" << p.kernel_h << "x" << p.kernel_w << " s" << p.stride_h
-      << "x" << p.stride_w << " p" << p.pad_h << "x" << p.pad_w << " global " << p.global_pooling << "\n";
+      << "x" << p.stride_w << " p" << p.pad_h << "x" << p.pad_w << " global " << p.global_pooling
+      << " round " << int(p.round_mode) << "\n";
     const auto& ip = l.inner_product;
     o << "  ip " << ip.num_output << " " << ip.bias_term << " axis " << ip.axis << " "
       << dump(ip.weight_filler) << " " << dump(ip.bias_filler) << "\n";
@@ -85,6 +86,8 @@ std::string dump(const nn::NetSpec& net) {
     o << "  eltwise " << int(l.eltwise.operation);
     for (float x : l.eltwise.coeff) o << " " << x;
     o << "\n";
+    o << "  concat " << l.concat.axis << " flatten " << l.flatten.axis << " " << l.flatten.end_axis << " reshape "
+      << dump(l.reshape.shape) << " " << l.reshape.axis << " " << l.reshape.num_axes << "\n";
     const auto& lt = l.latent;
     o << "  latent " << lt.num_output << " " << dump(lt.weight_filler) << " " << dump(lt.bias_filler)
       << " " << lt.binarization_weight << " " << lt.balance_weight << "\n";
@@ -472,6 +475,11 @@ nn::NetSpec everything_net() {
     l.pooling.pad_h = 0, l.pooling.pad_w = 1;
   }
   add("gpool", "Pooling", {"pool"}, {"gpool"}).pooling.global_pooling = true;
+  add("floor_pool", "Pooling", {"conv"}, {"floor_pool"}).pooling.round_mode = nn::PoolingSpec::RoundMode::Floor;
+  add("concat", "Concat", {"pool", "floor_pool"}, {"concat"});
+  add("concat_last", "Concat", {"pool", "floor_pool"}, {"concat_last"}).concat.axis = -1;
+  add("flat", "Flatten", {"concat"}, {"flat"}).flatten = {2, -2};
+  add("reshape", "Reshape", {"concat"}, {"reshaped"}).reshape = {{0, -1, 2}, 1, 2};
   {
     auto& l = add("norm", "LRN", {"pool"}, {"norm"});
     l.lrn = {3, 2e-5f, 0.5f, 2};
@@ -990,6 +998,80 @@ TEST_CASE("prototxt: write -> parse keeps every field of NetSpec") {
   nn::NetSpec bad = net;
   bad.input_shapes.pop_back();
   CHECK(test::error_message([&] { write_caffe_prototxt(bad); }).find("2 inputs but 1 input shapes") != std::string::npos);
+}
+
+// The forms the model zoo's ImageNet deploy files use (BVLC GoogLeNet in its four versions,
+// SqueezeNet v1.0 and v1.1, ResNet-50): an Input layer whose shape is written `shape: { ... }`,
+// net-level input with input_dim or input_shape, tabs, Concat with no parameters, `engine`
+// fields, global average pooling, V1's CONCAT and FLATTEN.
+TEST_CASE("prototxt: the model zoo's forms of Concat, Flatten, Reshape and pooling") {
+  const nn::NetSpec current = parse_caffe_prototxt(R"(
+name: "zoo"
+layer { name: "data" type: "Input" top: "data" input_param { shape: { dim: 10 dim: 3 dim: 224 dim: 224 } } }
+layer {
+	name: "pool"	type: "Pooling"	bottom: "data"	top: "pool"
+	pooling_param { pool: MAX kernel_size: 3 stride: 2 engine: CAFFE round_mode: FLOOR }
+}
+layer { name: "cat" type: "Concat" bottom: "pool" bottom: "pool" top: "cat" }
+layer { name: "cat0" type: "Concat" bottom: "pool" bottom: "pool" top: "cat0" concat_param { axis: -4 } }
+layer { name: "cat_dim" type: "Concat" bottom: "pool" bottom: "pool" top: "cat_dim" concat_param { concat_dim: 2 } }
+layer { name: "gap" type: "Pooling" bottom: "cat" top: "gap" pooling_param { pool: AVE global_pooling: true } }
+layer { name: "flat" type: "Flatten" bottom: "gap" top: "flat" flatten_param { axis: 1 end_axis: -1 } }
+layer { name: "shape" type: "Reshape" bottom: "gap" top: "shape" reshape_param { shape { dim: 0 dim: -1 } } }
+layer { name: "prob" type: "Softmax" bottom: "flat" top: "prob" softmax_param { engine: CUDNN } }
+)", "zoo.prototxt");
+  REQUIRE(current.layers.size() == 9);
+  CHECK(current.layers[0].input.shapes == std::vector<std::vector<int>>{{10, 3, 224, 224}});
+  CHECK(current.layers[1].pooling.round_mode == nn::PoolingSpec::RoundMode::Floor);
+  CHECK(current.layers[2].concat.axis == 1);
+  CHECK(current.layers[3].concat.axis == -4);
+  CHECK(current.layers[4].concat.axis == 2);
+  CHECK(current.layers[5].pooling.global_pooling);
+  CHECK((current.layers[6].flatten.axis == 1 && current.layers[6].flatten.end_axis == -1));
+  CHECK(current.layers[7].reshape.shape == std::vector<int>{0, -1});
+
+  const nn::NetSpec v1 = parse_caffe_prototxt(R"(
+name: "zoo_v1"
+input: "data"
+input_dim: 10 input_dim: 3 input_dim: 224 input_dim: 224
+layers { bottom: "data" bottom: "data" top: "cat" name: "cat" type: CONCAT }
+layers { bottom: "data" bottom: "data" top: "cat2" name: "cat2" type: CONCAT concat_param { concat_dim: 2 } }
+layers { bottom: "cat" top: "flat" name: "flat" type: FLATTEN }
+)", "zoo_v1.prototxt");
+  REQUIRE(v1.layers.size() == 3);
+  CHECK(v1.input_shapes == std::vector<std::vector<int>>{{10, 3, 224, 224}});
+  CHECK((v1.layers[0].type == "Concat" && v1.layers[0].concat.axis == 1));
+  CHECK((v1.layers[1].type == "Concat" && v1.layers[1].concat.axis == 2));
+  CHECK(v1.layers[2].type == "Flatten");
+  // Written as V1 again: the axis as concat_dim (V1-era readers know no other), same net back.
+  const std::string text = write_caffe_prototxt(v1, CaffeFormat::V1);
+  CHECK(text.find("  top: \"cat2\"\n  concat_param {\n    concat_dim: 2\n  }") != std::string::npos);
+  CHECK(text.find("type: FLATTEN") != std::string::npos);
+  CHECK(text.find("pooling_param") == std::string::npos);  // only Pooling layers carry it
+  CHECK(dump(parse_caffe_prototxt(text, "v1_again")) == dump(v1));
+  // What V1 cannot say is refused by name: a negative axis goes as `axis`, which it does know
+  // through ConcatParameter; Flatten's axes and Reshape are not in V1 at all.
+  nn::NetSpec v1_negative = v1;
+  v1_negative.layers[1].concat.axis = -2;
+  CHECK(write_caffe_prototxt(v1_negative, CaffeFormat::V1).find("concat_param {\n    axis: -2\n  }") != std::string::npos);
+  CHECK(test::error_message([&] { write_caffe_prototxt(current, CaffeFormat::V1); })
+            .find("layer 'data': type 'Input' has no V1 LayerType") != std::string::npos);
+  nn::NetSpec flatten_axes = v1;
+  flatten_axes.layers[2].flatten.axis = 2;
+  CHECK(test::error_message([&] { write_caffe_prototxt(flatten_axes, CaffeFormat::V1); }) ==
+        "write_caffe_prototxt: layer 'flat': V1 layers have no flatten_param; write the net in the current format");
+  nn::NetSpec reshape = v1;
+  reshape.layers[2].type = "Reshape";
+  CHECK(test::error_message([&] { write_caffe_prototxt(reshape, CaffeFormat::V1); }) ==
+        "write_caffe_prototxt: layer 'flat': type 'Reshape' has no V1 LayerType; write the net in the current format");
+
+  const auto err = [](const std::string& text) { return test::error_message([&] { parse_caffe_prototxt(text, "e.prototxt"); }); };
+  CHECK(err("layer { type: \"Concat\" concat_param { axis: 1 concat_dim: 1 } }") ==
+        "e.prototxt:1:59: concat_dim: give axis or concat_dim, not both (as Caffe requires)");
+  CHECK(err("layer { type: \"Concat\" concat_param { concat_dim: -1 } }") ==
+        "e.prototxt:1:51: concat_dim: -1 is out of range [0, 2147483647]");
+  CHECK(err("layer { type: \"Pooling\" pooling_param { round_mode: UP } }").find("expected one of CEIL, FLOOR") !=
+        std::string::npos);
 }
 
 DEEPHASH_OPTIONAL_TEST_CASE("caffemodel: fixtures encoded by protoc read value by value") {

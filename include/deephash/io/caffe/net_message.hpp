@@ -95,10 +95,11 @@ class NetReader {
     }
   }
 
-  std::vector<int> read_shape(const TextField& field) const {
+  // A BlobShape's dims; `signed_dims` lets them be negative (Reshape's -1), else they are counts.
+  std::vector<int> read_shape(const TextField& field, bool signed_dims = false) const {
     std::vector<int> shape;
     for (const TextField& f : message(field).fields)
-      if (f.name == "dim") shape.push_back(count(f));
+      if (f.name == "dim") shape.push_back(signed_dims ? signed_int(f) : count(f));
     return shape;
   }
 
@@ -233,6 +234,9 @@ class NetReader {
     else if (f.name == "batch_norm_param") read_batch_norm(message(f), layer.batch_norm);
     else if (f.name == "scale_param") read_scale(message(f), layer.scale);
     else if (f.name == "eltwise_param") read_eltwise(message(f), layer.eltwise);
+    else if (f.name == "concat_param") read_concat(message(f), layer.concat);
+    else if (f.name == "flatten_param") read_flatten(message(f), layer.flatten);
+    else if (f.name == "reshape_param") read_reshape(message(f), layer.reshape);
     else if (f.name == "input_param") read_input(message(f), layer.input);
     else if (f.name == "latent_param") read_latent(message(f), layer.latent);
   }
@@ -334,6 +338,9 @@ class NetReader {
         p.method = method == "MAX" ? nn::PoolingSpec::Method::Max : nn::PoolingSpec::Method::Average;
       } else if (f.name == "global_pooling") {
         p.global_pooling = flag(f);
+      } else if (f.name == "round_mode") {
+        p.round_mode = enum_name(f, caffe::pool_round_mode_enum()) == "FLOOR" ? nn::PoolingSpec::RoundMode::Floor
+                                                                            : nn::PoolingSpec::RoundMode::Ceil;
       }
     }
     resolve_spatial(kernel, "kernel_size", "kernel", true, p.kernel_h, p.kernel_w);
@@ -409,6 +416,32 @@ class NetReader {
       } else if (f.name == "coeff") {
         e.coeff.push_back(real(f));
       }
+    }
+  }
+
+  // `axis` (may count from the end) or the older `concat_dim` (may not), one or the other.
+  void read_concat(const TextMessage& m, nn::ConcatSpec& c) const {
+    bool axis = false, concat_dim = false;
+    for (const TextField& f : m.fields) {
+      if (f.name != "axis" && f.name != "concat_dim") continue;
+      (f.name == "axis" ? axis : concat_dim) = true;
+      if (axis && concat_dim) fail(f, "give axis or concat_dim, not both (as Caffe requires)");
+      c.axis = f.name == "axis" ? signed_int(f) : count(f);
+    }
+  }
+
+  void read_flatten(const TextMessage& m, nn::FlattenSpec& fl) const {
+    for (const TextField& f : m.fields) {
+      if (f.name == "axis") fl.axis = signed_int(f);
+      else if (f.name == "end_axis") fl.end_axis = signed_int(f);
+    }
+  }
+
+  void read_reshape(const TextMessage& m, nn::ReshapeSpec& r) const {
+    for (const TextField& f : m.fields) {
+      if (f.name == "shape") r.shape = read_shape(f, /*signed_dims=*/true);
+      else if (f.name == "axis") r.axis = signed_int(f);
+      else if (f.name == "num_axes") r.num_axes = signed_int(f);
     }
   }
 
@@ -502,7 +535,7 @@ class NetWriter {
                                    "phase", *layer.phase == nn::Phase::Train ? "TRAIN" : "TEST"));
 
     add_if_not_empty(m, "convolution_param", convolution(layer.convolution), layer);
-    add_if_not_empty(m, "pooling_param", pooling(layer.pooling), layer);
+    add_if_not_empty(m, "pooling_param", pooling(layer.pooling, layer.type == "Pooling"), layer);
     add_if_not_empty(m, "inner_product_param", inner_product(layer.inner_product), layer);
     add_if_not_empty(m, "lrn_param", lrn(layer.lrn), layer);
     add_if_not_empty(m, "dropout_param", dropout(layer.dropout), layer);
@@ -511,6 +544,9 @@ class NetWriter {
     add_if_not_empty(m, "batch_norm_param", batch_norm(layer.batch_norm), layer);
     add_if_not_empty(m, "scale_param", scale(layer.scale), layer);
     add_if_not_empty(m, "eltwise_param", eltwise(layer.eltwise), layer);
+    add_if_not_empty(m, "concat_param", concat(layer.concat), layer);
+    add_if_not_empty(m, "flatten_param", flatten(layer.flatten), layer);
+    add_if_not_empty(m, "reshape_param", reshape(layer.reshape), layer);
     add_if_not_empty(m, "input_param", input(layer.input), layer);
     add_if_not_empty(m, "latent_param", latent(layer.latent), layer);
     return m;
@@ -574,15 +610,18 @@ class NetWriter {
     return m;
   }
 
-  TextMessage pooling(const nn::PoolingSpec& p) const {
+  // `pool` is written for every Pooling layer, default or not: OpenCV 4.6 refuses a global pooling
+  // layer without it. (Other layers carry it only when it is not the default.)
+  TextMessage pooling(const nn::PoolingSpec& p, bool pooling_layer) const {
     const nn::PoolingSpec d;
     TextMessage m;
-    // Always written, default or not: OpenCV 4.6 refuses a global pooling layer without it.
-    m.add_identifier("pool", p.method == nn::PoolingSpec::Method::Max ? "MAX" : "AVE");
+    if (pooling_layer || p.method != d.method)
+      m.add_identifier("pool", p.method == nn::PoolingSpec::Method::Max ? "MAX" : "AVE");
     add_spatial(m, "kernel_size", "kernel", p.kernel_h, p.kernel_w, 0);
     add_spatial(m, "stride", "stride", p.stride_h, p.stride_w, 1);
     add_spatial(m, "pad", "pad", p.pad_h, p.pad_w, 0);
     if (p.global_pooling != d.global_pooling) m.add_bool("global_pooling", p.global_pooling);
+    if (p.round_mode != d.round_mode) m.add_identifier("round_mode", "FLOOR");
     return m;
   }
 
@@ -654,6 +693,32 @@ class NetWriter {
                                     : e.operation == nn::EltwiseSpec::Operation::Max   ? "MAX"
                                                                                        : "SUM");
     for (float c : e.coeff) m.add_float("coeff", c);
+    return m;
+  }
+
+  // V1-era readers know the axis only as concat_dim, which cannot count from the end.
+  TextMessage concat(const nn::ConcatSpec& c) const {
+    TextMessage m;
+    if (c.axis == nn::ConcatSpec{}.axis) return m;
+    if (format_ == CaffeFormat::V1 && c.axis >= 0) m.add_integer("concat_dim", c.axis);
+    else m.add_integer("axis", c.axis);
+    return m;
+  }
+
+  TextMessage flatten(const nn::FlattenSpec& fl) const {
+    const nn::FlattenSpec d;
+    TextMessage m;
+    if (fl.axis != d.axis) m.add_integer("axis", fl.axis);
+    if (fl.end_axis != d.end_axis) m.add_integer("end_axis", fl.end_axis);
+    return m;
+  }
+
+  TextMessage reshape(const nn::ReshapeSpec& r) const {
+    const nn::ReshapeSpec d;
+    TextMessage m;
+    if (!r.shape.empty()) m.add_message("shape", shape_message(r.shape));
+    if (r.axis != d.axis) m.add_integer("axis", r.axis);
+    if (r.num_axes != d.num_axes) m.add_integer("num_axes", r.num_axes);
     return m;
   }
 

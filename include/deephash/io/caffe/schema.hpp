@@ -30,6 +30,10 @@ inline const EnumTable& pool_method_enum() {
   static const EnumTable table{{"MAX", 0}, {"AVE", 1}, {"STOCHASTIC", 2}};
   return table;
 }
+inline const EnumTable& pool_round_mode_enum() {
+  static const EnumTable table{{"CEIL", 0}, {"FLOOR", 1}};
+  return table;
+}
 inline const EnumTable& lrn_norm_region_enum() {
   static const EnumTable table{{"ACROSS_CHANNELS", 0}, {"WITHIN_CHANNEL", 1}};
   return table;
@@ -222,7 +226,8 @@ inline const MessageSchema& pooling_schema() {
                                 scalar(8, "stride_w", FieldKind::UInt32),
                                 scalar(9, "pad_h", FieldKind::UInt32),
                                 scalar(10, "pad_w", FieldKind::UInt32),
-                                scalar(12, "global_pooling", FieldKind::Bool)}};
+                                scalar(12, "global_pooling", FieldKind::Bool),
+                                enumeration(13, "round_mode", pool_round_mode_enum())}};
   return s;
 }
 
@@ -299,6 +304,31 @@ inline const MessageSchema& eltwise_schema() {
   return s;
 }
 
+inline const MessageSchema& concat_schema() {
+  using namespace schema_table;
+  static const MessageSchema s{"caffe.ConcatParameter",
+                               {scalar(1, "concat_dim", FieldKind::UInt32),
+                                scalar(2, "axis", FieldKind::Int32)}};
+  return s;
+}
+
+inline const MessageSchema& flatten_schema() {
+  using namespace schema_table;
+  static const MessageSchema s{"caffe.FlattenParameter",
+                               {scalar(1, "axis", FieldKind::Int32),
+                                scalar(2, "end_axis", FieldKind::Int32)}};
+  return s;
+}
+
+inline const MessageSchema& reshape_schema() {
+  using namespace schema_table;
+  static const MessageSchema s{"caffe.ReshapeParameter",
+                               {message(1, "shape", blob_shape_schema()),
+                                scalar(2, "axis", FieldKind::Int32),
+                                scalar(3, "num_axes", FieldKind::Int32)}};
+  return s;
+}
+
 inline const MessageSchema& input_schema() {
   using namespace schema_table;
   static const MessageSchema s{"caffe.InputParameter", {message(1, "shape", blob_shape_schema())}};
@@ -333,6 +363,7 @@ inline const MessageSchema& layer_schema() {
                                 message(6, "param", param_spec_schema()),
                                 message(8, "include", net_state_rule_schema()),
                                 message(9, "exclude", net_state_rule_schema()),
+                                message(104, "concat_param", concat_schema()),
                                 message(106, "convolution_param", convolution_schema()),
                                 message(108, "dropout_param", dropout_schema()),
                                 message(110, "eltwise_param", eltwise_schema()),
@@ -341,6 +372,8 @@ inline const MessageSchema& layer_schema() {
                                 message(121, "pooling_param", pooling_schema()),
                                 message(123, "relu_param", relu_schema()),
                                 message(125, "softmax_param", softmax_schema()),
+                                message(133, "reshape_param", reshape_schema()),
+                                message(135, "flatten_param", flatten_schema()),
                                 message(139, "batch_norm_param", batch_norm_schema()),
                                 message(142, "scale_param", scale_schema()),
                                 message(143, "input_param", input_schema()),
@@ -358,6 +391,7 @@ inline const MessageSchema& v1_layer_schema() {
                                 enumeration(5, "type", v1_layer_type_enum()),
                                 scalar(7, "blobs_lr", FieldKind::Float),
                                 scalar(8, "weight_decay", FieldKind::Float),
+                                message(9, "concat_param", concat_schema()),
                                 message(10, "convolution_param", convolution_schema()),
                                 message(12, "dropout_param", dropout_schema()),
                                 message(17, "inner_product_param", inner_product_schema()),
