@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <random>
 #include <sstream>
@@ -98,6 +99,22 @@ LayerSpec inner_product(const std::string& name, const std::string& bottom, int 
 LayerSpec relu(const std::string& name, const std::string& blob, float negative_slope = 0) {
   LayerSpec l = in_place(name, "ReLU", blob);
   l.relu.negative_slope = negative_slope;
+  return l;
+}
+
+LayerSpec concat(const std::string& name, std::vector<std::string> bottoms, int axis = 1) {
+  LayerSpec l = layer(name, "Concat", std::move(bottoms), {name});
+  l.concat.axis = axis;
+  return l;
+}
+LayerSpec batch_norm_global(const std::string& name, const std::string& blob) {
+  LayerSpec l = in_place(name, "BatchNorm", blob);
+  l.batch_norm.use_global_stats = true;  // as ResNet-50's deploy file has it
+  return l;
+}
+LayerSpec scale_with_bias(const std::string& name, const std::string& blob) {
+  LayerSpec l = in_place(name, "Scale", blob);
+  l.scale.bias_term = true;
   return l;
 }
 
@@ -259,6 +276,10 @@ LayerOutputs run_ours(const std::string& prototxt, const std::string& caffemodel
   return result;
 }
 
+// Rewrites the prototxt text OpenCV reads (ours reads the file as written), for a field OpenCV
+// spells differently; none by default.
+using OpenCvSpelling = std::function<std::string(std::string)>;
+
 // The two runs of one net, from files written in one format.
 struct Runs {
   LayerOutputs ours, opencv;
@@ -266,15 +287,23 @@ struct Runs {
 };
 
 Runs run_both(const NetSpec& spec, const std::vector<nn::LayerWeights>& weights, CaffeFormat format,
-              const std::vector<int>& input_shape, const std::vector<float>& input) {
+              const std::vector<int>& input_shape, const std::vector<float>& input,
+              const OpenCvSpelling& opencv_spelling = {}) {
   TempDir dir;
   const std::string prototxt = dir.file("deploy.prototxt"), caffemodel = dir.file("weights.caffemodel");
   const std::string text = write_caffe_prototxt(spec, format);
   write_file_atomically(prototxt, text.data(), text.size());
   write_caffemodel(caffemodel, spec, weights, format);
+  std::string opencv_prototxt = prototxt;
+  if (opencv_spelling) {
+    opencv_prototxt = dir.file("deploy_opencv.prototxt");
+    const std::string respelled = opencv_spelling(text);
+    REQUIRE(respelled != text);  // the spelling must have had something to change
+    write_file_atomically(opencv_prototxt, respelled.data(), respelled.size());
+  }
   Runs r;
   auto t0 = std::chrono::steady_clock::now();
-  r.opencv = run_opencv(prototxt, caffemodel, spec, input_shape, input);
+  r.opencv = run_opencv(opencv_prototxt, caffemodel, spec, input_shape, input);
   r.seconds_opencv = seconds_since(t0);
   t0 = std::chrono::steady_clock::now();
   r.ours = run_ours(prototxt, caffemodel, input_shape, input);
@@ -304,10 +333,11 @@ struct Comparison : Runs {
 
 // Runs both and checks every layer's output against OpenCV's to `tolerance` (relative_error).
 Comparison compare(const NetSpec& spec, const std::vector<nn::LayerWeights>& weights, CaffeFormat format,
-                   const std::vector<int>& input_shape, const std::vector<float>& input, double tolerance) {
+                   const std::vector<int>& input_shape, const std::vector<float>& input, double tolerance,
+                   const OpenCvSpelling& opencv_spelling = {}) {
   INFO("net " << spec.name << ", " << format_name(format) << " format");
   Comparison c;
-  static_cast<Runs&>(c) = run_both(spec, weights, format, input_shape, input);
+  static_cast<Runs&>(c) = run_both(spec, weights, format, input_shape, input, opencv_spelling);
   for (const std::string& name : computing_layers(spec)) {
     INFO("layer " << name);
     REQUIRE(c.ours.count(name) == 1);
@@ -504,6 +534,201 @@ TEST_CASE("OpenCV oracle: LRN with k != 1, which OpenCV ignores, against Caffe's
         MESSAGE("OpenCV computes " << l.name << " with k = 1 instead of k = " << l.lrn.k
                                    << " (it ignores lrn_param.k)");
     }
+  }
+}
+
+constexpr CaffeFormat kBothFormats[] = {CaffeFormat::V1, CaffeFormat::Current};
+constexpr CaffeFormat kCurrentFormat[] = {CaffeFormat::Current};
+
+// compare() of `net` with random weights and a random input of its declared shape (both drawn
+// from `seed`), once for each format, in order.
+template <std::size_t N>
+std::vector<Comparison> compare_random(const NetSpec& net, std::uint64_t seed, const CaffeFormat (&formats)[N],
+                                       const OpenCvSpelling& opencv_spelling = {}) {
+  const auto weights = random_weights(net, seed);
+  const std::vector<int> shape = net.input_shapes.at(0);
+  const auto input = random_input(shape, seed + 1);
+  std::vector<Comparison> result;
+  for (CaffeFormat format : formats)
+    result.push_back(compare(net, weights, format, shape, input, kTolerance, opencv_spelling));
+  return result;
+}
+
+// GoogLeNet's inception module as bvlc_googlenet has it, small: four branches (1x1; 1x1 reduce
+// then 3x3; 1x1 reduce then 5x5; 3x3 max pooling with stride 1 then a 1x1 projection) joined by a
+// Concat along the channels, between the stem's ceil-rounded max pooling and the head's average
+// pooling, dropout, classifier and softmax.
+NetSpec inception_net() {
+  NetSpec net;
+  net.name = "inception";
+  net.inputs = {"data"};
+  net.input_shapes = {{2, 3, 19, 19}};
+  auto& L = net.layers;
+  L.push_back(convolution("conv1", "data", 8, 3, 1, 1));
+  L.push_back(relu("conv1_relu", "conv1"));
+  L.push_back(pooling("pool1", "conv1", kMax, 3, 2));  // 19 -> 9
+  L.push_back(convolution("3a_1x1", "pool1", 4, 1));
+  L.push_back(relu("3a_relu_1x1", "3a_1x1"));
+  L.push_back(convolution("3a_3x3_reduce", "pool1", 3, 1));
+  L.push_back(relu("3a_relu_3x3_reduce", "3a_3x3_reduce"));
+  L.push_back(convolution("3a_3x3", "3a_3x3_reduce", 5, 3, 1, 1));
+  L.push_back(relu("3a_relu_3x3", "3a_3x3"));
+  L.push_back(convolution("3a_5x5_reduce", "pool1", 2, 1));
+  L.push_back(relu("3a_relu_5x5_reduce", "3a_5x5_reduce"));
+  L.push_back(convolution("3a_5x5", "3a_5x5_reduce", 3, 5, 1, 2));
+  L.push_back(relu("3a_relu_5x5", "3a_5x5"));
+  L.push_back(pooling("3a_pool", "pool1", kMax, 3, 1, 1));
+  L.push_back(convolution("3a_pool_proj", "3a_pool", 3, 1));
+  L.push_back(relu("3a_relu_pool_proj", "3a_pool_proj"));
+  L.push_back(concat("3a_output", {"3a_1x1", "3a_3x3", "3a_5x5", "3a_pool_proj"}));  // 15 x 9 x 9
+  L.push_back(pooling("pool3", "3a_output", kMax, 3, 2));                            // 9 -> 4
+  L.push_back(pooling("pool5", "pool3", kAve, 4, 1));                                // 1 x 1
+  L.push_back(in_place("pool5_drop", "Dropout", "pool5"));
+  L.push_back(inner_product("classifier", "pool5", 10));
+  L.push_back(layer("prob", "Softmax", {"classifier"}, {"prob"}));
+  return net;
+}
+
+// SqueezeNet's fire module (v1.0 and v1.1 have the same): a 1x1 squeeze, then 1x1 and 3x3
+// expands joined by a Concat; the head is a 1x1 convolution, global average pooling and a
+// softmax over the 4-D pooled blob (N x C x 1 x 1), as in SqueezeNet's deploy files.
+NetSpec fire_net() {
+  NetSpec net;
+  net.name = "fire";
+  net.inputs = {"data"};
+  net.input_shapes = {{2, 3, 15, 15}};
+  auto& L = net.layers;
+  L.push_back(convolution("conv1", "data", 8, 3, 2));  // 15 -> 7
+  L.push_back(relu("relu_conv1", "conv1"));
+  L.push_back(pooling("pool1", "conv1", kMax, 3, 2));  // 7 -> 3
+  L.push_back(convolution("fire2_squeeze1x1", "pool1", 4, 1));
+  L.push_back(relu("fire2_relu_squeeze1x1", "fire2_squeeze1x1"));
+  L.push_back(convolution("fire2_expand1x1", "fire2_squeeze1x1", 6, 1));
+  L.push_back(relu("fire2_relu_expand1x1", "fire2_expand1x1"));
+  L.push_back(convolution("fire2_expand3x3", "fire2_squeeze1x1", 6, 3, 1, 1));
+  L.push_back(relu("fire2_relu_expand3x3", "fire2_expand3x3"));
+  L.push_back(concat("fire2_concat", {"fire2_expand1x1", "fire2_expand3x3"}));  // 12 x 3 x 3
+  L.push_back(in_place("drop9", "Dropout", "fire2_concat"));
+  L.push_back(convolution("conv10", "fire2_concat", 10, 1));
+  L.push_back(relu("relu_conv10", "conv10"));
+  L.push_back(global_pooling("pool10", "conv10", kAve));
+  L.push_back(layer("prob", "Softmax", {"pool10"}, {"prob"}));
+  return net;
+}
+
+// ResNet-50's bottleneck block with the projection shortcut (res2a / res3a): branch1 a strided
+// 1x1 convolution, branch2 1x1 / 3x3 / 1x1; every convolution without bias and followed by
+// BatchNorm with use_global_stats and a Scale with bias, the branches summed by an Eltwise, then
+// ReLU; the head as ResNet-50's (average pooling over the whole map, fc, softmax).
+NetSpec bottleneck_net() {
+  NetSpec net;
+  net.name = "bottleneck";
+  net.inputs = {"data"};
+  net.input_shapes = {{2, 8, 8, 8}};
+  auto& L = net.layers;
+  const auto conv_bn = [&](const std::string& name, const std::string& bottom, int outputs, int kernel, int stride,
+                           int pad, bool relu_after) {
+    L.push_back(convolution_hw(name, bottom, outputs, kernel, kernel, stride, stride, pad, pad, 1, false));
+    L.push_back(batch_norm_global("bn" + name, name));
+    L.push_back(scale_with_bias("scale" + name, name));
+    if (relu_after) L.push_back(relu(name + "_relu", name));
+  };
+  conv_bn("res3a_branch1", "data", 16, 1, 2, 0, false);  // -> 16 x 4 x 4
+  conv_bn("res3a_branch2a", "data", 4, 1, 2, 0, true);
+  conv_bn("res3a_branch2b", "res3a_branch2a", 4, 3, 1, 1, true);
+  conv_bn("res3a_branch2c", "res3a_branch2b", 16, 1, 1, 0, false);
+  L.push_back(layer("res3a", "Eltwise", {"res3a_branch1", "res3a_branch2c"}, {"res3a"}));
+  L.push_back(relu("res3a_relu", "res3a"));
+  L.push_back(pooling("pool5", "res3a", kAve, 4, 1));
+  L.push_back(inner_product("fc", "pool5", 10));
+  L.push_back(layer("prob", "Softmax", {"fc"}, {"prob"}));
+  return net;
+}
+
+TEST_CASE("OpenCV oracle: a GoogLeNet inception module (Concat of four branches), V1 and current files") {
+  for (const Comparison& c : compare_random(inception_net(), 31, kBothFormats))
+    CHECK(c.ours.at("3a_output").shape == std::vector<int>{2, 15, 9, 9});
+}
+
+TEST_CASE("OpenCV oracle: a SqueezeNet fire module and its global-average-pooling head, V1 and current files") {
+  for (const Comparison& c : compare_random(fire_net(), 33, kBothFormats)) {
+    CHECK(c.ours.at("fire2_concat").shape == std::vector<int>{2, 12, 3, 3});
+    CHECK(c.ours.at("prob").shape == std::vector<int>{2, 10, 1, 1});
+  }
+}
+
+// Current format only: V1 has no BatchNorm or Scale.
+TEST_CASE("OpenCV oracle: a ResNet-50 bottleneck block with projection shortcut") {
+  for (const Comparison& c : compare_random(bottleneck_net(), 35, kCurrentFormat))
+    CHECK(c.ours.at("res3a").shape == std::vector<int>{2, 16, 4, 4});
+}
+
+// Flatten (default and with axes) and Concat of flattened blobs before inner products, in both
+// formats; Reshape (with a copied 0 and an inferred -1, and with axis / num_axes) only in the
+// current format, which alone has it.
+TEST_CASE("OpenCV oracle: Flatten, Reshape and Concat along other axes before inner products") {
+  NetSpec net;
+  net.name = "flatten_concat";
+  net.inputs = {"data"};
+  net.input_shapes = {{2, 3, 6, 6}};
+  auto& L = net.layers;
+  L.push_back(convolution("conv", "data", 4, 3));  // 4 x 4 x 4
+  L.push_back(relu("relu", "conv", 0.2f));
+  L.push_back(layer("flat", "Flatten", {"conv"}, {"flat"}));  // 64
+  L.push_back(layer("flat_data", "Flatten", {"data"}, {"flat_data"}));  // 108
+  L.push_back(concat("joined", {"flat", "flat_data"}));               // 172
+  L.push_back(inner_product("ip", "joined", 6));
+  L.push_back(concat("rows", {"conv", "conv"}, -2));  // 4 x 8 x 4: along the height, counted from the end
+  L.push_back(inner_product("ip_rows", "rows", 5));
+  L.push_back(layer("prob", "Softmax", {"ip"}, {"prob"}));
+  for (const Comparison& c : compare_random(net, 37, kBothFormats)) {
+    CHECK(c.ours.at("joined").shape == std::vector<int>{2, 172});
+    CHECK(c.ours.at("rows").shape == std::vector<int>{2, 4, 8, 4});
+  }
+
+  NetSpec current = net;
+  current.name = "reshape_flatten";
+  auto& R = current.layers;
+  R.push_back(layer("reshaped", "Reshape", {"conv"}, {"reshaped"}));  // 4 x 16: channels kept, the rest inferred
+  R.back().reshape.shape = {0, 0, -1};
+  R.push_back(layer("flat_hw", "Flatten", {"conv"}, {"flat_hw"}));  // 4 x 16 again, by axes
+  R.back().flatten = {2, 3};
+  // The last axis split back: 4 x 2 x 8. (Given as axis 2, not -2: OpenCV 4.6 refuses a negative
+  // Reshape axis, which Caffe allows and test_layers checks against caffe.proto's examples.)
+  R.push_back(layer("split_w", "Reshape", {"flat_hw"}, {"split_w"}));
+  R.back().reshape = {{2, -1}, 2, 1};
+  R.push_back(inner_product("ip_reshaped", "split_w", 3));
+  for (const Comparison& c : compare_random(current, 39, kCurrentFormat)) {
+    CHECK(c.ours.at("reshaped").shape == std::vector<int>{2, 4, 16});
+    CHECK(c.ours.at("flat_hw").shape == std::vector<int>{2, 4, 16});
+    CHECK(c.ours.at("split_w").shape == std::vector<int>{2, 4, 2, 8});
+  }
+}
+
+// OpenCV 4.6's copy of caffe.proto has no pooling_param.round_mode (Caffe's field 13, CEIL = 0 /
+// FLOOR = 1, added in 2017): its text reader refuses `round_mode: FLOOR` as an unknown field. It
+// has its own `ceil_mode` (a bool, default true) instead, so OpenCV reads the prototxt with that
+// spelling; it takes layer settings from the prototxt and only the weights from the caffemodel.
+TEST_CASE("OpenCV oracle: pooling with round_mode FLOOR against OpenCV's ceil_mode: false, V1 and current files") {
+  NetSpec net;
+  net.name = "round_mode";
+  net.inputs = {"data"};
+  net.input_shapes = {{2, 3, 14, 14}};
+  auto& L = net.layers;
+  L.push_back(pooling("max_ceil", "data", kMax, 3, 2));    // 14: ceil(5.5) + 1 = 7
+  L.push_back(pooling("max_floor", "data", kMax, 3, 2));   // floor(5.5) + 1 = 6
+  L.back().pooling.round_mode = nn::PoolingSpec::RoundMode::Floor;
+  L.push_back(pooling("ave_floor", "max_floor", kAve, 2, 2, 1));  // 6 + 2 - 2 = 6: 4
+  L.back().pooling.round_mode = nn::PoolingSpec::RoundMode::Floor;
+  const auto respell = [](std::string text) {
+    for (std::size_t at; (at = text.find("round_mode: FLOOR")) != std::string::npos;)
+      text.replace(at, std::string("round_mode: FLOOR").size(), "ceil_mode: false");
+    return text;
+  };
+  for (const Comparison& c : compare_random(net, 40, kBothFormats, respell)) {
+    CHECK(c.ours.at("max_ceil").shape == std::vector<int>{2, 3, 7, 7});
+    CHECK(c.ours.at("max_floor").shape == std::vector<int>{2, 3, 6, 6});
+    CHECK(c.ours.at("ave_floor").shape == std::vector<int>{2, 3, 4, 4});
   }
 }
 
