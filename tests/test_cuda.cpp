@@ -51,15 +51,18 @@ std::vector<float> random_values(std::size_t n, std::uint64_t seed, float scale 
 
 // One layer under test between the input and a fixed classifier with a softmax loss, so that
 // backward has a loss to start from; CPU and GPU must agree on the loss, the layer's output, and
-// every gradient.
-void compare(LayerSpec layer, std::vector<int> input_shape, double tolerance = 1e-4) {
+// every gradient. The layer reads "data" unless it names its inputs, which `before` (layers
+// between the input and it) then makes; learnable layers there check the gradient it passes back.
+void compare(LayerSpec layer, std::vector<int> input_shape, double tolerance = 1e-4,
+             const std::vector<LayerSpec>& before = {}) {
   NetBuilder b("probe");
   b.input("data", input_shape);
   b.input("label", {input_shape[0]});
-  layer.bottoms = {"data"};
+  if (layer.bottoms.empty()) layer.bottoms = {"data"};
   if (layer.tops.empty()) layer.tops = {"probe_out"};
   const std::string out = layer.tops[0];
   NetSpec spec = b.spec();
+  spec.layers.insert(spec.layers.end(), before.begin(), before.end());
   spec.layers.push_back(layer);
   spec.layers.push_back([&] {
     LayerSpec ip;
@@ -115,6 +118,18 @@ LayerSpec layer_of(const std::string& type) {
   return s;
 }
 
+// A learnable per-channel scale from "data" to `top`, random so that branches differ.
+LayerSpec scale_branch(const std::string& top) {
+  LayerSpec s = layer_of("Scale");
+  s.name = top;
+  s.bottoms = {"data"};
+  s.tops = {top};
+  s.scale.bias_term = true;
+  s.scale.filler = gaussian_filler(1);
+  s.scale.bias_filler = gaussian_filler(0.5f);
+  return s;
+}
+
 }  // namespace
 
 TEST_CASE("every layer: GPU forward and backward match the CPU") {
@@ -151,6 +166,29 @@ TEST_CASE("every layer: GPU forward and backward match the CPU") {
   scale.scale.filler = gaussian_filler(1);
   compare(scale, {4, 3, 2, 2});
   compare(layer_of("Softmax"), {4, 6});
+  LayerSpec floor_pool = layer_of("Pooling");
+  floor_pool.pooling = {PoolingSpec::Method::Average, 3, 3, 2, 2, 1, 1, false, PoolingSpec::RoundMode::Floor};
+  compare(floor_pool, {2, 3, 8, 8});
+}
+
+TEST_CASE("Concat, Flatten and Reshape: GPU forward and backward match the CPU") {
+  // Three branches with learnable scales joined along the channels, the height and the last axis:
+  // the scales' gradients check what Concat passes back to each input.
+  const std::vector<LayerSpec> branches{scale_branch("a"), scale_branch("b"), scale_branch("c")};
+  for (int axis : {1, 2, -1}) {  // (not the batch: the labels give it)
+    LayerSpec concat = layer_of("Concat");
+    concat.bottoms = {"a", "b", "c"};
+    concat.concat.axis = axis;
+    compare(concat, {3, 2, 4, 5}, 1e-4, branches);
+  }
+  LayerSpec flatten = layer_of("Flatten");
+  flatten.bottoms = {"a"};
+  flatten.flatten = {2, 3};
+  compare(flatten, {3, 2, 4, 5}, 1e-4, {branches[0]});
+  LayerSpec reshape = layer_of("Reshape");
+  reshape.bottoms = {"a"};
+  reshape.reshape = {{0, -1, 5}, 0, -1};
+  compare(reshape, {3, 2, 4, 5}, 1e-4, {branches[0]});
 }
 
 TEST_CASE("a full training step of the Fashion-MNIST network gives the same weights") {

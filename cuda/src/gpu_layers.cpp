@@ -7,7 +7,9 @@
 
 #include "deephash/nn/im2col.hpp"
 #include "deephash/nn/layer_types.hpp"
+#include "deephash/nn/layers/concat.hpp"
 #include "deephash/nn/layers/pooling.hpp"
+#include "deephash/nn/layers/reshape.hpp"
 #include "kernels.hpp"
 
 namespace deephash::cuda::detail {
@@ -457,6 +459,89 @@ class Split : public GpuLayer {
   }
 };
 
+// Concat (see nn/layers/concat.hpp): each input is `outer` rows of its length along the axis
+// times `inner` values, which go to the same rows of the output, after the inputs before it.
+// Copies of strided rows, which cudaMemcpy2D does without a kernel of our own.
+class Concat : public GpuLayer {
+ public:
+  using GpuLayer::GpuLayer;
+  void reshape(const GpuBlobs& bottom, const GpuBlobs& top) override {
+    std::vector<std::vector<int>> shapes;
+    for (const GpuBlob* b : bottom) shapes.push_back(b->shape);
+    geometry_ = concat_geometry(spec_.concat.axis, shapes, where());
+    top[0]->reshape(geometry_.top_shape);
+  }
+  void forward(const GpuBlobs& bottom, const GpuBlobs& top, const GpuContext& ctx) override {
+    for_each_input(bottom, [&](std::size_t b, std::size_t row, std::size_t start) {
+      copy_rows(top[0]->data.data() + start, row_of(*top[0]), bottom[b]->data.data(), row, row, ctx);
+    });
+  }
+  void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
+    for_each_input(bottom, [&](std::size_t b, std::size_t row, std::size_t start) {
+      if (propagate[b]) copy_rows(bottom[b]->diff.data(), row, top[0]->diff.data() + start, row_of(*top[0]), row, ctx);
+    });
+  }
+
+ private:
+  // Values per row (one index of the axes before the concatenation axis) of a blob.
+  std::size_t row_of(const GpuBlob& blob) const { return std::size_t(blob.dim(geometry_.axis)) * geometry_.inner; }
+  // Calls visit(input, its row length, where its part of an output row starts) for every input.
+  template <class Visit>
+  void for_each_input(const GpuBlobs& bottom, Visit&& visit) const {
+    std::size_t start = 0;
+    for (std::size_t b = 0; b < bottom.size(); ++b) {
+      const std::size_t row = row_of(*bottom[b]);
+      if (row * geometry_.outer != 0) visit(b, row, start);
+      start += row;
+    }
+  }
+  // `outer` rows of `length` values, from rows `from_pitch` apart to rows `to_pitch` apart.
+  void copy_rows(float* to, std::size_t to_pitch, const float* from, std::size_t from_pitch, std::size_t length,
+                 const GpuContext& ctx) const {
+    check(cudaMemcpy2DAsync(to, to_pitch * sizeof(float), from, from_pitch * sizeof(float), length * sizeof(float),
+                            geometry_.outer, cudaMemcpyDeviceToDevice, ctx.stream),
+          "concat copy");
+  }
+  ConcatGeometry geometry_;
+};
+
+// Flatten and Reshape (see nn/layers/reshape.hpp): the values copied, the shape from the derived
+// class.
+class ShapeChange : public GpuLayer {
+ public:
+  using GpuLayer::GpuLayer;
+  void reshape(const GpuBlobs& bottom, const GpuBlobs& top) override { top[0]->reshape(output_shape(bottom[0]->shape)); }
+  void forward(const GpuBlobs& bottom, const GpuBlobs& top, const GpuContext& ctx) override {
+    copy_on_device(top[0]->data.data(), bottom[0]->data.data(), bottom[0]->count, ctx.stream);
+  }
+  void backward(const GpuBlobs& top, const std::vector<bool>& propagate, const GpuBlobs& bottom, const GpuContext& ctx) override {
+    if (propagate[0]) copy_on_device(bottom[0]->diff.data(), top[0]->diff.data(), top[0]->count, ctx.stream);
+  }
+
+ protected:
+  virtual std::vector<int> output_shape(const std::vector<int>& input) const = 0;
+};
+
+class Flatten : public ShapeChange {
+ public:
+  using ShapeChange::ShapeChange;
+
+ protected:
+  std::vector<int> output_shape(const std::vector<int>& input) const override {
+    return flattened_shape(spec_.flatten, input, where());
+  }
+};
+
+class Reshape : public ShapeChange {
+ public:
+  using ShapeChange::ShapeChange;
+
+ protected:
+  std::vector<int> output_shape(const std::vector<int>& input) const override {
+    return reshaped_shape(spec_.reshape, input, where());
+  }
+};
+
 // The GPU class of each entry of nn::kLayerTypes, named by its CPU class; an entry without one
 // keeps type = void and fails at run time, as a net with such a layer cannot run on the GPU.
 template <template <class> class CpuLayer>
@@ -478,6 +563,9 @@ template <> struct GpuLayerFor<BatchNormLayer> { using type = BatchNorm; };
 template <> struct GpuLayerFor<ScaleLayer> { using type = Scale; };
 template <> struct GpuLayerFor<EltwiseLayer> { using type = Eltwise; };
 template <> struct GpuLayerFor<SplitLayer> { using type = Split; };
+template <> struct GpuLayerFor<ConcatLayer> { using type = Concat; };
+template <> struct GpuLayerFor<FlattenLayer> { using type = Flatten; };
+template <> struct GpuLayerFor<ReshapeLayer> { using type = Reshape; };
 
 template <template <class> class CpuLayer>
 std::unique_ptr<GpuLayer> make_gpu_layer_for(nn::LayerType<CpuLayer>, const nn::LayerSpec& spec) {

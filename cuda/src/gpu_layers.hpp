@@ -68,9 +68,9 @@ class GpuLayer {
   const std::vector<std::unique_ptr<GpuBlob>>& params() const { return params_; }
 
  protected:
-  [[noreturn]] void fail(const std::string& problem) const {
-    throw Error("layer '" + spec_.name + "' (" + spec_.type + ", GPU)", problem);
-  }
+  // "layer 'conv1' (Convolution, GPU)": where an error happened, for messages.
+  std::string where() const { return "layer '" + spec_.name + "' (" + spec_.type + ", GPU)"; }
+  [[noreturn]] void fail(const std::string& problem) const { throw Error(where(), problem); }
   nn::LayerSpec spec_;
   std::vector<std::unique_ptr<GpuBlob>> params_;
 };
