@@ -36,7 +36,7 @@ const char* kUsage =
     "                         centre-cropped to 227, BGR, minus the mean 104,117,123\n"
     "  --latent-blob NAME     the Caffe model's sigmoid output (default fc8_kevin_encode)\n"
     "  --train                train a CIFAR-sized network from scratch first\n"
-    "  --epochs X --bits N    for --train (defaults 30 and 48); also --lr, --batch, --seed, --device cuda\n"
+    "  --epochs X --bits N    for --train (defaults 9 and 48); also --lr, --batch, --seed, --device cuda\n"
     "  --queries-per-class N  held out of a single set (default 1000)\n"
     "  --threads N            (default: all cores)\n"
     "  --out DIR              results.json, plots and a retrieval grid (default cifar10-out)\n";
@@ -92,10 +92,11 @@ int main(int argc, char** argv) {
     } else if (options.count("train")) {
       TrainConfig config;
       config.arch = "cifar";
-      config.epochs = std::stod(get("epochs", "30"));
+      // deephash train's defaults, the CIFAR preset's recipe.
+      if (options.count("epochs")) config.epochs = std::stod(get("epochs"));
       config.bits = std::stoi(get("bits", "48"));
-      config.lr = std::stof(get("lr", "0.05"));
-      config.batch = std::stoi(get("batch", "64"));
+      config.lr = std::stof(get("lr", std::to_string(config.lr)));
+      config.batch = std::stoi(get("batch", std::to_string(config.batch)));
       config.seed = std::stoull(get("seed", "1"));
       config.device = get("device", "cpu");
       config.math = get("math", "fp32");

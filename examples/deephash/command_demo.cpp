@@ -47,7 +47,7 @@ int command_demo(int argc, char** argv) {
   for (int bits : bit_lengths) {
     TrainConfig config = train_config_from(args);
     config.bits = bits;
-    std::printf("training a %d-bit model (%g epochs) ...\n", bits, config.epochs);
+    std::printf("training a %d-bit model ...\n", bits);
     std::fflush(stdout);
     TrainResult trained = train_hashing_model(*sets.training, config, pool, "train " + std::to_string(bits) + " bits");
     trained.model.description += ", trained on " + sets.name;

@@ -25,7 +25,7 @@ namespace deephash {
 struct TrainConfig {
   std::string arch = "auto";  // a preset name (workflow/presets.hpp), or auto: chosen from the image size
   int bits = 48;
-  double epochs = 8;
+  std::optional<double> epochs;  // unset: the architecture's (ArchitecturePreset::epochs)
   int batch = 64;
   float lr = 0.1f;
   std::string lr_policy = "onecycle";
@@ -46,6 +46,7 @@ struct TrainConfig {
 struct TrainResult {
   HashingModel model;
   nn::TrainingHistory history;
+  double epochs = 0;  // passes over the training images, as trained
 };
 
 // The file a snapshot at this iteration goes to: the pattern with "{iter}" replaced by it, so
@@ -56,8 +57,9 @@ inline std::string snapshot_path(std::string pattern, int iteration) {
   return pattern;
 }
 
-// The preset's network and input transformation for these images, untrained.
-inline HashingModel untrained_model(const ImageSource& images, const TrainConfig& c) {
+// The preset for these images (the configured one, or the one their size suggests), sized to
+// the configuration.
+inline ArchitecturePreset preset_for(const ImageSource& images, const TrainConfig& c) {
   nn::ArchitectureOptions o;
   o.bits = c.bits;
   o.classes = images.num_classes();
@@ -71,12 +73,16 @@ inline HashingModel untrained_model(const ImageSource& images, const TrainConfig
     const auto [height, width] = stored_image_size(images);
     arch = choose_preset(channels, height, width);
   }
-  ArchitecturePreset preset = architecture_preset(arch, o, channels);
+  return architecture_preset(arch, o, channels);
+}
+
+// The preset's network and input transformation for these images, untrained.
+inline HashingModel untrained_model(ArchitecturePreset preset, const ImageSource& images, const TrainConfig& c) {
   HashingModel m;
   m.net = std::move(preset.net);
   m.frontend = std::move(preset.frontend);
   m.class_names = images.class_names();
-  m.description = arch + " network, " + std::to_string(c.bits) + "-bit latent layer";
+  m.description = preset.name + " network, " + std::to_string(c.bits) + "-bit latent layer";
   return m;
 }
 
@@ -85,7 +91,7 @@ inline void check_train_config(const TrainConfig& c) {
   if (c.math != "fp32" && c.math != "tf32" && c.math != "bf16") throw Error("math " + c.math, "must be fp32, tf32 or bf16");
   if (c.bits < 1) throw Error("train", "the code length must be positive, not " + std::to_string(c.bits));
   if (c.batch < 1) throw Error("train", "the batch size must be positive, not " + std::to_string(c.batch));
-  if (!(c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
+  if (c.epochs && !(*c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
 }
 
 // Trains a model on every item of `images` (a subset source holds a training split out).
@@ -100,7 +106,9 @@ inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c,
     c.seed = resumed.seed;
     c.batch = resumed.batch_size;
   } else {
-    result.model = untrained_model(images, c);
+    ArchitecturePreset preset = preset_for(images, c);
+    result.epochs = c.epochs.value_or(preset.epochs);
+    result.model = untrained_model(std::move(preset), images, c);
   }
   const std::vector<int>& chw = result.model.frontend.input_shape;
   if (chw.size() != 3) throw Error(label, "the model does not say its input shape (channels, height, width)");
@@ -116,7 +124,7 @@ inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c,
     s.lr_policy = c.lr_policy;
     s.momentum = c.momentum;
     s.weight_decay = c.weight_decay;
-    s.max_iter = std::max(1, int(c.epochs * double(images.size()) / c.batch + 0.5));
+    s.max_iter = std::max(1, int(result.epochs * double(images.size()) / c.batch + 0.5));
     s.stepsize = std::max(1, s.max_iter / 3);
   }
   nn::TrainOptions t;
