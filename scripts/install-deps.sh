@@ -2,7 +2,8 @@
 # Installs what deephash needs to build, test and run its main job, from Debian/Ubuntu packages.
 # Idempotent: packages already present are left alone, and apt is not touched when none is missing.
 # Works as root or through sudo. With --hardening, also clang and its libFuzzer runtime (for
-# scripts/fuzz.sh and CI's sanitizer pass).
+# scripts/fuzz.sh and CI's sanitizer pass); with --anchors, PyTorch (the speed anchor of
+# bench/compare_cnn.sh; large, and never needed to build or test).
 set -euo pipefail
 
 packages=(
@@ -14,9 +15,10 @@ packages=(
   libopencv-dnn-dev                # an independent Caffe reader: the oracle of our importer's tests
   protobuf-compiler                # protoc --encode / --decode: binary Caffe fixtures for the tests
 )
-if [ "${1:-}" = "--hardening" ]; then
-  packages+=(clang libclang-rt-dev)  # libFuzzer for the fuzz targets
-fi
+case "${1:-}" in
+  --hardening) packages+=(clang libclang-rt-dev) ;;  # libFuzzer for the fuzz targets
+  --anchors) packages+=(python3-torch) ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

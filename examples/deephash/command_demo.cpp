@@ -14,7 +14,7 @@ namespace deephash::cli {
 int command_demo(int argc, char** argv) {
   Options options = image_set_options();
   options.insert(options.end(), {{"bits", "LIST", "code lengths to train (default 48; e.g. 12,48)"},
-                                 {"epochs", "X", "(default 8)"},
+                                 {"epochs", "X", "(default: the architecture's, 8)"},
                                  {"lr", "X", "(default 0.1)"},
                                  {"batch", "N", "(default 64)"},
                                  {"seed", "N", "(default 1)"},
