@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
       // deephash train's defaults, the CIFAR preset's recipe.
       if (options.count("epochs")) config.epochs = std::stod(get("epochs"));
       config.bits = std::stoi(get("bits", "48"));
-      config.lr = std::stof(get("lr", std::to_string(config.lr)));
+      if (options.count("lr")) config.lr = std::stof(get("lr"));
       config.batch = std::stoi(get("batch", std::to_string(config.batch)));
       config.seed = std::stoull(get("seed", "1"));
       config.device = get("device", "cpu");

@@ -238,6 +238,22 @@ TEST_CASE("database and queries apart, one hold-out rule, grids drawn from an ar
   REQUIRE(r.status == 0);
   CHECK(r.output.find("training on 48 images") != std::string::npos);  // 1 a class: at most 10% of 17
   CHECK(r.output.find("validation: 3 images against the 48 training images") != std::string::npos);
+
+  // Transfer: a trained model as the pretrained network, its convolutions frozen, a 4-bit latent
+  // layer on its global pool; the result encodes like any model.
+  r = run("train --dataset " + archive + " --prototxt " + model + " --init " + model +
+          " --latent-after pool --freeze-below pool --bits 4 --epochs 3 --batch 10 --threads 2 --out " + dir.file("t.dhm"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  REQUIRE(run("encode --model " + dir.file("t.dhm") + " --dataset " + archive + " --out " + dir.file("t.dhc")).status == 0);
+  CHECK(load_encoded_set(dir.file("t.dhc")).codes.bits() == 4);
+  r = run("train --dataset " + archive + small + "--latent-after pool --out " + dir.file("x.dhm"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--latent-after: belongs to transfer from a pretrained network: give --prototxt") != std::string::npos);
+  r = run("train --dataset " + archive + " --prototxt " + model + " --init " + model + " --latent-after nowhere --out " + dir.file("x.dhm"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find("has no blob 'nowhere'") != std::string::npos);
+  CHECK(!std::filesystem::exists(dir.file("x.dhm")));
 }
 
 TEST_CASE("the command explains bad input and fails without writing anything") {

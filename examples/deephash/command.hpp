@@ -4,13 +4,16 @@
 // conversion of those options into library calls (workflow/).
 
 #include <cstdio>
+#include <cstdlib>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include <deephash/core/thread_pool.hpp>
 #include <deephash/workflow/sets.hpp>
 #include <deephash/workflow/training.hpp>
+#include <deephash/workflow/transfer.hpp>
 
 #include "args.hpp"
 
@@ -46,7 +49,7 @@ inline Options train_options() {
           {"bits", "N", "code length, the latent layer's size (default 48)"},
           {"epochs", "X", "passes over the training images (default: the architecture's, 8; 9 for cifar)"},
           {"batch", "N", "mini-batch size (default 64)"},
-          {"lr", "X", "peak / base learning rate (default 0.1)"},
+          {"lr", "X", "peak / base learning rate (default 0.1; 0.001 with --prototxt)"},
           {"lr-policy", "P", "onecycle (default), fixed, step, multistep, inv, poly"},
           {"weight-decay", "X", "(default 0.0005)"},
           {"label-smoothing", "X", "the classifier's target: 1 - X on the label, X / classes on each class\n"
@@ -61,6 +64,42 @@ inline Options train_options() {
           {"resume", "FILE", "continue a snapshot exactly where it stopped"},
           {"device", "D", "cpu (default) or cuda (builds with the GPU module)"},
           {"math", "M", "on the GPU: fp32 (default), tf32 or bf16 matrix products"}};
+}
+
+// Transfer from a pretrained network (workflow/transfer.hpp).
+inline Options transfer_options() {
+  return {{"prototxt", "FILE", "train from this pretrained network: a Caffe deploy prototxt (--init: its weights),\n"
+                              "or a deephash model (its network and input transformation)"},
+          {"latent-after", "BLOB", "with --prototxt: the blob the latent layer reads (also the rerank features), e.g. fc7"},
+          {"freeze-below", "BLOB", "with --prototxt: the layers computing BLOB keep their weights and run once per\n"
+                                   "image; only the layers above train (30 epochs by default; mirroring kept, no crops)"},
+          {"resize", "N", "with --prototxt: resize to NxN, then crop the net's input size (0: resize to the input)"},
+          {"mean", "V[,V,V]", "with --prototxt: subtracted per channel, in the net's order"},
+          {"scale", "X", "with --prototxt: multiplies the pixels after the mean"},
+          {"rgb", "", "with --prototxt: the net takes RGB\n"
+                      "(defaults: a deephash model's own; for a prototxt Caffe's ImageNet preprocessing:\n"
+                      "256 resize, crop, BGR, mean 104,117,123, scale 1)"}};
+}
+
+inline TransferSpec transfer_spec_from(const Args& a) {
+  TransferSpec t;
+  t.backbone = a.required("prototxt");
+  t.latent_after = a.required("latent-after");
+  t.freeze_below = a.get("freeze-below");
+  if (a.has("resize")) t.resize = int(a.get_int("resize", 0));
+  if (a.has("mean")) {
+    t.mean_values.emplace();
+    std::stringstream in(a.get("mean"));
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      char* end = nullptr;
+      t.mean_values->push_back(std::strtof(item.c_str(), &end));
+      if (item.empty() || *end) throw Error("--mean", "expects comma-separated numbers, got '" + a.get("mean") + "'");
+    }
+  }
+  if (a.has("scale")) t.scale = float(a.get_double("scale", 1));
+  if (a.has("rgb")) t.bgr = false;
+  return t;
 }
 
 inline Option threads_option() { return {"threads", "N", "threads (default: all cores)"}; }
@@ -128,7 +167,7 @@ inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}) {
   c.bits = int(a.get_int("bits", c.bits));
   if (a.has("epochs")) c.epochs = a.get_double("epochs", 0);
   c.batch = int(a.get_int("batch", c.batch));
-  c.lr = float(a.get_double("lr", c.lr));
+  if (a.has("lr")) c.lr = float(a.get_double("lr", 0));
   c.lr_policy = a.get("lr-policy", c.lr_policy);
   c.weight_decay = float(a.get_double("weight-decay", c.weight_decay));
   if (a.has("label-smoothing")) c.label_smoothing = float(a.get_double("label-smoothing", 0));

@@ -15,20 +15,27 @@ int command_train(int argc, char** argv) {
                          "writes a model file (network, weights, input transformation, class names), its training curves\n"
                          "(MODEL.curves.svg) and, if asked, snapshots to resume from. With --validation-per-class N it\n"
                          "then scores the validation images as queries against the training images (mAP@1000): the\n"
-                         "number to make training choices on, which never touches the queries.",
-                         {image_set_options(false), train_options(), {{"out", "MODEL", "the model file to write"}, threads_option()}},
+                         "number to make training choices on, which never touches the queries.\n\n"
+                         "With --prototxt, a pretrained network (a Caffe deploy prototxt, its weights from --init) gets\n"
+                         "the latent layer and a classifier on top of blob --latent-after, instead of a preset network.",
+                         {image_set_options(false), train_options(), transfer_options(),
+                          {{"out", "MODEL", "the model file to write"}, threads_option()}},
                          true};
   Args args;
   if (!parse_command(spec, argc, argv, args)) return 0;
   const std::string out = args.required("out");
   const TrainConfig config = train_config_from(args);
+  if (!args.has("prototxt"))
+    for (const Option& o : transfer_options())
+      if (args.has(o.name)) throw Error("--" + o.name, "belongs to transfer from a pretrained network: give --prototxt");
   const unsigned threads = threads_from(args);
   ThreadPool pool(threads);
   const RetrievalSets sets = sets_from(args, {true});
   print_sets(sets);
   std::printf("training on %zu images (%d classes)\n", sets.training->size(), sets.training->num_classes());
   std::fflush(stdout);
-  TrainResult r = train_hashing_model(*sets.training, config, pool);
+  TrainResult r = args.has("prototxt") ? train_transfer_model(*sets.training, transfer_spec_from(args), config, pool)
+                                        : train_hashing_model(*sets.training, config, pool);
   r.model.description += ", trained on " + sets.name;
   save_model(r.model, out);
   write_training_curves(r.history, out + ".curves.svg", r.model.description);

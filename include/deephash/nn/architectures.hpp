@@ -3,13 +3,17 @@
 //   fashion_mnist_net  a small batch-normalised CNN for 28x28 gray images (the main job)
 //   cifar_net          a CIFAR-sized CNN for 32x32 colour images, trainable from scratch on a CPU
 //   kevin_net          the paper's KevinNet: CaffeNet (AlexNet) + fc8_kevin latent layer, 227x227
+//   hash_head_on       any pretrained network (a deploy prototxt) with the latent layer put on top
 // Blob names are fixed: input "data" and "label", codes from "latent" ("fc8_kevin_encode" in
 // KevinNet), rerank features from "fc1" / "pool" / "fc7", classifier scores "scores", training
 // loss "loss".
 
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "deephash/nn/deploy.hpp"
 #include "deephash/nn/net_builder.hpp"
 
 namespace deephash::nn {
@@ -100,6 +104,42 @@ inline NetSpec kevin_net(const ArchitectureOptions& o) {
   b.softmax_loss("loss", "fc8_classifier", "label");
   b.accuracy("accuracy", "fc8_classifier", "label");
   return b.spec();
+}
+
+// The input blob of a network (its first net-level input or Input layer top) and the shape it
+// declares (empty if none).
+inline std::pair<std::string, std::vector<int>> image_input_of(const NetSpec& net) {
+  if (!net.inputs.empty()) return {net.inputs[0], net.input_shapes.empty() ? std::vector<int>{} : net.input_shapes[0]};
+  for (const LayerSpec& l : net.layers)
+    if (is_input_type(l.type) && !l.tops.empty()) return {l.tops[0], l.input.shapes.empty() ? std::vector<int>{} : l.input.shapes[0]};
+  throw Error("net '" + net.name + "'", "declares no input");
+}
+
+// A pretrained network (e.g. a Caffe deploy prototxt) with the paper's hash layers put on top,
+// as KevinNet puts them on CaffeNet: the latent layer reads blob `after`, the classifier and loss
+// follow, with the learning-rate multipliers 10 / 20 of new layers on a pretrained net. Layers of
+// the backbone that `after` does not need (its own classifier) are left out.
+inline NetSpec hash_head_on(const NetSpec& backbone, const std::string& after, const ArchitectureOptions& o) {
+  // Only what computes `after`: the backbone's own classifier (or hash layers) are left out.
+  NetSpec net = keep_needed_for(backbone, {after}, Phase::Train);
+  for (const LayerSpec& l : net.layers)
+    for (const std::string& t : l.tops)
+      for (const char* ours : {"latent", "scores", "loss", "accuracy", "label"})
+        if (t == ours)
+          throw Error("net '" + net.name + "'", std::string("already has a blob '") + ours + "', which the hash layers add");
+  LayerSpec label;
+  label.type = "Input";
+  label.name = "label";
+  label.tops = {"label"};
+  label.input.shapes = {{o.batch}};
+  net.layers.insert(net.layers.begin(), label);
+  NetBuilder b(net.name);
+  detail::latent_and_classifier(b, after, o);
+  for (LayerSpec l : b.spec().layers) {
+    if (l.type == "Latent" || l.type == "InnerProduct") l.params = {{10, 1}, {20, 0}};
+    net.layers.push_back(std::move(l));
+  }
+  return net;
 }
 
 }  // namespace deephash::nn

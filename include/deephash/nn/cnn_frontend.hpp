@@ -74,7 +74,7 @@ class CnnFrontend : public Frontend {
     if (features && features_ > 0) copy_rows(net_->blob(spec_.feature_blob), images.count, features_, features, "feature");
     if (!spec_.flip_average) return;
     // The test transformation is a centred crop, so mirroring the input mirrors the image.
-    mirror_width(net_->blob(spec_.input_blob));
+    mirror_images(net_->blob(spec_.input_blob));
     net_->forward(RunContext{Phase::Test, &pool_, nullptr});
     average_rows(net_->blob(spec_.latent_blob), activations);
     if (features && features_ > 0) average_rows(net_->blob(spec_.feature_blob), features);
@@ -93,11 +93,6 @@ class CnnFrontend : public Frontend {
   // out = (out + blob) / 2, element by element (the sizes were checked by copy_rows).
   static void average_rows(const Blob<float>& blob, float* out) {
     for (std::size_t i = 0; i < blob.count(); ++i) out[i] = 0.5f * (out[i] + blob.data()[i]);
-  }
-  // Reverses every row of an N x C x H x W blob.
-  static void mirror_width(Blob<float>& blob) {
-    const std::size_t width = std::size_t(blob.shape().back());
-    for (float* row = blob.data(); row < blob.data() + blob.count(); row += width) std::reverse(row, row + width);
   }
 
   FrontendSpec spec_;

@@ -114,6 +114,14 @@ void load_images(Net<Scalar>& net, const ImageBatchView& images, const Transform
                     [&](float* data) { prepare_batch(images, transform, pool, data); });
 }
 
+// Mirrors every image of an N x C x H x W input blob (reverses its rows): after the test
+// transformation's centred crop, the net's input for the mirror images.
+template <class Scalar>
+void mirror_images(Blob<Scalar>& blob) {
+  const std::size_t width = std::size_t(blob.shape().back());
+  for (Scalar* row = blob.data(); row < blob.data() + blob.count(); row += width) std::reverse(row, row + width);
+}
+
 // Running averages of the loss and accuracy, written into the history about 200 times per run
 // and shown on the progress bar. Shared by the CPU and GPU training loops.
 class TrainingLog {
@@ -158,9 +166,24 @@ class TrainingLog {
   int since_ = 0;
 };
 
-// Trains from the solver's current iteration up to `until` (reshuffling every epoch). Every
-// random draw derives from options.seed and the iteration number: the same seed and thread
-// count give the same weights, also across a snapshot and resume.
+// One step on the batch in the net's input blobs: forward, backward, solver step, logged. The
+// dropout masks derive from the seed and the iteration.
+template <class Scalar>
+void training_step(Net<Scalar>& net, SgdSolver<Scalar>& solver, const TrainOptions& options, ThreadPool& pool,
+                   TrainingLog& log, const std::string& label) {
+  const int it = solver.iteration();
+  std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
+  const RunContext ctx{Phase::Train, &pool, &dropout_rng};
+  const double loss = double(net.forward(ctx));
+  if (!std::isfinite(loss))
+    throw Error(label, "the loss became " + std::to_string(loss) + " at iteration " + std::to_string(it) +
+                           " (learning rate " + std::to_string(solver.current_learning_rate()) + " too high?)");
+  net.backward(ctx);
+  const double rate = solver.current_learning_rate();
+  solver.step();
+  log.record(solver.iteration(), loss, options.accuracy_blob.empty() ? 0.0 : double(net.blob(options.accuracy_blob).data()[0]), rate);
+}
+
 // How the training images are decoded: the net's channels, and the transformation's resize
 // done once at decoding (so that a batch holds images of one size).
 inline DecodeOptions training_decode_options(const TransformSpec& transform, int channels) {
@@ -192,16 +215,7 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSo
     const DecodedBatch& batch = batches.next();
     load_batch(net, batch.view(), batch.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
                options.data_blob, options.label_blob);
-    std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
-    const RunContext ctx{Phase::Train, &pool, &dropout_rng};
-    const double loss = double(net.forward(ctx));
-    if (!std::isfinite(loss))
-      throw Error(label, "the loss became " + std::to_string(loss) + " at iteration " + std::to_string(it) +
-                             " (learning rate " + std::to_string(solver.current_learning_rate()) + " too high?)");
-    net.backward(ctx);
-    const double rate = solver.current_learning_rate();
-    solver.step();
-    log.record(solver.iteration(), loss, options.accuracy_blob.empty() ? 0.0 : double(net.blob(options.accuracy_blob).data()[0]), rate);
+    training_step(net, solver, options, pool, log, label);
     if (after_step) after_step(solver.iteration());
   }
   return log.finish();

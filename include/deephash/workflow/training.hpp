@@ -4,10 +4,12 @@
 // file (fine-tuning), Caffe's SGD with a learning-rate policy, snapshots to resume from exactly,
 // on the CPU or (with the GPU module) on CUDA — with the training curves as a picture.
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "deephash/data/image_source.hpp"
 #include "deephash/eval/svg_plot.hpp"
@@ -27,7 +29,7 @@ struct TrainConfig {
   int bits = 48;
   std::optional<double> epochs;  // unset: the architecture's (ArchitecturePreset::epochs)
   int batch = 64;
-  float lr = 0.1f;
+  std::optional<float> lr;    // unset: 0.1 for a preset, 0.001 for transfer (workflow/transfer.hpp)
   std::string lr_policy = "onecycle";
   float momentum = 0.9f;
   float weight_decay = 5e-4f;
@@ -57,16 +59,22 @@ inline std::string snapshot_path(std::string pattern, int iteration) {
   return pattern;
 }
 
-// The preset for these images (the configured one, or the one their size suggests), sized to
-// the configuration.
-inline ArchitecturePreset preset_for(const ImageSource& images, const TrainConfig& c) {
+// The hash layers and batch size the configuration asks for, with a classifier for `classes`.
+inline nn::ArchitectureOptions architecture_options(const TrainConfig& c, int classes) {
   nn::ArchitectureOptions o;
   o.bits = c.bits;
-  o.classes = images.num_classes();
+  o.classes = classes;
   o.batch = c.batch;
   o.binarization_weight = c.binarization_weight;
   o.balance_weight = c.balance_weight;
   o.label_smoothing = c.label_smoothing;
+  return o;
+}
+
+// The preset for these images (the configured one, or the one their size suggests), sized to
+// the configuration.
+inline ArchitecturePreset preset_for(const ImageSource& images, const TrainConfig& c) {
+  const nn::ArchitectureOptions o = architecture_options(c, images.num_classes());
   const int channels = images.natural_channels();
   std::string arch = c.arch;
   if (arch == "auto") {
@@ -94,9 +102,48 @@ inline void check_train_config(const TrainConfig& c) {
   if (c.epochs && !(*c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
 }
 
-// Trains a model on every item of `images` (a subset source holds a training split out).
-inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c, ThreadPool& pool,
-                                       const std::string& label = "train") {
+// What a training run falls back on where the configuration is silent, and the layers that
+// start from their fillers whatever TrainConfig::init holds (hash layers new to a pretrained net).
+struct TrainingDefaults {
+  double epochs = 8;
+  float lr = 0.1f;
+  std::vector<std::string> fresh_layers;
+};
+
+// `weights` without the layers named in `fresh`.
+inline std::vector<nn::LayerWeights> without_layers(std::vector<nn::LayerWeights> weights, const std::vector<std::string>& fresh) {
+  weights.erase(std::remove_if(weights.begin(), weights.end(),
+                               [&](const nn::LayerWeights& w) { return std::find(fresh.begin(), fresh.end(), w.layer) != fresh.end(); }),
+                weights.end());
+  return weights;
+}
+
+// The solver for `epochs` passes over `images` items in batches of c.batch.
+inline nn::SolverSpec solver_spec(const TrainConfig& c, const TrainingDefaults& d, std::size_t images) {
+  nn::SolverSpec s;
+  s.base_lr = c.lr.value_or(d.lr);
+  s.lr_policy = c.lr_policy;
+  s.momentum = c.momentum;
+  s.weight_decay = c.weight_decay;
+  s.max_iter = std::max(1, int(c.epochs.value_or(d.epochs) * double(images) / c.batch + 0.5));
+  s.stepsize = std::max(1, s.max_iter / 3);
+  return s;
+}
+
+inline nn::TrainOptions training_options_for(const TrainConfig& c, const HashingModel& model) {
+  nn::TrainOptions t;
+  t.batch_size = c.batch;
+  t.transform = model.frontend.transform;
+  t.data_blob = model.frontend.input_blob;
+  t.seed = c.seed;
+  t.show_progress = c.show_progress;
+  return t;
+}
+
+// Trains `start` (untrained, or with c.init's weights loaded over it) on every item of `images`
+// (a subset source holds a training split out), or continues the snapshot c.resume.
+inline TrainResult train_model(HashingModel start, const TrainingDefaults& defaults, const ImageSource& images,
+                               TrainConfig c, ThreadPool& pool, const std::string& label = "train") {
   check_train_config(c);
   TrainResult result;
   TrainingSnapshot resumed;
@@ -106,32 +153,17 @@ inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c,
     c.seed = resumed.seed;
     c.batch = resumed.batch_size;
   } else {
-    ArchitecturePreset preset = preset_for(images, c);
-    result.epochs = c.epochs.value_or(preset.epochs);
-    result.model = untrained_model(std::move(preset), images, c);
+    result.model = std::move(start);
+    result.epochs = c.epochs.value_or(defaults.epochs);
   }
   const std::vector<int>& chw = result.model.frontend.input_shape;
   if (chw.size() != 3) throw Error(label, "the model does not say its input shape (channels, height, width)");
   nn::NetOptions options;
   options.seed = c.seed;
-  options.input_shapes["data"] = {c.batch, chw[0], chw[1], chw[2]};
+  options.input_shapes[result.model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
   options.input_shapes["label"] = {c.batch};
-  nn::SolverSpec s;
-  if (!c.resume.empty()) {
-    s = resumed.solver;
-  } else {
-    s.base_lr = c.lr;
-    s.lr_policy = c.lr_policy;
-    s.momentum = c.momentum;
-    s.weight_decay = c.weight_decay;
-    s.max_iter = std::max(1, int(result.epochs * double(images.size()) / c.batch + 0.5));
-    s.stepsize = std::max(1, s.max_iter / 3);
-  }
-  nn::TrainOptions t;
-  t.batch_size = c.batch;
-  t.transform = result.model.frontend.transform;
-  t.seed = c.seed;
-  t.show_progress = c.show_progress;
+  const nn::SolverSpec s = c.resume.empty() ? solver_spec(c, defaults, images.size()) : resumed.solver;
+  nn::TrainOptions t = training_options_for(c, result.model);
 
   // The same steps on either device: load the starting weights, restore a resumed solver, train
   // with snapshots, collect the weights.
@@ -140,7 +172,7 @@ inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c,
       net.load_weights(resumed.model.weights, c.resume);
       solver.restore(resumed.iteration, resumed.history);
     } else if (!c.init.empty()) {
-      const auto loaded = net.load_weights(load_weights(c.init), c.init);
+      const auto loaded = net.load_weights(without_layers(load_weights(c.init), defaults.fresh_layers), c.init);
       if (c.show_progress) std::fprintf(stderr, "initialised %zu layers from %s\n", loaded.size(), c.init.c_str());
     }
     t.accuracy_blob = net.has_blob("accuracy") ? "accuracy" : "";
@@ -178,6 +210,16 @@ inline TrainResult train_hashing_model(const ImageSource& images, TrainConfig c,
     });
   }
   return result;
+}
+
+// Trains the preset for these images (TrainConfig::arch) with its recipe.
+inline TrainResult train_hashing_model(const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
+                                       const std::string& label = "train") {
+  check_train_config(c);
+  if (!c.resume.empty()) return train_model({}, {}, images, c, pool, label);
+  ArchitecturePreset preset = preset_for(images, c);
+  const TrainingDefaults defaults{preset.epochs, 0.1f, {}};
+  return train_model(untrained_model(std::move(preset), images, c), defaults, images, c, pool, label);
 }
 
 // Loss, training accuracy and learning rate over the iterations, as an SVG.

@@ -47,6 +47,15 @@ inline WeightsFormat detect_weights_format(const std::string& path) {
   throw Error(path, "is neither a deephash model or snapshot nor a Caffe .caffemodel (binary protobuf)");
 }
 
+// Whether the file is a deephash model (rather than, say, a Caffe prototxt).
+inline bool is_deephash_model(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, "cannot open the file");
+  char head[12] = {};
+  in.read(head, sizeof head);
+  return in.gcount() == 12 && std::memcmp(head, kContainerMagic, 8) == 0 && std::memcmp(head + 8, kModelFileKind, 4) == 0;
+}
+
 // The layers' weights, by layer name, as the file holds them.
 inline std::vector<nn::LayerWeights> load_weights(const std::string& path) {
   switch (detect_weights_format(path)) {

@@ -1,0 +1,112 @@
+#pragma once
+// Training above a frozen backbone: the backbone's output for every training image is computed
+// once, and the layers above train on those values, many epochs for the price of one pass of the
+// backbone. Each image is kept twice, as it is and mirrored, so that mirroring stays an
+// augmentation; random crops and padding do not (they would need the backbone on every step):
+// the images go through the test transformation's centred crop.
+
+#include <cmath>
+#include <cstdio>
+#include <functional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "deephash/core/progress.hpp"
+#include "deephash/data/batch_stream.hpp"
+#include "deephash/data/image_source.hpp"
+#include "deephash/nn/trainer.hpp"
+
+namespace deephash::nn {
+
+struct FrozenFeatures {
+  std::vector<int> item_shape;  // one image's values, e.g. {4096} or {256, 6, 6}
+  std::size_t item_size = 0;    // their count
+  std::vector<float> values;    // image i's view v (0: as it is, 1: mirrored) at (2 i + v) * item_size
+  std::vector<int> labels;
+
+  std::size_t size() const { return labels.size(); }
+  const float* item(std::size_t i, int view) const { return values.data() + (2 * i + std::size_t(view)) * item_size; }
+};
+
+// Runs `below` (a test-phase net from `input_blob` to `output_blob`) over every image of
+// `images`, transformed without augmentation, and over its mirror image.
+inline FrozenFeatures compute_frozen_features(Net<float>& below, const ImageSource& images, const TransformSpec& transform,
+                                              const std::string& input_blob, const std::string& output_blob,
+                                              std::size_t batch, ThreadPool& pool, bool show_progress,
+                                              const std::string& label = "frozen layers") {
+  if (images.size() == 0) throw Error(label, "the training set is empty");
+  const std::vector<int>& input_shape = below.blob(input_blob).shape();
+  const int channels = input_shape.size() > 1 ? input_shape[1] : 3;
+  std::vector<std::size_t> order(images.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  BatchStream stream(images, std::move(order), batch, training_decode_options(transform, channels), 1, 4);
+  FrozenFeatures f;
+  f.labels = images.labels();
+  ProgressBar progress(label, images.size());
+  DecodedBatch decoded;
+  std::size_t done = 0;
+  while (stream.next(decoded)) {
+    const ImageBatchView view = decoded.view();
+    load_images(below, view, transform, pool, input_blob);
+    for (int mirrored = 0; mirrored < 2; ++mirrored) {
+      if (mirrored) mirror_images(below.blob(input_blob));
+      below.forward(RunContext{Phase::Test, &pool, nullptr});
+      const Blob<float>& out = below.blob(output_blob);
+      if (f.values.empty()) {
+        f.item_shape.assign(out.shape().begin() + 1, out.shape().end());
+        f.item_size = out.count_from(1);
+        f.values.resize(2 * images.size() * f.item_size);
+      }
+      for (std::size_t i = 0; i < view.count; ++i) {
+        const float* from = out.data() + i * f.item_size;
+        for (std::size_t k = 0; k < f.item_size; ++k)
+          if (!std::isfinite(from[k]))
+            throw Error(label, "blob '" + output_blob + "' is not finite for image " + std::to_string(done + i) +
+                                   " (" + images.locator(done + i) + ")");
+        std::copy(from, from + f.item_size, f.values.data() + (2 * (done + i) + std::size_t(mirrored)) * f.item_size);
+      }
+    }
+    done += view.count;
+    if (show_progress) progress.update(done);
+  }
+  if (show_progress) progress.finish();
+  return f;
+}
+
+// Trains `above` (whose input blob options.data_blob takes the frozen values) from the solver's
+// current iteration up to `until`: the batches of the image training loop (the same per-epoch
+// shuffles), each item as it is or mirrored by a draw from (seed, iteration, position).
+template <class Scalar>
+TrainingHistory train_on_features(Net<Scalar>& above, SgdSolver<Scalar>& solver, const FrozenFeatures& features,
+                                  const TrainOptions& options, int until, ThreadPool& pool,
+                                  const std::string& label = "train",
+                                  const std::function<void(int iteration)>& after_step = {}) {
+  if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
+  if (features.size() == 0) throw Error(label, "the training set is empty");
+  const std::size_t batch = std::size_t(options.batch_size);
+  std::vector<std::size_t> rows(batch), order;
+  std::size_t order_epoch = std::size_t(-1);
+  std::vector<int> shape = {options.batch_size};
+  shape.insert(shape.end(), features.item_shape.begin(), features.item_shape.end());
+  TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty());
+  while (solver.iteration() < until) {
+    const int it = solver.iteration();
+    batch_rows(features.size(), options.seed, it, rows, order, order_epoch);
+    std::mt19937_64 rng(options.seed * 1000003 + std::uint64_t(it));
+    detail::fill_blob(above.blob(options.data_blob), shape, [&](float* data) {
+      for (std::size_t b = 0; b < batch; ++b) {
+        const float* from = features.item(rows[b], int(rng() & 1));
+        std::copy(from, from + features.item_size, data + b * features.item_size);
+      }
+    });
+    if (above.has_blob(options.label_blob))
+      detail::fill_blob(above.blob(options.label_blob), {options.batch_size},
+                        [&](float* out) { gather_labels(features.labels, rows, out); });
+    training_step(above, solver, options, pool, log, label);
+    if (after_step) after_step(solver.iteration());
+  }
+  return log.finish();
+}
+
+}  // namespace deephash::nn

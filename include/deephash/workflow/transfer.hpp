@@ -1,0 +1,157 @@
+#pragma once
+// Transfer from a pretrained network, the way the paper turns an ImageNet CaffeNet into
+// KevinNet: any Caffe deploy prototxt and its weights, the latent layer and a classifier put on
+// top of a named blob (whose values are then also the rerank features), trained on the user's
+// images. With a frozen part (`freeze_below`), the layers computing that blob keep their
+// pretrained weights and run once per image (nn/frozen_features.hpp): the rest trains in
+// minutes, with mirroring but without random crops as augmentation.
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "deephash/io/caffe/prototxt.hpp"
+#include "deephash/nn/frozen_features.hpp"
+#include "deephash/workflow/training.hpp"
+
+namespace deephash {
+
+struct TransferSpec {
+  // The pretrained network: a Caffe deploy prototxt (its weights: TrainConfig::init), or a
+  // deephash model, whose own input transformation is then the default.
+  std::string backbone;
+  std::string latent_after;  // the blob the latent layer reads: fc7 for CaffeNet, pool5/7x7_s1 for GoogLeNet
+  std::string freeze_below;  // empty: every layer trains; else the layers computing this blob stay as loaded
+  // Changes to the default input transformation: Caffe's ImageNet preprocessing for a prototxt
+  // (256x256 resize, a centred crop to the net's input, random crop and mirror in training,
+  // BGR, the ImageNet mean), the model's own for a deephash model.
+  std::optional<int> resize;  // 0: straight to the net's input size
+  std::optional<std::vector<float>> mean_values;  // in the net's channel order
+  std::optional<float> scale;
+  std::optional<bool> bgr;
+};
+
+namespace detail {
+
+// The default transformation with the spec's changes, for a net whose input is `chw`.
+inline TransformSpec transfer_transform(const TransferSpec& t, TransformSpec x, const std::vector<int>& chw) {
+  if (t.resize) {
+    if (chw[1] != chw[2]) throw Error(t.backbone, "--resize needs a square input, not " + std::to_string(chw[1]) + "x" + std::to_string(chw[2]));
+    const int size = chw[1];
+    x.resize_height = x.resize_width = *t.resize > 0 ? *t.resize : size;
+    if (x.resize_height < size)
+      throw Error(t.backbone, "the resize (" + std::to_string(*t.resize) + ") is smaller than the net's input (" + std::to_string(size) + ")");
+    x.crop = x.resize_height > size ? size : 0;
+  }
+  if (t.mean_values) x.mean_values = *t.mean_values;
+  if (!x.mean_values.empty() && x.mean_values.size() != 1 && int(x.mean_values.size()) != chw[0])
+    throw Error(t.backbone, "the mean has " + std::to_string(x.mean_values.size()) + " values for " + std::to_string(chw[0]) + " channels");
+  if (t.scale) x.scale = *t.scale;
+  if (t.bgr) x.bgr = *t.bgr;
+  x.bgr = x.bgr && chw[0] == 3;
+  return x;
+}
+
+}  // namespace detail
+
+// The untrained transfer model: the pretrained net with the hash layers on top, the input
+// transformation, codes from "latent" and rerank features from `latent_after`.
+inline HashingModel transfer_model(const TransferSpec& t, const ImageSource& images, const TrainConfig& c) {
+  if (t.latent_after.empty()) throw Error(t.backbone, "transfer needs the blob the latent layer goes after (--latent-after)");
+  nn::NetSpec backbone;
+  nn::FrontendSpec frontend;
+  if (is_deephash_model(t.backbone)) {
+    HashingModel pretrained = load_model(t.backbone);
+    backbone = std::move(pretrained.net);
+    frontend = std::move(pretrained.frontend);
+  } else {
+    backbone = read_caffe_prototxt(t.backbone);
+  }
+  auto [input, shape] = nn::image_input_of(backbone);
+  if (shape.size() != 4) throw Error(t.backbone, "input '" + input + "' does not declare its shape (N, C, H, W)");
+  if (frontend.input_shape.empty()) {  // a Caffe prototxt: ImageNet preprocessing at its input size
+    frontend = caffe_imagenet_frontend();
+    frontend.transform.crop = shape[2];
+    frontend.transform.resize_height = frontend.transform.resize_width = std::max(256, shape[2]);
+    frontend.flip_average = false;
+  }
+  frontend.input_blob = input;
+  frontend.input_shape = {shape[1], shape[2], shape[3]};
+  frontend.transform = detail::transfer_transform(t, frontend.transform, frontend.input_shape);
+  frontend.latent_blob = "latent";
+  frontend.feature_blob = t.latent_after;
+  HashingModel m;
+  m.net = nn::hash_head_on(backbone, t.latent_after, architecture_options(c, images.num_classes()));
+  m.frontend = std::move(frontend);
+  m.class_names = images.class_names();
+  m.description = backbone.name + " from " + t.backbone + ", " + std::to_string(c.bits) + "-bit latent layer after " + t.latent_after;
+  if (!t.freeze_below.empty()) m.description += ", frozen up to " + t.freeze_below;
+  return m;
+}
+
+namespace detail {
+
+// Trains the layers above `t.freeze_below` on the frozen layers' outputs, computed once.
+inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t, const TrainingDefaults& d,
+                                      const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
+                                      const std::string& label) {
+  if (c.device != "cpu") throw Error("--freeze-below", "the layers above a frozen part train on the CPU only");
+  if (!c.snapshot.empty()) throw Error("--freeze-below", "training above a frozen part writes no snapshots (it takes minutes)");
+  const std::vector<nn::LayerWeights> pretrained = without_layers(load_weights(c.init), d.fresh_layers);
+  const std::vector<int>& chw = model.frontend.input_shape;
+  nn::NetOptions below_options;
+  below_options.input_shapes[model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
+  nn::Net<float> below(nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {}).below, nn::Phase::Test, below_options);
+  const std::vector<std::string> loaded = below.load_weights(pretrained, c.init);
+  for (const nn::LayerWeights& w : below.weights())
+    if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
+      throw Error(c.init, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
+  const nn::FrozenFeatures features = nn::compute_frozen_features(
+      below, images, model.frontend.transform, model.frontend.input_blob, t.freeze_below, std::size_t(c.batch), pool,
+      c.show_progress, label + ": frozen layers");
+
+  const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, features.item_shape);
+  nn::NetOptions above_options;
+  above_options.seed = c.seed;
+  above_options.input_shapes["label"] = {c.batch};
+  std::vector<int> input = {c.batch};
+  input.insert(input.end(), features.item_shape.begin(), features.item_shape.end());
+  above_options.input_shapes[t.freeze_below] = input;
+  nn::Net<float> above(cut.above, nn::Phase::Train, above_options);
+  above.load_weights(pretrained, c.init);  // pretrained layers above the cut start from their weights
+  const nn::SolverSpec s = solver_spec(c, d, images.size());
+  nn::SgdSolver<float> solver(above, s);
+  nn::TrainOptions options = training_options_for(c, model);
+  options.data_blob = t.freeze_below;
+  options.accuracy_blob = above.has_blob("accuracy") ? "accuracy" : "";
+  TrainResult result;
+  result.epochs = c.epochs.value_or(d.epochs);
+  result.history = nn::train_on_features(above, solver, features, options, s.max_iter, pool, label);
+  result.model = std::move(model);
+  result.model.weights = below.weights();
+  for (nn::LayerWeights& w : above.weights()) result.model.weights.push_back(std::move(w));
+  return result;
+}
+
+}  // namespace detail
+
+// Trains a transfer model on every item of `images`: the whole net from c.init's weights (8
+// epochs by default), or with a frozen part only the layers above it (30 epochs by default, on
+// values computed once). The learning rate defaults to 0.001, with the new layers' multipliers
+// 10 / 20 (KevinNet's solver).
+inline TrainResult train_transfer_model(const ImageSource& images, const TransferSpec& t, const TrainConfig& c,
+                                        ThreadPool& pool, const std::string& label = "train") {
+  check_train_config(c);
+  if (!c.resume.empty()) {
+    if (!t.freeze_below.empty()) throw Error("--resume", "training above a frozen part is not resumed: run it again");
+    return train_model({}, {}, images, c, pool, label);
+  }
+  if (c.init.empty()) throw Error(t.backbone, "transfer needs the pretrained network's weights (--init)");
+  HashingModel model = transfer_model(t, images, c);
+  const std::vector<std::string> fresh = {"latent", "scores"};  // the hash layers (nn::hash_head_on)
+  if (t.freeze_below.empty()) return train_model(std::move(model), {8, 0.001f, fresh}, images, c, pool, label);
+  return detail::train_above_frozen(std::move(model), t, {30, 0.001f, fresh}, images, c, pool, label);
+}
+
+}  // namespace deephash
