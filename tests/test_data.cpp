@@ -879,11 +879,30 @@ TEST_CASE("image folders") {
     CHECK_ERROR(load_image_folder(root), root + "/ant/notes.txt", "not an image");
   }
 
+  SUBCASE("a folder of photos and no class folders: one class, named after the folder") {
+    const std::string photos = dir.file("photos");
+    write_png_with_stb(photos + "/b.png", pattern_image(4, 6, 3, 1));
+    write_bytes(photos + "/a.jpg", jpeg_bytes(pattern_image(4, 6, 3, 2)));
+    for (const std::string& spelled : {photos, photos + "/"}) {
+      const ImageDataset ds = load_image_folder(spelled);
+      CHECK(ds.class_names == std::vector<std::string>{"photos"});
+      CHECK(ds.labels == std::vector<int>{0, 0});
+      REQUIRE(ds.paths.size() == 2);
+      CHECK(fs::path(ds.paths[0]).filename() == "a.jpg");
+      const FolderSource streamed(spelled);
+      CHECK(streamed.size() == 2);
+      CHECK(streamed.class_names() == ds.class_names);
+      CHECK(streamed.locator(1) == ds.paths[1]);
+    }
+  }
+
   SUBCASE("folders that are not image folders") {
     CHECK_ERROR(load_image_folder(dir.file("absent")), "absent", "not a folder");
+    fs::create_directories(dir.file("empty"));
+    CHECK_ERROR(load_image_folder(dir.file("empty")), "empty", "holds neither image files nor class subfolders");
     fs::create_directories(dir.file("flat"));
     write_text(dir.file("flat/a.txt"), "x");
-    CHECK_ERROR(load_image_folder(dir.file("flat")), "flat", "has no class subfolders");
+    CHECK_ERROR(load_image_folder(dir.file("flat")), dir.file("flat/a.txt"), "not an image");
     fs::create_directories(dir.file("hollow/cls"));
     CHECK_ERROR(load_image_folder(dir.file("hollow")), "hollow", "hold no files");
   }

@@ -134,24 +134,44 @@ inline std::vector<std::filesystem::path> sorted_entries(const std::filesystem::
 
 }  // namespace detail
 
-// A folder with one subfolder per class: root/<class>/<image file>. Files directly in root and
-// folders nested inside class folders are not read; hidden files and folders are skipped.
-inline ImageDataset load_image_folder(const std::string& root, const ImageLoadOptions& options = {}) {
-  detail::check_load_options(options, root);
+namespace detail {
+
+// The files of root/<class>/<file>, class by class in name order; or, for a folder of files and
+// no class subfolders (photos to search, say), its files as one class named after the folder.
+inline void list_class_folder(const std::string& root, std::vector<std::string>& paths, std::vector<int>& labels,
+                              std::vector<std::string>& class_names) {
   std::error_code ec;
   if (!std::filesystem::is_directory(root, ec))
-    throw Error(root, "not a folder (expected one subfolder of images per class)");
-  ImageDataset ds;
-  for (const auto& class_dir : detail::sorted_entries(root, /*directories=*/true)) {
-    const int label = static_cast<int>(ds.class_names.size());
-    ds.class_names.push_back(class_dir.filename().string());
-    for (const auto& file : detail::sorted_entries(class_dir, /*directories=*/false)) {
-      ds.paths.push_back(file.string());
-      ds.labels.push_back(label);
+    throw Error(root, "not a folder (expected image files, or one subfolder of images per class)");
+  for (const auto& class_dir : sorted_entries(root, /*directories=*/true)) {
+    const int label = static_cast<int>(class_names.size());
+    class_names.push_back(class_dir.filename().string());
+    for (const auto& file : sorted_entries(class_dir, /*directories=*/false)) {
+      paths.push_back(file.string());
+      labels.push_back(label);
     }
   }
-  if (ds.class_names.empty()) throw Error(root, "has no class subfolders");
-  if (ds.labels.empty()) throw Error(root, "the class subfolders hold no files");
+  if (class_names.empty()) {
+    for (const auto& file : sorted_entries(root, /*directories=*/false)) {
+      paths.push_back(file.string());
+      labels.push_back(0);
+    }
+    if (paths.empty()) throw Error(root, "holds neither image files nor class subfolders");
+    class_names.push_back(std::filesystem::path(root).lexically_normal().filename().string());
+    if (class_names.back().empty()) class_names.back() = std::filesystem::path(root).lexically_normal().parent_path().filename().string();
+  }
+  if (labels.empty()) throw Error(root, "the class subfolders hold no files");
+}
+
+}  // namespace detail
+
+// A folder with one subfolder per class: root/<class>/<image file> (files directly in root and
+// folders nested inside class folders are not read); or a folder of image files only, one class.
+// Hidden files and folders are skipped.
+inline ImageDataset load_image_folder(const std::string& root, const ImageLoadOptions& options = {}) {
+  detail::check_load_options(options, root);
+  ImageDataset ds;
+  detail::list_class_folder(root, ds.paths, ds.labels, ds.class_names);
   detail::decode_dataset_images(ds, options, {}, [&](std::size_t i, std::vector<std::uint8_t>& scratch) {
     scratch = read_file_bytes(ds.paths[i]);
     return std::pair<const std::uint8_t*, std::size_t>(scratch.data(), scratch.size());

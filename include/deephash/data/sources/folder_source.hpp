@@ -1,5 +1,6 @@
 #pragma once
-// Images in a folder, root/<class>/<file> (the rule of data/class_layout.hpp picks the root),
+// Images in a folder, root/<class>/<file> (the rule of data/class_layout.hpp picks the root) or
+// root/<file> (one class),
 // as a streaming source: the listing is the index, and each item is one file read when a batch
 // needs it, in any order. Same items, labels and order as load_image_folder on the root.
 
@@ -58,20 +59,7 @@ class FolderSource : public FileListSource {
   // class_layout.hpp.
   explicit FolderSource(const std::string& dir, const std::string& subfolder = "") {
     spec_ = "folder:" + dir + (subfolder.empty() ? "" : "@" + subfolder);
-    const std::string root = class_root_folder(dir, subfolder);
-    std::error_code ec;
-    if (!std::filesystem::is_directory(root, ec))
-      throw Error(root, "not a folder (expected one subfolder of images per class)");
-    for (const auto& class_dir : detail::sorted_entries(root, /*directories=*/true)) {
-      const int label = int(class_names_.size());
-      class_names_.push_back(class_dir.filename().string());
-      for (const auto& file : detail::sorted_entries(class_dir, /*directories=*/false)) {
-        paths_.push_back(file.string());
-        labels_.push_back(label);
-      }
-    }
-    if (class_names_.empty()) throw Error(root, "has no class subfolders");
-    if (labels_.empty()) throw Error(root, "the class subfolders hold no files");
+    detail::list_class_folder(class_root_folder(dir, subfolder), paths_, labels_, class_names_);
   }
 };
 
