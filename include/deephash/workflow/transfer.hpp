@@ -7,6 +7,7 @@
 // minutes, with mirroring but without random crops as augmentation.
 
 #include <algorithm>
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -107,6 +108,7 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   for (const nn::LayerWeights& w : below.weights())
     if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
       throw Error(c.init, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
+  const auto start = std::chrono::steady_clock::now();
   const nn::FrozenFeatures features = nn::compute_frozen_features(
       below, images, model.frontend.transform, model.frontend.input_blob, t.freeze_below, std::size_t(c.batch), pool,
       c.show_progress, label + ": frozen layers");
@@ -128,6 +130,7 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   TrainResult result;
   result.epochs = c.epochs.value_or(d.epochs);
   result.history = nn::train_on_features(above, solver, features, options, s.max_iter, pool, label);
+  result.history.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();  // the frozen pass included
   result.model = std::move(model);
   result.model.weights = below.weights();
   for (nn::LayerWeights& w : above.weights()) result.model.weights.push_back(std::move(w));
