@@ -241,6 +241,11 @@ TEST_CASE("transfer above a frozen part: the frozen weights stay bit for bit, th
   CHECK(r4.model.make_frontend(1)->code_bits() == 4);
   CHECK(weights_of(r4.model.weights, "fc6").blobs[0].data == weights_of(r.model.weights, "fc6").blobs[0].data);
 
+  // Freezing the new hash layers themselves is refused.
+  TransferSpec frozen_latent = t;
+  frozen_latent.freeze_below = "latent";
+  CHECK_THROWS_WITH_AS(train_transfer_model(source, frozen_latent, c, pool), doctest::Contains("would freeze the new layer 'latent'"), Error);
+
   // Without the weights, or with a frozen blob the weights do not cover, it says what is missing.
   TrainConfig no_init = c;
   no_init.init.clear();

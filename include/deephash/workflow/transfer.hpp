@@ -103,7 +103,11 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   const std::vector<int>& chw = model.frontend.input_shape;
   nn::NetOptions below_options;
   below_options.input_shapes[model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
-  nn::Net<float> below(nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {}).below, nn::Phase::Test, below_options);
+  const nn::NetSpec below_spec = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {}).below;
+  for (const nn::LayerSpec& l : below_spec.layers)
+    if (std::find(d.fresh_layers.begin(), d.fresh_layers.end(), l.name) != d.fresh_layers.end())
+      throw Error("--freeze-below " + t.freeze_below, "would freeze the new layer '" + l.name + "': name a blob of the pretrained network");
+  nn::Net<float> below(below_spec, nn::Phase::Test, below_options);
   const std::vector<std::string> loaded = below.load_weights(pretrained, c.init);
   for (const nn::LayerWeights& w : below.weights())
     if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
