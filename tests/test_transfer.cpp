@@ -180,6 +180,49 @@ layer { name: "sum" type: "Eltwise" bottom: "a" bottom: "b" top: "sum" }
   CHECK_NOTHROW(nn::cut_at_blob(residual, "a", nn::Phase::Train, {2, 4, 4}));
 }
 
+TEST_CASE("cuts in a branching net (an inception module): after the concat they work, inside a branch they are refused") {
+  const nn::NetSpec inception = parse_caffe_prototxt(R"(
+name: "Inception"
+layer { name: "data" type: "Input" top: "data" input_param { shape { dim: 2 dim: 3 dim: 8 dim: 8 } } }
+layer { name: "stem" type: "Convolution" bottom: "data" top: "stem" convolution_param { num_output: 6 kernel_size: 3 pad: 1 weight_filler { type: "xavier" } } }
+layer { name: "stem_relu" type: "ReLU" bottom: "stem" top: "stem" }
+layer { name: "b1" type: "Convolution" bottom: "stem" top: "b1" convolution_param { num_output: 4 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "b3r" type: "Convolution" bottom: "stem" top: "b3r" convolution_param { num_output: 3 kernel_size: 1 weight_filler { type: "xavier" } } }
+layer { name: "b3" type: "Convolution" bottom: "b3r" top: "b3" convolution_param { num_output: 4 kernel_size: 3 pad: 1 weight_filler { type: "xavier" } } }
+layer { name: "bp" type: "Pooling" bottom: "stem" top: "bp" pooling_param { pool: MAX kernel_size: 3 stride: 1 pad: 1 } }
+layer { name: "out" type: "Concat" bottom: "b1" bottom: "b3" bottom: "bp" top: "out" }
+layer { name: "out_relu" type: "ReLU" bottom: "out" top: "out" }
+layer { name: "gap" type: "Pooling" bottom: "out" top: "gap" pooling_param { pool: AVE global_pooling: true } }
+layer { name: "fc" type: "InnerProduct" bottom: "gap" top: "fc" inner_product_param { num_output: 1000 } }
+)", "inception");
+  const nn::NetSpec net = nn::hash_head_on(inception, "gap", head_options(2));
+  CHECK(find_layer(net, "fc") == nullptr);
+  CHECK_THROWS_WITH_AS(nn::cut_at_blob(net, "b3", nn::Phase::Train, {4, 8, 8}), doctest::Contains("reads 'stem' from below the cut at 'b3'"), Error);
+
+  nn::NetOptions o;
+  o.seed = 9;
+  nn::Net<float> whole(net, nn::Phase::Test, o);
+  fill_uniform(whole.blob("data"), 4);
+  whole.blob("label").data()[0] = 1;
+  whole.blob("label").data()[1] = 2;
+  ThreadPool pool(1);
+  whole.forward({nn::Phase::Test, &pool, nullptr});
+  const nn::NetCut cut = nn::cut_at_blob(net, "out", nn::Phase::Train, {14, 8, 8});
+  CHECK(find_layer(cut.below, "out_relu") != nullptr);
+  nn::Net<float> below(cut.below, nn::Phase::Test, {});
+  nn::NetOptions two;
+  two.input_shapes["out"] = {2, 14, 8, 8};
+  nn::Net<float> above(cut.above, nn::Phase::Test, two);
+  below.load_weights(whole.weights(), "whole");
+  above.load_weights(whole.weights(), "whole");
+  std::copy(whole.blob("data").data(), whole.blob("data").data() + whole.blob("data").count(), below.blob("data").data());
+  below.forward({nn::Phase::Test, &pool, nullptr});
+  std::copy(below.blob("out").data(), below.blob("out").data() + below.blob("out").count(), above.blob("out").data());
+  std::copy(whole.blob("label").data(), whole.blob("label").data() + 2, above.blob("label").data());
+  above.forward({nn::Phase::Test, &pool, nullptr});
+  for (std::size_t i = 0; i < whole.blob("latent").count(); ++i) CHECK(above.blob("latent").data()[i] == whole.blob("latent").data()[i]);
+}
+
 TEST_CASE("transfer above a frozen part: the frozen weights stay bit for bit, the layers above learn the classes") {
   test::TempDir dir;
   const Backbone b = write_backbone(dir, 11, CaffeFormat::Current);
