@@ -49,7 +49,7 @@ inline Options train_options() {
           {"bits", "N", "code length, the latent layer's size (default 48)"},
           {"epochs", "X", "passes over the training images (default: the architecture's, 8; 9 for cifar)"},
           {"batch", "N", "mini-batch size (default 64)"},
-          {"lr", "X", "peak / base learning rate (default 0.1; 0.001 with --prototxt)"},
+          {"lr", "X", "peak / base learning rate (default 0.1; with --prototxt 0.001, 0.01 with --freeze-below)"},
           {"lr-policy", "P", "onecycle (default), fixed, step, multistep, inv, poly"},
           {"weight-decay", "X", "(default 0.0005)"},
           {"label-smoothing", "X", "the classifier's target: 1 - X on the label, X / classes on each class\n"
@@ -72,7 +72,8 @@ inline Options transfer_options() {
                               "or a deephash model (its network and input transformation)"},
           {"latent-after", "BLOB", "with --prototxt: the blob the latent layer reads (also the rerank features), e.g. fc7"},
           {"freeze-below", "BLOB", "with --prototxt: the layers computing BLOB keep their weights and run once per\n"
-                                   "image; only the layers above train (30 epochs by default; mirroring kept, no crops)"},
+                                   "image; only the layers above train (30 epochs, lr 0.01 by default; mirroring kept,\n"
+                                   "no crops)"},
           {"resize", "N", "with --prototxt: resize to NxN, then crop the net's input size (0: resize to the input)"},
           {"mean", "V[,V,V]", "with --prototxt: subtracted per channel, in the net's order"},
           {"scale", "X", "with --prototxt: multiplies the pixels after the mean"},

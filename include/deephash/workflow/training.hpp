@@ -29,7 +29,7 @@ struct TrainConfig {
   int bits = 48;
   std::optional<double> epochs;  // unset: the architecture's (ArchitecturePreset::epochs)
   int batch = 64;
-  std::optional<float> lr;    // unset: 0.1 for a preset, 0.001 for transfer (workflow/transfer.hpp)
+  std::optional<float> lr;    // unset: 0.1 for a preset, 0.001 / 0.01 for transfer (workflow/transfer.hpp)
   std::string lr_policy = "onecycle";
   float momentum = 0.9f;
   float weight_decay = 5e-4f;
