@@ -51,8 +51,12 @@ void check_shipped(const ShippedModel& s) {
 }  // namespace
 
 TEST_CASE("the shipped models load: under 10 MB, a README each, ten classes, their code length, no solver state") {
-  for (const auto& [folder, bits] : {std::pair<const char*, int>{"cifar10-48bit", 48}, {"cifar10-32bit", 32},
-                                     {"cifar10-12bit", 12}, {"fashion-mnist-48bit", 48}}) {
+  // (No structured binding: doctest's CAPTURE takes a reference in a lambda, which C++17 does
+  // not allow for one.)
+  for (const std::pair<const char*, int>& shipped : {std::pair<const char*, int>{"cifar10-48bit", 48}, {"cifar10-32bit", 32},
+                                                     {"cifar10-12bit", 12}, {"fashion-mnist-48bit", 48}}) {
+    const char* folder = shipped.first;
+    const int bits = shipped.second;
     CAPTURE(folder);
     const std::string file = model_file(folder);
     REQUIRE(std::filesystem::exists(file));
