@@ -103,11 +103,13 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   const std::vector<int>& chw = model.frontend.input_shape;
   nn::NetOptions below_options;
   below_options.input_shapes[model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
-  const nn::NetSpec below_spec = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {}).below;
-  for (const nn::LayerSpec& l : below_spec.layers)
+  // The values' shape is known only once the part below has run: the part above gets it from
+  // its net options.
+  const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {});
+  for (const nn::LayerSpec& l : cut.below.layers)
     if (std::find(d.fresh_layers.begin(), d.fresh_layers.end(), l.name) != d.fresh_layers.end())
       throw Error("--freeze-below " + t.freeze_below, "would freeze the new layer '" + l.name + "': name a blob of the pretrained network");
-  nn::Net<float> below(below_spec, nn::Phase::Test, below_options);
+  nn::Net<float> below(cut.below, nn::Phase::Test, below_options);
   const std::vector<std::string> loaded = below.load_weights(pretrained, c.init);
   for (const nn::LayerWeights& w : below.weights())
     if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
@@ -117,7 +119,6 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
       below, images, model.frontend.transform, model.frontend.input_blob, t.freeze_below, std::size_t(c.batch), pool,
       c.show_progress, label + ": frozen layers");
 
-  const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, features.item_shape);
   nn::NetOptions above_options;
   above_options.seed = c.seed;
   above_options.input_shapes["label"] = {c.batch};

@@ -27,33 +27,46 @@ inline const char* to_string(WeightsFormat f) {
   return "?";
 }
 
+namespace detail {
+
+// The first bytes of a file: enough to tell deephash's files and Caffe's apart.
+struct FileHead {
+  char bytes[12] = {};
+  std::size_t size = 0;
+  bool is_deephash() const { return size >= 12 && std::memcmp(bytes, kContainerMagic, 8) == 0; }
+  bool is_deephash(const char* kind) const { return is_deephash() && std::memcmp(bytes + 8, kind, 4) == 0; }
+};
+
+inline FileHead read_file_head(const std::string& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path, "cannot open the " + what);
+  FileHead h;
+  in.read(h.bytes, sizeof h.bytes);
+  h.size = std::size_t(in.gcount());
+  return h;
+}
+
+}  // namespace detail
+
 // deephash files start with the container magic and a kind; a .caffemodel is a NetParameter,
 // whose first field is the name (field 1, length-delimited: byte 0x0A) or the layers (field 2
 // V1 "layers" 0x12, field 100 "layer" 0xA2 0x06).
 inline WeightsFormat detect_weights_format(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open the weights file");
-  char head[12] = {};
-  in.read(head, sizeof head);
-  const std::size_t got = std::size_t(in.gcount());
-  if (got >= 12 && std::memcmp(head, kContainerMagic, 8) == 0) {
-    if (std::memcmp(head + 8, kModelFileKind, 4) == 0) return WeightsFormat::DeephashModel;
-    if (std::memcmp(head + 8, kSnapshotFileKind, 4) == 0) return WeightsFormat::DeephashSnapshot;
-    throw Error(path, "is a deephash file of kind '" + std::string(head + 8, 4) + "', not a model or snapshot");
+  const detail::FileHead h = detail::read_file_head(path, "weights file");
+  if (h.is_deephash()) {
+    if (h.is_deephash(kModelFileKind)) return WeightsFormat::DeephashModel;
+    if (h.is_deephash(kSnapshotFileKind)) return WeightsFormat::DeephashSnapshot;
+    throw Error(path, "is a deephash file of kind '" + std::string(h.bytes + 8, 4) + "', not a model or snapshot");
   }
-  const auto first = static_cast<unsigned char>(head[0]);
-  if (got >= 2 && (first == 0x0A || first == 0x12 || (first == 0xA2 && static_cast<unsigned char>(head[1]) == 0x06)))
+  const auto first = static_cast<unsigned char>(h.bytes[0]);
+  if (h.size >= 2 && (first == 0x0A || first == 0x12 || (first == 0xA2 && static_cast<unsigned char>(h.bytes[1]) == 0x06)))
     return WeightsFormat::Caffemodel;
   throw Error(path, "is neither a deephash model or snapshot nor a Caffe .caffemodel (binary protobuf)");
 }
 
 // Whether the file is a deephash model (rather than, say, a Caffe prototxt).
 inline bool is_deephash_model(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path, "cannot open the file");
-  char head[12] = {};
-  in.read(head, sizeof head);
-  return in.gcount() == 12 && std::memcmp(head, kContainerMagic, 8) == 0 && std::memcmp(head + 8, kModelFileKind, 4) == 0;
+  return detail::read_file_head(path, "file").is_deephash(kModelFileKind);
 }
 
 // The layers' weights, by layer name, as the file holds them.
