@@ -82,11 +82,16 @@ double direct_conv(const B& x, const B& w, const B* bias, const ConvolutionSpec&
 
 }  // namespace
 
-TEST_CASE("convolution: im2col + GEMM equals the direct definition, and gradients check") {
+TEST_CASE("convolution: im2col + GEMM and Winograd equal the direct definition, and gradients check") {
   struct Case { int cin, h, w, cout, k, stride, pad, group, dilation; bool bias; };
+  // The 3x3 stride-1 single-group cases take Winograd's F(2x2, 3x3): odd and even sizes (partial
+  // 2x2 output blocks), no padding, padding 2, a 1x1 image, and a 3x3 image with no padding.
   const Case cases[] = {{3, 7, 6, 4, 3, 1, 1, 1, 1, true}, {4, 9, 9, 6, 3, 2, 0, 2, 1, true},
                         {2, 8, 7, 3, 5, 3, 2, 1, 1, false}, {4, 5, 5, 4, 1, 1, 0, 2, 1, true},
-                        {2, 9, 9, 2, 3, 1, 2, 1, 2, true}, {6, 6, 6, 6, 3, 2, 1, 3, 1, true}};
+                        {2, 9, 9, 2, 3, 1, 2, 1, 2, true}, {6, 6, 6, 6, 3, 2, 1, 3, 1, true},
+                        {5, 5, 8, 3, 3, 1, 0, 1, 1, true}, {2, 6, 9, 3, 3, 1, 2, 1, 1, false},
+                        {3, 1, 1, 2, 3, 1, 1, 1, 1, true}, {2, 3, 3, 2, 3, 1, 0, 1, 1, true},
+                        {3, 4, 4, 5, 3, 1, 1, 1, 1, true}};
   for (const Case& c : cases) {
     LayerSpec s = spec("Convolution");
     s.convolution = {c.cout, c.bias, c.k, c.k, c.stride, c.stride, c.pad, c.pad, c.dilation, c.group, gaussian(1), gaussian(1)};
@@ -107,6 +112,36 @@ TEST_CASE("convolution: im2col + GEMM equals the direct definition, and gradient
                   doctest::Approx(direct_conv(x, *layer->params()[0], c.bias ? layer->params()[1].get() : nullptr, s.convolution, n, o, oy, ox)));
     expect_gradients(s, {&x});
   }
+}
+
+TEST_CASE("Winograd convolution in float at a CIFAR layer's size stays within float rounding of the definition") {
+  // 64 -> 128 channels at 16x16 (conv2a of the CIFAR net), float, against the definition in double.
+  LayerSpec s = spec("Convolution");
+  s.convolution = {128, true, 3, 3, 1, 1, 1, 1, 1, 1, gaussian(0.05f), gaussian(0.1f)};
+  B xd({2, 64, 16, 16});
+  randomize(xd, 11);
+  Blob<float> x({2, 64, 16, 16}), y;
+  for (std::size_t i = 0; i < x.count(); ++i) x.data()[i] = float(xd.data()[i]);
+  auto layer = make_layer<float>(s);
+  std::mt19937_64 rng(12);
+  layer->setup({&x}, rng);
+  layer->reshape({&x}, {&y});
+  layer->forward({&x}, {&y}, RunContext{});
+  B w(layer->params()[0]->shape()), b(layer->params()[1]->shape());
+  for (std::size_t i = 0; i < w.count(); ++i) w.data()[i] = layer->params()[0]->data()[i];
+  for (std::size_t i = 0; i < b.count(); ++i) b.data()[i] = layer->params()[1]->data()[i];
+  double worst = 0, scale = 0;
+  for (int n = 0; n < 2; ++n)
+    for (int o = 0; o < 128; ++o)
+      for (int oy = 0; oy < 16; ++oy)
+        for (int ox = 0; ox < 16; ++ox) {
+          const double want = direct_conv(xd, w, &b, s.convolution, n, o, oy, ox);
+          worst = std::max(worst, std::abs(y.data()[((std::size_t(n) * 128 + o) * 16 + oy) * 16 + ox] - want));
+          scale = std::max(scale, std::abs(want));
+        }
+  CAPTURE(worst);
+  CAPTURE(scale);
+  CHECK(worst < 4e-6 * scale);  // measured 4e-7 of the largest output: float rounding, nothing more
 }
 
 TEST_CASE("convolution splits the batch over threads with the same result") {

@@ -3,10 +3,16 @@
 // computes it (so imported weights give the same outputs). Weights are (out, in / group, kh, kw).
 //
 // Per image and group g:   Y_g = W_g col_g + b,   dW_g += dY_g col_g^T,   dcol_g = W_g^T dY_g.
+//
+// 3x3 kernels with stride 1 and one group go through Winograd's F(2x2, 3x3) instead (winograd.hpp):
+// 2.25x fewer multiplications, the same results up to rounding.
+
+#include <optional>
 
 #include "deephash/nn/filler.hpp"
 #include "deephash/nn/im2col.hpp"
 #include "deephash/nn/layer.hpp"
+#include "deephash/nn/winograd.hpp"
 
 namespace deephash::nn {
 
@@ -48,6 +54,11 @@ class ConvolutionLayer : public Layer<Scalar> {
                  s.pad_h, s.pad_w, s.stride_h, s.stride_w, s.dilation};
     if (geometry_.out_h() <= 0 || geometry_.out_w() <= 0)
       this->fail("input " + shape_text(bottom[0]->shape()) + " is smaller than the kernel");
+    if (s.group == 1 && winograd_applies(geometry_)) {
+      if (!winograd_ || !winograd_->same_shape(geometry_, s.num_output)) winograd_.emplace(geometry_, s.num_output);
+    } else {
+      winograd_.reset();
+    }
     top[0]->reshape({bottom[0]->shape(0), s.num_output, geometry_.out_h(), geometry_.out_w()});
   }
 
@@ -58,6 +69,7 @@ class ConvolutionLayer : public Layer<Scalar> {
     const std::size_t in_group = std::size_t(geometry_.channels) * geometry_.height * geometry_.width;
     const Scalar* w = this->params_[0]->data();
     const Scalar* bias = this->params_.size() > 1 ? this->params_[1]->data() : nullptr;
+    if (winograd_) return forward_winograd(bottom, top, ctx, bias);
     prepare_buffers(ctx.num_chunks(std::size_t(bottom[0]->shape(0))), false);
     ctx.parallel_chunks(std::size_t(bottom[0]->shape(0)), [&](std::size_t chunk, std::size_t n0, std::size_t n1) {
       Scalar* col = columns_[chunk].data();
@@ -81,6 +93,7 @@ class ConvolutionLayer : public Layer<Scalar> {
     const std::size_t batch = std::size_t(bottom[0]->shape(0));
     const std::size_t chunks = ctx.num_chunks(batch);
     const bool has_bias = this->params_.size() > 1;
+    if (winograd_) return backward_winograd(top, propagate[0], bottom, ctx);
     prepare_buffers(chunks, true);
     // Each chunk of images sums its weight and bias gradients apart; the sums are added at the end.
     weight_grads_.resize(chunks);
@@ -121,6 +134,48 @@ class ConvolutionLayer : public Layer<Scalar> {
   }
 
  private:
+  void forward_winograd(const Blobs& bottom, const Blobs& top, const RunContext& ctx, const Scalar* bias) {
+    const std::size_t batch = std::size_t(bottom[0]->shape(0));
+    const std::size_t in_image = bottom[0]->count_from(1), out_image = top[0]->count_from(1);
+    winograd_->set_kernels(this->params_[0]->data());
+    workspaces_.resize(ctx.num_chunks(batch));
+    ctx.parallel_chunks(batch, [&](std::size_t chunk, std::size_t n0, std::size_t n1) {
+      for (std::size_t n = n0; n < n1; n += std::size_t(winograd_->images_per_block())) {
+        const int images = int(std::min(n1 - n, std::size_t(winograd_->images_per_block())));
+        winograd_->forward(workspaces_[chunk], bottom[0]->data() + n * in_image, images, bias,
+                           top[0]->data() + n * out_image);
+      }
+    });
+  }
+
+  void backward_winograd(const Blobs& top, bool propagate, const Blobs& bottom, const RunContext& ctx) {
+    const std::size_t batch = std::size_t(bottom[0]->shape(0));
+    const std::size_t in_image = bottom[0]->count_from(1), out_image = top[0]->count_from(1);
+    const std::size_t chunks = ctx.num_chunks(batch);
+    const Eigen::Index spatial = out_spatial(), out = this->spec_.convolution.num_output;
+    const bool has_bias = this->params_.size() > 1;
+    winograd_->set_kernels(this->params_[0]->data());
+    workspaces_.resize(chunks);
+    bias_grads_.resize(chunks);
+    ctx.parallel_chunks(batch, [&](std::size_t chunk, std::size_t n0, std::size_t n1) {
+      auto& ws = workspaces_[chunk];
+      ws.kernel_grad.setZero(winograd::kPositions * out, geometry_.channels);
+      bias_grads_[chunk].setZero(out);
+      for (std::size_t n = n0; n < n1; n += std::size_t(winograd_->images_per_block())) {
+        const int images = int(std::min(n1 - n, std::size_t(winograd_->images_per_block())));
+        winograd_->backward(ws, bottom[0]->data() + n * in_image, top[0]->diff() + n * out_image, images,
+                            propagate ? bottom[0]->diff() + n * in_image : nullptr);
+      }
+      if (has_bias)
+        for (std::size_t n = n0; n < n1; ++n)
+          bias_grads_[chunk] += ConstMatrixMap(top[0]->diff() + n * out_image, out, spatial).rowwise().sum();
+    });
+    for (std::size_t c = 1; c < chunks; ++c) workspaces_[0].kernel_grad += workspaces_[c].kernel_grad;
+    winograd_->add_kernel_gradient(workspaces_[0].kernel_grad, this->params_[0]->diff());
+    if (has_bias)
+      for (std::size_t c = 0; c < chunks; ++c) this->params_[1]->diff_vector() += bias_grads_[c];
+  }
+
   Eigen::Index col_rows() const { return Eigen::Index(geometry_.channels) * geometry_.kernel_h * geometry_.kernel_w; }
   Eigen::Index out_spatial() const { return Eigen::Index(geometry_.out_h()) * geometry_.out_w(); }
   // A 1x1 convolution with stride 1 and no padding reads its input as the column matrix.
@@ -142,6 +197,8 @@ class ConvolutionLayer : public Layer<Scalar> {
   std::vector<AlignedVector<Scalar>> columns_, column_grads_;  // per chunk of the batch
   std::vector<Matrix> weight_grads_;
   std::vector<Eigen::Matrix<Scalar, Eigen::Dynamic, 1>> bias_grads_;
+  std::optional<Winograd3x3<Scalar>> winograd_;  // set by reshape when the geometry allows it
+  std::vector<typename Winograd3x3<Scalar>::Workspace> workspaces_;  // per chunk of the batch
 };
 
 }  // namespace deephash::nn

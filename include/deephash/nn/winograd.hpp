@@ -1,0 +1,351 @@
+#pragma once
+// Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional Neural
+// Networks", CVPR 2016) for 3x3 convolutions with stride 1: each 2x2 block of outputs ("tile") is
+// computed from the 4x4 input window under it with 16 multiplications per channel pair instead of
+// 36, so the matrix products that dominate training shrink 2.25x.
+//
+// With input windows d (4x4), a kernel g (3x3) and the transforms below,
+//     V = Bt d B,   U = G g Gt,   M = sum over input channels of U .* V,   Y = At M A;
+// the 16 entries of M are 16 independent matrix products M_p = U_p V_p (out x in times in x tiles).
+// Training takes the exact adjoint of each step, so the gradients are those of this forward pass:
+//     dM = A dY At,   dU_p = dM_p V_p^T,   dV_p = U_p^T dM_p,   dd = B dV Bt,   dg = Gt dU G.
+// The input gradient adds each window's dd back where the window came from (windows overlap by 2).
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <cstddef>
+
+#include "deephash/core/aligned_buffer.hpp"
+#include "deephash/nn/im2col.hpp"
+
+namespace deephash::nn {
+
+// Winograd applies to 3x3 kernels with stride 1 and no dilation; any padding and image size.
+inline bool winograd_applies(const ConvGeometry& g) {
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation == 1;
+}
+
+namespace winograd {
+
+constexpr int kPositions = 16;  // entries of a transformed 4x4 window
+
+// Buffers only grow: a smaller block after a larger one reuses the memory without refilling it.
+template <class S>
+inline void ensure_size(AlignedVector<S>& buffer, std::size_t size) {
+  if (buffer.size() < size) buffer.resize(size);
+}
+
+// The kernel transform in one dimension, applied to rows and then columns.
+template <class S>
+inline void kernel_1d(const S* g, int step, S* u, int ustep) {  // u = G g
+  u[0] = g[0];
+  u[ustep] = S(0.5) * (g[0] + g[step] + g[2 * step]);
+  u[2 * ustep] = S(0.5) * (g[0] - g[step] + g[2 * step]);
+  u[3 * ustep] = g[2 * step];
+}
+template <class S>
+inline void kernel_adjoint_1d(const S* u, int ustep, S* g, int step) {  // g = Gt u
+  g[0] = u[0] + S(0.5) * (u[ustep] + u[2 * ustep]);
+  g[step] = S(0.5) * (u[ustep] - u[2 * ustep]);
+  g[2 * step] = S(0.5) * (u[ustep] + u[2 * ustep]) + u[3 * ustep];
+}
+}  // namespace winograd
+
+// The transformed kernels and the work buffers of one convolution layer. The caller runs
+// forward / backward on blocks of whole images (from several threads, one Workspace each) and
+// keeps the weights' transform U and its gradient dU here; kernel_gradient turns dU into dW.
+template <class Scalar>
+class Winograd3x3 {
+ public:
+  using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  using Map = Eigen::Map<Matrix>;
+  using ConstMap = Eigen::Map<const Matrix>;
+
+  // Per-thread buffers: the transformed inputs V and products M for a block of images.
+  struct Workspace {
+    AlignedVector<Scalar> v, m;
+    AlignedVector<Scalar> rows;  // a row of tiles' intermediate values in the transforms
+    Matrix kernel_grad;  // dU, 16 blocks of out x in, summed over this thread's images
+  };
+
+  Winograd3x3(const ConvGeometry& g, int out_channels)
+      : g_(g), out_(out_channels), tiles_h_((g.out_h() + 1) / 2), tiles_w_((g.out_w() + 1) / 2) {}
+
+  bool same_shape(const ConvGeometry& g, int out_channels) const {
+    return out_ == out_channels && g_.channels == g.channels && g_.height == g.height && g_.width == g.width &&
+           g_.pad_h == g.pad_h && g_.pad_w == g.pad_w;
+  }
+  int tiles_per_image() const { return tiles_h_ * tiles_w_; }
+  // Images per block: enough tiles for efficient products, few enough to keep V and M in cache.
+  int images_per_block() const { return std::max(1, 512 / tiles_per_image()); }
+
+  // U = G g Gt for weights (out, in, 3, 3).
+  void set_kernels(const Scalar* w) {
+    const int in = g_.channels;
+    winograd::ensure_size(u_, std::size_t(winograd::kPositions) * out_ * in);
+    for (int o = 0; o < out_; ++o)
+      for (int c = 0; c < in; ++c) {
+        const Scalar* k = w + (std::size_t(o) * in + c) * 9;
+        Scalar t[12], u[16];
+        for (int col = 0; col < 3; ++col) winograd::kernel_1d(k + col, 3, t + col, 3);  // t = G g (4x3)
+        for (int row = 0; row < 4; ++row) winograd::kernel_1d(t + 3 * row, 1, u + 4 * row, 1);  // u = t Gt
+        for (int p = 0; p < winograd::kPositions; ++p) u_[(std::size_t(p) * out_ + o) * in + c] = u[p];
+      }
+  }
+
+  // Y for `images` images from `input` (images x in x h x w) into `output` (images x out x oh x ow).
+  void forward(Workspace& ws, const Scalar* input, int images, const Scalar* bias, Scalar* output) const {
+    const int tiles = images * tiles_per_image();
+    transform_input(input, images, ws);
+    winograd::ensure_size(ws.m, std::size_t(winograd::kPositions) * out_ * tiles);
+    for (int p = 0; p < winograd::kPositions; ++p)
+      m_block(ws.m, p, tiles).noalias() = u_block(p) * v_block(ws.v, p, tiles);
+    transform_output(ws.m, images, bias, output, ws);
+  }
+
+  // Adds this block's kernel gradient into ws.kernel_grad and, if input_grad is not null, writes
+  // the block's input gradient (images x in x h x w, overwritten).
+  void backward(Workspace& ws, const Scalar* input, const Scalar* output_grad, int images, Scalar* input_grad) const {
+    const int tiles = images * tiles_per_image(), in = g_.channels;
+    transform_input(input, images, ws);
+    transform_output_grad(output_grad, images, ws);
+    if (ws.kernel_grad.rows() != winograd::kPositions * out_ || ws.kernel_grad.cols() != in)
+      ws.kernel_grad.setZero(winograd::kPositions * out_, in);
+    for (int p = 0; p < winograd::kPositions; ++p)
+      ws.kernel_grad.middleRows(p * out_, out_).noalias() += m_block(ws.m, p, tiles) * v_block(ws.v, p, tiles).transpose();
+    if (!input_grad) return;
+    for (int p = 0; p < winograd::kPositions; ++p)
+      v_block(ws.v, p, tiles).noalias() = u_block(p).transpose() * m_block(ws.m, p, tiles);
+    transform_input_grad(ws.v, images, input_grad, ws);
+  }
+
+  // dW (out, in, 3, 3) += Gt dU G, for dU summed over all images.
+  void add_kernel_gradient(const Matrix& kernel_grad, Scalar* w_grad) const {
+    const int in = g_.channels;
+    for (int o = 0; o < out_; ++o)
+      for (int c = 0; c < in; ++c) {
+        Scalar u[16], t[12], k[9];
+        for (int p = 0; p < winograd::kPositions; ++p) u[p] = kernel_grad(p * out_ + o, c);
+        for (int col = 0; col < 4; ++col) winograd::kernel_adjoint_1d(u + col, 4, t + col, 4);  // t = Gt u (3x4)
+        for (int row = 0; row < 3; ++row) winograd::kernel_adjoint_1d(t + 4 * row, 1, k + 3 * row, 1);  // k = t G
+        Scalar* dw = w_grad + (std::size_t(o) * in + c) * 9;
+        for (int i = 0; i < 9; ++i) dw[i] += k[i];
+      }
+  }
+
+ private:
+  Map u_block(int p) const {
+    return Map(const_cast<Scalar*>(u_.data()) + std::size_t(p) * out_ * g_.channels, out_, g_.channels);
+  }
+  Map v_block(AlignedVector<Scalar>& v, int p, int tiles) const {
+    return Map(v.data() + std::size_t(p) * g_.channels * tiles, g_.channels, tiles);
+  }
+  Map m_block(AlignedVector<Scalar>& m, int p, int tiles) const {
+    return Map(m.data() + std::size_t(p) * out_ * tiles, out_, tiles);
+  }
+
+  // Each transform works on one channel of a block at a time, as 16 (or 4) arrays over all the
+  // block's tiles, so that the arithmetic runs over long contiguous vectors; moving values between
+  // the image layout and those arrays is separate (gather_windows, scatter_outputs, ...). Window
+  // tx of a row of tiles covers padded columns 2tx .. 2tx+3: even[tx], odd[tx], even[tx+1], odd[tx+1].
+  using Array = Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
+
+  // Image row y (zero outside the image) as its even and odd padded columns, tiles_w_ + 1 each.
+  void split_row(const Scalar* image, int y, Scalar* __restrict even, Scalar* __restrict odd) const {
+    const int n = tiles_w_ + 1;
+    if (y < 0 || y >= g_.height) {
+      Array(even, n).setZero();
+      Array(odd, n).setZero();
+      return;
+    }
+    const Scalar* __restrict row = image + std::size_t(y) * g_.width - g_.pad_w;  // row[padded column]
+    // Padded column q holds a pixel for pad_w <= q < pad_w + width.
+    const int lo = g_.pad_w, hi = g_.pad_w + g_.width;
+    for (int k = 0; k < n; ++k) {
+      const int q = 2 * k;
+      even[k] = q >= lo && q < hi ? row[q] : Scalar(0);
+      odd[k] = q + 1 >= lo && q + 1 < hi ? row[q + 1] : Scalar(0);
+    }
+  }
+
+  // d[4i + j][tile] = the tile's input window at (i, j), for one channel of `images` images.
+  void gather_windows(const Scalar* channel, std::size_t image_stride, int images, Scalar* d, int tiles,
+                      Scalar* scratch) const {
+    const int tw = tiles_w_;
+    Scalar *even = scratch, *odd = even + tw + 1;
+    for (int img = 0; img < images; ++img)
+      for (int ty = 0; ty < tiles_h_; ++ty) {
+        const std::size_t t0 = std::size_t(img) * tiles_per_image() + std::size_t(ty) * tw;
+        for (int i = 0; i < 4; ++i) {
+          split_row(channel + img * image_stride, 2 * ty - g_.pad_h + i, even, odd);
+          Scalar* row = d + std::size_t(4 * i) * tiles + t0;
+          Array(row, tw) = Array(even, tw);
+          Array(row + tiles, tw) = Array(odd, tw);
+          Array(row + 2 * std::size_t(tiles), tw) = Array(even + 1, tw);
+          Array(row + 3 * std::size_t(tiles), tw) = Array(odd + 1, tw);
+        }
+      }
+  }
+
+  // V[p][c][tile] = (Bt d B)[p] for the input window d of each tile, zero outside the image.
+  void transform_input(const Scalar* input, int images, Workspace& ws) const {
+    const int in = g_.channels, tiles = images * tiles_per_image();
+    winograd::ensure_size(ws.v, std::size_t(winograd::kPositions) * in * tiles);
+    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + 2 * (tiles_w_ + 1));
+    Scalar *d = ws.rows.data(), *t = d + std::size_t(16) * tiles, *scratch = t + std::size_t(16) * tiles;
+    auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
+    const std::size_t plane = std::size_t(g_.height) * g_.width;
+    for (int c = 0; c < in; ++c) {
+      gather_windows(input + c * plane, in * plane, images, d, tiles, scratch);
+      for (int j = 0; j < 4; ++j) {  // t = Bt d
+        at(t, j) = at(d, j) - at(d, 8 + j);
+        at(t, 4 + j) = at(d, 4 + j) + at(d, 8 + j);
+        at(t, 8 + j) = at(d, 8 + j) - at(d, 4 + j);
+        at(t, 12 + j) = at(d, 4 + j) - at(d, 12 + j);
+      }
+      Scalar* v = ws.v.data() + std::size_t(c) * tiles;
+      const std::size_t stride = std::size_t(in) * tiles;  // between positions p in V
+      auto vp = [&](int p) { return Array(v + p * stride, tiles); };
+      for (int i = 0; i < 4; ++i) {  // V = t B
+        vp(4 * i) = at(t, 4 * i) - at(t, 4 * i + 2);
+        vp(4 * i + 1) = at(t, 4 * i + 1) + at(t, 4 * i + 2);
+        vp(4 * i + 2) = at(t, 4 * i + 2) - at(t, 4 * i + 1);
+        vp(4 * i + 3) = at(t, 4 * i + 1) - at(t, 4 * i + 3);
+      }
+    }
+  }
+
+  // Y = At M A per tile, the part of each 2x2 block that lies inside the output, plus the bias.
+  void transform_output(AlignedVector<Scalar>& m, int images, const Scalar* bias, Scalar* output,
+                        Workspace& ws) const {
+    const int oh = g_.out_h(), ow = g_.out_w(), tiles = images * tiles_per_image();
+    winograd::ensure_size(ws.rows, std::size_t(12) * tiles);
+    Scalar *t = ws.rows.data(), *y = t + std::size_t(8) * tiles;
+    auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
+    const std::size_t stride = std::size_t(out_) * tiles;
+    for (int o = 0; o < out_; ++o) {
+      const Scalar* mo = m.data() + std::size_t(o) * tiles;
+      auto mp = [&](int p) { return Array(const_cast<Scalar*>(mo) + p * stride, tiles); };
+      for (int j = 0; j < 4; ++j) {  // t = At M
+        at(t, j) = mp(j) + mp(4 + j) + mp(8 + j);
+        at(t, 4 + j) = mp(4 + j) - mp(8 + j) - mp(12 + j);
+      }
+      const Scalar b = bias ? bias[o] : Scalar(0);
+      for (int i = 0; i < 2; ++i) {  // Y = t A, plus the bias
+        at(y, 2 * i) = at(t, 4 * i) + at(t, 4 * i + 1) + at(t, 4 * i + 2) + b;
+        at(y, 2 * i + 1) = at(t, 4 * i + 1) - at(t, 4 * i + 2) - at(t, 4 * i + 3) + b;
+      }
+      for (int img = 0; img < images; ++img) {  // scatter the 2x2 blocks, cropped to the output
+        Scalar* plane = output + (std::size_t(img) * out_ + o) * oh * ow;
+        for (int ty = 0; ty < tiles_h_; ++ty) {
+          const std::size_t t0 = std::size_t(img) * tiles_per_image() + std::size_t(ty) * tiles_w_;
+          for (int i = 0; i < 2 && 2 * ty + i < oh; ++i)
+            interleave(y + std::size_t(2 * i) * tiles + t0, y + std::size_t(2 * i + 1) * tiles + t0,
+                       plane + std::size_t(2 * ty + i) * ow, ow);
+        }
+      }
+    }
+  }
+
+  // out[2k] = even[k], out[2k + 1] = odd[k] for the `width` entries of out.
+  static void interleave(const Scalar* __restrict even, const Scalar* __restrict odd, Scalar* __restrict out, int width) {
+    const int pairs = width / 2;
+    for (int k = 0; k < pairs; ++k) out[2 * k] = even[k], out[2 * k + 1] = odd[k];
+    if (width % 2) out[width - 1] = even[pairs];
+  }
+
+  // dM = A dY At per tile (dY zero where the tile leaves the output), into ws.m.
+  void transform_output_grad(const Scalar* output_grad, int images, Workspace& ws) const {
+    const int oh = g_.out_h(), ow = g_.out_w(), tiles = images * tiles_per_image(), n = tiles_w_;
+    winograd::ensure_size(ws.m, std::size_t(winograd::kPositions) * out_ * tiles);
+    winograd::ensure_size(ws.rows, std::size_t(12) * tiles);
+    Scalar *g = ws.rows.data(), *t = g + std::size_t(4) * tiles;  // g[2i + j]: dY at (i, j) of each tile
+    auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
+    const std::size_t stride = std::size_t(out_) * tiles;
+    for (int o = 0; o < out_; ++o) {
+      for (int img = 0; img < images; ++img) {  // gather each tile's 2x2 block of dY
+        const Scalar* plane = output_grad + (std::size_t(img) * out_ + o) * oh * ow;
+        for (int ty = 0; ty < tiles_h_; ++ty) {
+          const std::size_t t0 = std::size_t(img) * tiles_per_image() + std::size_t(ty) * tiles_w_;
+          for (int i = 0; i < 2; ++i) {
+            Scalar *__restrict even = g + std::size_t(2 * i) * tiles + t0, *__restrict odd = even + tiles;
+            if (2 * ty + i >= oh) {
+              std::fill(even, even + n, Scalar(0));
+              std::fill(odd, odd + n, Scalar(0));
+              continue;
+            }
+            const Scalar* __restrict row = plane + std::size_t(2 * ty + i) * ow;
+            const int pairs = ow / 2;
+            for (int k = 0; k < pairs; ++k) even[k] = row[2 * k], odd[k] = row[2 * k + 1];
+            if (pairs < n) even[pairs] = row[2 * pairs], odd[pairs] = Scalar(0);
+          }
+        }
+      }
+      for (int j = 0; j < 2; ++j) {  // t = A dY
+        at(t, j) = at(g, j);
+        at(t, 2 + j) = at(g, j) + at(g, 2 + j);
+        at(t, 4 + j) = at(g, j) - at(g, 2 + j);
+        at(t, 6 + j) = -at(g, 2 + j);
+      }
+      Scalar* mo = ws.m.data() + std::size_t(o) * tiles;
+      auto mp = [&](int p) { return Array(mo + p * stride, tiles); };
+      for (int i = 0; i < 4; ++i) {  // dM = t At
+        mp(4 * i) = at(t, 2 * i);
+        mp(4 * i + 1) = at(t, 2 * i) + at(t, 2 * i + 1);
+        mp(4 * i + 2) = at(t, 2 * i) - at(t, 2 * i + 1);
+        mp(4 * i + 3) = -at(t, 2 * i + 1);
+      }
+    }
+  }
+
+  // dd = B dV Bt per tile, added back onto the input pixels of its window.
+  void transform_input_grad(AlignedVector<Scalar>& dv, int images, Scalar* input_grad, Workspace& ws) const {
+    const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_, n = tw + 1;
+    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + 2 * n);
+    Scalar *t = ws.rows.data(), *d = t + std::size_t(16) * tiles, *padded = d + std::size_t(16) * tiles;
+    auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
+    const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
+    std::fill(input_grad, input_grad + std::size_t(images) * in * plane, Scalar(0));
+    for (int c = 0; c < in; ++c) {
+      Scalar* v = dv.data() + std::size_t(c) * tiles;
+      auto vp = [&](int p) { return Array(v + p * stride, tiles); };
+      for (int j = 0; j < 4; ++j) {  // t = B dV
+        at(t, j) = vp(j);
+        at(t, 4 + j) = vp(4 + j) - vp(8 + j) + vp(12 + j);
+        at(t, 8 + j) = vp(4 + j) + vp(8 + j) - vp(j);
+        at(t, 12 + j) = -vp(12 + j);
+      }
+      for (int i = 0; i < 4; ++i) {  // dd = t Bt
+        at(d, 4 * i) = at(t, 4 * i);
+        at(d, 4 * i + 1) = at(t, 4 * i + 1) - at(t, 4 * i + 2) + at(t, 4 * i + 3);
+        at(d, 4 * i + 2) = at(t, 4 * i + 1) + at(t, 4 * i + 2) - at(t, 4 * i);
+        at(d, 4 * i + 3) = -at(t, 4 * i + 3);
+      }
+      for (int img = 0; img < images; ++img) {  // add each window back; neighbours overlap by 2
+        Scalar* image = input_grad + (std::size_t(img) * in + c) * plane;
+        for (int ty = 0; ty < tiles_h_; ++ty) {
+          const std::size_t t0 = std::size_t(img) * tiles_per_image() + std::size_t(ty) * tw;
+          for (int i = 0; i < 4; ++i) {
+            const int y = 2 * ty - g_.pad_h + i;
+            if (y < 0 || y >= g_.height) continue;
+            const Scalar *__restrict d0 = d + std::size_t(4 * i) * tiles + t0, *__restrict d1 = d0 + tiles,
+                         *__restrict d2 = d1 + tiles, *__restrict d3 = d2 + tiles;
+            Scalar* __restrict out = padded;  // padded column 2tx + j gets window column j of tile tx
+            out[0] = d0[0], out[1] = d1[0];
+            for (int k = 1; k < tw; ++k) out[2 * k] = d0[k] + d2[k - 1], out[2 * k + 1] = d1[k] + d3[k - 1];
+            out[2 * tw] = d2[tw - 1], out[2 * tw + 1] = d3[tw - 1];
+            const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, 2 * n - g_.pad_w);
+            Scalar* __restrict row = image + std::size_t(y) * g_.width;
+            for (int x = x0; x < x1; ++x) row[x] += out[x + g_.pad_w];
+          }
+        }
+      }
+    }
+  }
+
+  ConvGeometry g_;
+  int out_, tiles_h_, tiles_w_;
+  AlignedVector<Scalar> u_;  // 16 blocks of out x in
+};
+
+}  // namespace deephash::nn
