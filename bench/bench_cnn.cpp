@@ -93,11 +93,14 @@ void train_steps(benchmark::State& state, const NetSpec& spec, int batch, int cl
   ThreadPool pool(bench::bench_threads());
   std::mt19937_64 rng(3);
   const RunContext ctx{Phase::Train, &pool, &rng};
-  for (auto _ : state) {
+  auto step = [&] {
     net.forward(ctx);
     net.backward(ctx);
     solver.step();
-  }
+  };
+  // A training run takes thousands of steps: time them, not the first steps' allocations.
+  for (int i = 0; i < 3; ++i) step();
+  for (auto _ : state) step();
   state.SetItemsProcessed(std::int64_t(state.iterations()) * batch);
   state.counters["threads"] = bench::bench_threads();
 }

@@ -84,14 +84,15 @@ double direct_conv(const B& x, const B& w, const B* bias, const ConvolutionSpec&
 
 TEST_CASE("convolution: im2col + GEMM and Winograd equal the direct definition, and gradients check") {
   struct Case { int cin, h, w, cout, k, stride, pad, group, dilation; bool bias; };
-  // The 3x3 stride-1 single-group cases take Winograd's F(2x2, 3x3): odd and even sizes (partial
-  // 2x2 output blocks), no padding, padding 2, a 1x1 image, and a 3x3 image with no padding.
+  // The 3x3 stride-1 single-group cases with 16 or more input channels take Winograd's F(2x2, 3x3):
+  // odd and even sizes (partial 2x2 output blocks), no padding, padding 2, a 1x1 image, and a 3x3
+  // image with no padding.
   const Case cases[] = {{3, 7, 6, 4, 3, 1, 1, 1, 1, true}, {4, 9, 9, 6, 3, 2, 0, 2, 1, true},
                         {2, 8, 7, 3, 5, 3, 2, 1, 1, false}, {4, 5, 5, 4, 1, 1, 0, 2, 1, true},
                         {2, 9, 9, 2, 3, 1, 2, 1, 2, true}, {6, 6, 6, 6, 3, 2, 1, 3, 1, true},
-                        {5, 5, 8, 3, 3, 1, 0, 1, 1, true}, {2, 6, 9, 3, 3, 1, 2, 1, 1, false},
-                        {3, 1, 1, 2, 3, 1, 1, 1, 1, true}, {2, 3, 3, 2, 3, 1, 0, 1, 1, true},
-                        {3, 4, 4, 5, 3, 1, 1, 1, 1, true}};
+                        {16, 5, 8, 3, 3, 1, 0, 1, 1, true}, {17, 6, 9, 3, 3, 1, 2, 1, 1, false},
+                        {16, 1, 1, 2, 3, 1, 1, 1, 1, true}, {16, 3, 3, 2, 3, 1, 0, 1, 1, true},
+                        {20, 4, 4, 5, 3, 1, 1, 1, 1, true}};
   for (const Case& c : cases) {
     LayerSpec s = spec("Convolution");
     s.convolution = {c.cout, c.bias, c.k, c.k, c.stride, c.stride, c.pad, c.pad, c.dilation, c.group, gaussian(1), gaussian(1)};
@@ -147,7 +148,7 @@ TEST_CASE("Winograd convolution in float at a CIFAR layer's size stays within fl
 TEST_CASE("convolution splits the batch over threads with the same result") {
   LayerSpec s = spec("Convolution");
   s.convolution = {5, true, 3, 3, 1, 1, 1, 1, 1, 1, gaussian(1), gaussian(1)};
-  B x({7, 3, 6, 6}), y1, y2;
+  B x({7, 16, 6, 6}), y1, y2;  // 16 channels: the Winograd path, whose kernel gradient sums over chunks
   randomize(x, 4);
   auto one = make_layer<double>(s), two = make_layer<double>(s);
   std::mt19937_64 r1(5), r2(5);
@@ -162,7 +163,7 @@ TEST_CASE("convolution splits the batch over threads with the same result") {
   randomize(y1, 6);
   y2.diff_vector() = y1.data_vector();
   y1.diff_vector() = y1.data_vector();
-  B x2({7, 3, 6, 6});
+  B x2({7, 16, 6, 6});
   x2.data_vector() = x.data_vector();
   one->backward({&y1}, {true}, {&x}, RunContext{});
   two->backward({&y2}, {true}, {&x2}, RunContext{Phase::Train, &pool, nullptr});

@@ -20,9 +20,12 @@
 
 namespace deephash::nn {
 
-// Winograd applies to 3x3 kernels with stride 1 and no dilation; any padding and image size.
+// Winograd applies to 3x3 kernels with stride 1 and no dilation; any padding and image size. With
+// few input channels (an RGB image) its 16 products are too thin to pay for the transforms: the
+// CIFAR net's first layer (3 -> 32) takes 3.3 ms per batch this way against 2.1 ms by im2col.
 inline bool winograd_applies(const ConvGeometry& g) {
-  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation == 1;
+  return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.dilation == 1 &&
+         g.channels >= 16;
 }
 
 namespace winograd {
