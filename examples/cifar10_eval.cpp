@@ -20,7 +20,7 @@
 #include <deephash/io/caffe/caffemodel.hpp>
 #include <deephash/io/caffe/prototxt.hpp>
 #include <deephash/workflow/experiment.hpp>
-#include <deephash/workflow/training.hpp>
+#include <deephash/workflow/recipe.hpp>
 
 using namespace deephash;
 

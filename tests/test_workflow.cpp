@@ -14,7 +14,7 @@
 #include <deephash/io/caffe/caffemodel.hpp>
 #include <deephash/workflow/evaluation.hpp>
 #include <deephash/workflow/sets.hpp>
-#include <deephash/workflow/training.hpp>
+#include <deephash/workflow/recipe.hpp>
 
 #include "sources_support.hpp"
 #include "support.hpp"
@@ -156,6 +156,50 @@ TEST_CASE("training from a streamed folder gives the weights that training on th
   CHECK(in_memory_set.features.isApprox(direct.features));
   CHECK(in_memory_set.paths == loaded.paths);
   CHECK(in_memory_set.source == folder.spec());
+}
+
+TEST_CASE("the CIFAR preset trains in two stages: the network with 48 latent units, then new hash layers of the requested length on its frozen features") {
+  TempDir dir;
+  write_class_tree(dir.file("imgs"), 8, 5);
+  const FolderSource folder(dir.file("imgs"));
+  ThreadPool pool(2);
+  const TrainConfig twelve = tiny_training();
+  const TrainResult r = train_hashing_model(folder, twelve, pool);
+  // The first stage alone, as the recipe runs it.
+  TrainConfig network = twelve;
+  network.bits = 48;
+  const ArchitecturePreset preset = preset_for(folder, network);
+  REQUIRE(preset.retrain_hash_layers);
+  const TrainResult first = train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}},
+                                        folder, network, pool);
+  auto layer = [](const TrainResult& t, const std::string& name) -> const nn::LayerWeights& {
+    for (const nn::LayerWeights& w : t.model.weights)
+      if (w.layer == name) return w;
+    FAIL("no layer " << name);
+    throw;
+  };
+  CHECK(layer(first, "latent").blobs[0].shape == std::vector<int>{48, 256});
+  CHECK(layer(r, "latent").blobs[0].shape == std::vector<int>{12, 256});
+  // The network below the hash layers is the first stage's, bit for bit: it was frozen.
+  REQUIRE(r.model.weights.size() == first.model.weights.size());
+  std::size_t compared = 0;
+  for (const nn::LayerWeights& w : first.model.weights) {
+    if (w.layer == "latent" || w.layer == "scores") continue;
+    const nn::LayerWeights& mine = layer(r, w.layer);
+    REQUIRE(mine.blobs.size() == w.blobs.size());
+    for (std::size_t b = 0; b < w.blobs.size(); ++b) CHECK(mine.blobs[b].data == w.blobs[b].data);
+    ++compared;
+  }
+  CHECK(compared >= 7);  // the convolutions at least
+  CHECK(r.model.description.find("hash layers retrained at 12 bits") != std::string::npos);
+  CHECK(r.history.iteration.back() == 4);  // the curves are the network's: 24 images, batch 6, one epoch
+  CHECK(r.history.seconds > first.history.seconds * 0.5);  // both stages' time
+  // The codes have the requested length.
+  auto frontend = r.model.make_frontend(2);
+  EncodeOptions o;
+  o.show_progress = false;
+  const EncodedSet codes = encode_source(*frontend, folder, Provenance{folder.spec(), "all", ""}, o);
+  CHECK(codes.codes.bits() == 12);
 }
 
 TEST_CASE("weights are recognised by their bytes, whatever the file name") {

@@ -12,8 +12,7 @@
 
 #include <deephash/core/thread_pool.hpp>
 #include <deephash/workflow/sets.hpp>
-#include <deephash/workflow/training.hpp>
-#include <deephash/workflow/transfer.hpp>
+#include <deephash/workflow/recipe.hpp>
 
 #include "args.hpp"
 
@@ -46,7 +45,8 @@ inline Options image_set_options(bool queries_too = true) {
 
 inline Options train_options() {
   return {{"arch", "NAME", "auto (from the image size), fashion-mnist, cifar or kevinnet"},
-          {"bits", "N", "code length, the latent layer's size (default 48)"},
+          {"bits", "N", "code length, the latent layer's size (default 48); cifar trains the network with at\n"
+                        "least 48 latent units, then new hash layers of N bits on its frozen features"},
           {"epochs", "X", "passes over the training images (default: the architecture's, 8; 9 for cifar)"},
           {"batch", "N", "mini-batch size (default 64)"},
           {"lr", "X", "peak / base learning rate (default 0.1; with --prototxt 0.001, 0.01 with --freeze-below)"},

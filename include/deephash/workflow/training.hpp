@@ -212,16 +212,6 @@ inline TrainResult train_model(HashingModel start, const TrainingDefaults& defau
   return result;
 }
 
-// Trains the preset for these images (TrainConfig::arch) with its recipe.
-inline TrainResult train_hashing_model(const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
-                                       const std::string& label = "train") {
-  check_train_config(c);
-  if (!c.resume.empty()) return train_model({}, {}, images, c, pool, label);
-  ArchitecturePreset preset = preset_for(images, c);
-  const TrainingDefaults defaults{preset.epochs, 0.1f, {}};
-  return train_model(untrained_model(std::move(preset), images, c), defaults, images, c, pool, label);
-}
-
 // Loss, training accuracy and learning rate over the iterations, as an SVG.
 inline void write_training_curves(const nn::TrainingHistory& h, const std::string& path, const std::string& title) {
   std::vector<double> it(h.iteration.begin(), h.iteration.end()), lr;

@@ -56,19 +56,14 @@ inline TransformSpec transfer_transform(const TransferSpec& t, TransformSpec x, 
 
 }  // namespace detail
 
-// The untrained transfer model: the pretrained net with the hash layers on top, the input
-// transformation, codes from "latent" and rerank features from `latent_after`.
-inline HashingModel transfer_model(const TransferSpec& t, const ImageSource& images, const TrainConfig& c) {
+namespace detail {
+
+// The pretrained net with the hash layers on top of t.latent_after: the model's input
+// transformation (`frontend`, or Caffe's ImageNet preprocessing at the net's input size where it
+// has none) with the spec's changes, codes from "latent" and rerank features from latent_after.
+inline HashingModel hash_layers_on(const nn::NetSpec& backbone, nn::FrontendSpec frontend, const TransferSpec& t,
+                                   const ImageSource& images, const TrainConfig& c) {
   if (t.latent_after.empty()) throw Error(t.backbone, "transfer needs the blob the latent layer goes after (--latent-after)");
-  nn::NetSpec backbone;
-  nn::FrontendSpec frontend;
-  if (is_deephash_model(t.backbone)) {
-    HashingModel pretrained = load_model(t.backbone);
-    backbone = std::move(pretrained.net);
-    frontend = std::move(pretrained.frontend);
-  } else {
-    backbone = read_caffe_prototxt(t.backbone);
-  }
   auto [input, shape] = nn::image_input_of(backbone);
   if (shape.size() != 4) throw Error(t.backbone, "input '" + input + "' does not declare its shape (N, C, H, W)");
   if (frontend.input_shape.empty()) {  // a Caffe prototxt: ImageNet preprocessing at its input size
@@ -79,7 +74,7 @@ inline HashingModel transfer_model(const TransferSpec& t, const ImageSource& ima
   }
   frontend.input_blob = input;
   frontend.input_shape = {shape[1], shape[2], shape[3]};
-  frontend.transform = detail::transfer_transform(t, frontend.transform, frontend.input_shape);
+  frontend.transform = transfer_transform(t, frontend.transform, frontend.input_shape);
   frontend.latent_blob = "latent";
   frontend.feature_blob = t.latent_after;
   HashingModel m;
@@ -91,15 +86,27 @@ inline HashingModel transfer_model(const TransferSpec& t, const ImageSource& ima
   return m;
 }
 
+}  // namespace detail
+
+// The untrained transfer model: the pretrained net (a Caffe deploy prototxt or a deephash model)
+// with the hash layers on top.
+inline HashingModel transfer_model(const TransferSpec& t, const ImageSource& images, const TrainConfig& c) {
+  if (!is_deephash_model(t.backbone)) return detail::hash_layers_on(read_caffe_prototxt(t.backbone), {}, t, images, c);
+  HashingModel pretrained = load_model(t.backbone);
+  return detail::hash_layers_on(pretrained.net, pretrained.frontend, t, images, c);
+}
+
 namespace detail {
 
-// Trains the layers above `t.freeze_below` on the frozen layers' outputs, computed once.
+// Trains the layers above `t.freeze_below` on the frozen layers' outputs, computed once; the
+// pretrained weights come from `weights_from` (a file name, for messages), less d.fresh_layers.
 inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t, const TrainingDefaults& d,
+                                      std::vector<nn::LayerWeights> weights, const std::string& weights_from,
                                       const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
                                       const std::string& label) {
   if (c.device != "cpu") throw Error("--freeze-below", "the layers above a frozen part train on the CPU only");
   if (!c.snapshot.empty()) throw Error("--freeze-below", "training above a frozen part writes no snapshots (it takes minutes)");
-  const std::vector<nn::LayerWeights> pretrained = without_layers(load_weights(c.init), d.fresh_layers);
+  const std::vector<nn::LayerWeights> pretrained = without_layers(std::move(weights), d.fresh_layers);
   const std::vector<int>& chw = model.frontend.input_shape;
   nn::NetOptions below_options;
   below_options.input_shapes[model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
@@ -110,10 +117,10 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
     if (std::find(d.fresh_layers.begin(), d.fresh_layers.end(), l.name) != d.fresh_layers.end())
       throw Error("--freeze-below " + t.freeze_below, "would freeze the new layer '" + l.name + "': name a blob of the pretrained network");
   nn::Net<float> below(cut.below, nn::Phase::Test, below_options);
-  const std::vector<std::string> loaded = below.load_weights(pretrained, c.init);
+  const std::vector<std::string> loaded = below.load_weights(pretrained, weights_from);
   for (const nn::LayerWeights& w : below.weights())
     if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
-      throw Error(c.init, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
+      throw Error(weights_from, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
   const auto start = std::chrono::steady_clock::now();
   const nn::FrozenFeatures features = nn::compute_frozen_features(
       below, images, model.frontend.transform, model.frontend.input_blob, t.freeze_below, std::size_t(c.batch), pool,
@@ -126,7 +133,7 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   input.insert(input.end(), features.item_shape.begin(), features.item_shape.end());
   above_options.input_shapes[t.freeze_below] = input;
   nn::Net<float> above(cut.above, nn::Phase::Train, above_options);
-  above.load_weights(pretrained, c.init);  // pretrained layers above the cut start from their weights
+  above.load_weights(pretrained, weights_from);  // pretrained layers above the cut start from their weights
   const nn::SolverSpec s = solver_spec(c, d, images.size());
   nn::SgdSolver<float> solver(above, s);
   nn::TrainOptions options = training_options_for(c, model);
@@ -162,7 +169,32 @@ inline TrainResult train_transfer_model(const ImageSource& images, const Transfe
   // Above a frozen part, 0.01 (0.1 for the new layers): on CIFAR-10's validation split, hash
   // layers on the frozen CIFAR network scored 0.4 points of mAP@1000 more on average over 12, 32
   // and 48 bits than at 0.001, and more than at 0.003 or 0.03 (docs/TRAINING.md).
-  return detail::train_above_frozen(std::move(model), t, {30, 0.01f, fresh}, images, c, pool, label);
+  return detail::train_above_frozen(std::move(model), t, {30, 0.01f, fresh}, load_weights(c.init), c.init, images, c,
+                                    pool, label);
+}
+
+// The second stage of a two-stage preset (ArchitecturePreset::retrain_hash_layers): new hash
+// layers of c.bits on top of `trained`'s rerank features, trained alone on those features
+// computed once by the frozen network below them (30 epochs, learning rate 0.01, as transfer
+// above a frozen part; the label smoothing of the hash layers' own default). The training time
+// includes the frozen pass.
+inline TrainResult retrain_hash_layers(const HashingModel& trained, const ImageSource& images, TrainConfig c,
+                                       ThreadPool& pool, const std::string& label = "hash layers") {
+  TransferSpec t;
+  t.backbone = "the trained network";
+  t.latent_after = t.freeze_below = trained.frontend.feature_blob;
+  c.epochs.reset();
+  c.lr.reset();
+  c.label_smoothing.reset();
+  c.snapshot.clear();
+  c.device = "cpu";  // seconds of work once the frozen pass is done
+  // New hash layers (hash_layers_on leaves the trained ones out), as measured: retraining them
+  // from their fillers at this learning rate beat keeping them (docs/TRAINING.md).
+  HashingModel model = detail::hash_layers_on(trained.net, trained.frontend, t, images, c);
+  TrainResult r = detail::train_above_frozen(std::move(model), t, {30, 0.01f, {"latent", "scores"}}, trained.weights,
+                                             t.backbone, images, c, pool, label);
+  r.model.description = trained.description + ", hash layers retrained at " + std::to_string(c.bits) + " bits on its frozen features";
+  return r;
 }
 
 }  // namespace deephash

@@ -1,0 +1,40 @@
+#pragma once
+// A preset's whole recipe, the way `deephash train` runs it without --prototxt: the preset's
+// network trained from scratch (workflow/training.hpp) and, for a two-stage preset, new hash
+// layers of the requested length trained on its frozen features (workflow/transfer.hpp).
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "deephash/workflow/training.hpp"
+#include "deephash/workflow/transfer.hpp"
+
+namespace deephash {
+
+// Trains the preset for these images (TrainConfig::arch) with its recipe. A resumed snapshot
+// finishes the network's training, then takes the second stage too.
+inline TrainResult train_hashing_model(const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
+                                       const std::string& label = "train") {
+  check_train_config(c);
+  const ArchitecturePreset preset = preset_for(images, c);
+  TrainConfig network = c;
+  if (preset.retrain_hash_layers) network.bits = std::max(c.bits, preset.network_bits);
+  // The first stage's hash layers are replaced by the second's: they start from their fillers
+  // even when the initial weights (c.init) have some, of whatever length.
+  std::vector<std::string> fresh;
+  if (preset.retrain_hash_layers) fresh = {"latent", "scores"};
+  TrainResult trained = c.resume.empty()
+                            ? train_model(untrained_model(preset_for(images, network), images, network),
+                                          {preset.epochs, 0.1f, fresh}, images, network, pool, label)
+                            : train_model({}, {}, images, c, pool, label);
+  if (!preset.retrain_hash_layers) return trained;
+  TrainResult hashed = retrain_hash_layers(trained.model, images, c, pool, label + ": hash layers");
+  const double seconds = trained.history.seconds + hashed.history.seconds;
+  hashed.history = std::move(trained.history);  // the curves are the network's
+  hashed.history.seconds = seconds;             // the time is both stages'
+  hashed.epochs = trained.epochs;
+  return hashed;
+}
+
+}  // namespace deephash
