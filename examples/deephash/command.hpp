@@ -47,7 +47,7 @@ inline Options train_options() {
   return {{"arch", "NAME", "auto (from the image size), fashion-mnist, cifar or kevinnet"},
           {"bits", "N", "code length, the latent layer's size (default 48); cifar trains the network with at\n"
                         "least 48 latent units, then new hash layers of N bits on its frozen features"},
-          {"epochs", "X", "passes over the training images (default: the architecture's, 8; 9 for cifar)"},
+          {"epochs", "X", "passes over the training images (default: the architecture's, 8; 12 for cifar)"},
           {"batch", "N", "mini-batch size (default 64)"},
           {"lr", "X", "peak / base learning rate (default 0.1; with --prototxt 0.001, 0.01 with --freeze-below)"},
           {"lr-policy", "P", "onecycle (default), fixed, step, multistep, inv, poly"},
