@@ -115,6 +115,9 @@ inline std::pair<std::string, std::vector<int>> image_input_of(const NetSpec& ne
   throw Error("net '" + net.name + "'", "declares no input");
 }
 
+// The layers hash_head_on adds that hold weights: the latent layer and the classifier.
+inline std::vector<std::string> hash_layer_names() { return {"latent", "scores"}; }
+
 // A pretrained network (e.g. a Caffe deploy prototxt) with the paper's hash layers put on top,
 // as KevinNet puts them on CaffeNet: the latent layer reads blob `after`, the classifier and loss
 // follow, with the learning-rate multipliers 10 / 20 of new layers on a pretrained net. Layers of

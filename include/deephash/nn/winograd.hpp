@@ -62,7 +62,6 @@ class Winograd3x3 {
  public:
   using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Map = Eigen::Map<Matrix>;
-  using ConstMap = Eigen::Map<const Matrix>;
 
   // Per-thread buffers: the transformed inputs V and products M for a block of images.
   struct Workspace {
@@ -149,7 +148,7 @@ class Winograd3x3 {
 
   // Each transform works on one channel of a block at a time, as 16 (or 4) arrays over all the
   // block's tiles, so that the arithmetic runs over long contiguous vectors; moving values between
-  // the image layout and those arrays is separate (gather_windows, scatter_outputs, ...). Window
+  // the image layout and those arrays is separate (gather_windows, interleave, ...). Window
   // tx of a row of tiles covers padded columns 2tx .. 2tx+3: even[tx], odd[tx], even[tx+1], odd[tx+1].
   using Array = Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
 

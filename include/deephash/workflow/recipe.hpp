@@ -23,7 +23,7 @@ inline TrainResult train_hashing_model(const ImageSource& images, const TrainCon
   // The first stage's hash layers are replaced by the second's: they start from their fillers
   // even when the initial weights (c.init) have some, of whatever length.
   std::vector<std::string> fresh;
-  if (preset.retrain_hash_layers) fresh = {"latent", "scores"};
+  if (preset.retrain_hash_layers) fresh = nn::hash_layer_names();
   TrainResult trained = c.resume.empty()
                             ? train_model(untrained_model(preset_for(images, network), images, network),
                                           {preset.epochs, 0.1f, fresh}, images, network, pool, label)

@@ -98,6 +98,12 @@ inline HashingModel transfer_model(const TransferSpec& t, const ImageSource& ima
 
 namespace detail {
 
+// Above a frozen part: 30 epochs at 0.01 (0.1 for the new hash layers, which start from their
+// fillers). On CIFAR-10's validation split, hash layers on the frozen CIFAR network scored 0.4
+// points of mAP@1000 more on average over 12, 32 and 48 bits than at 0.001, and more than at
+// 0.003 or 0.03 (docs/TRAINING.md).
+inline TrainingDefaults above_frozen_defaults() { return {30, 0.01f, nn::hash_layer_names()}; }
+
 // Trains the layers above `t.freeze_below` on the frozen layers' outputs, computed once; the
 // pretrained weights come from `weights_from` (a file name, for messages), less d.fresh_layers.
 inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t, const TrainingDefaults& d,
@@ -164,13 +170,10 @@ inline TrainResult train_transfer_model(const ImageSource& images, const Transfe
   }
   if (c.init.empty()) throw Error(t.backbone, "transfer needs the pretrained network's weights (--init)");
   HashingModel model = transfer_model(t, images, c);
-  const std::vector<std::string> fresh = {"latent", "scores"};  // the hash layers (nn::hash_head_on)
-  if (t.freeze_below.empty()) return train_model(std::move(model), {8, 0.001f, fresh}, images, c, pool, label);
-  // Above a frozen part, 0.01 (0.1 for the new layers): on CIFAR-10's validation split, hash
-  // layers on the frozen CIFAR network scored 0.4 points of mAP@1000 more on average over 12, 32
-  // and 48 bits than at 0.001, and more than at 0.003 or 0.03 (docs/TRAINING.md).
-  return detail::train_above_frozen(std::move(model), t, {30, 0.01f, fresh}, load_weights(c.init), c.init, images, c,
-                                    pool, label);
+  if (t.freeze_below.empty())
+    return train_model(std::move(model), {8, 0.001f, nn::hash_layer_names()}, images, c, pool, label);
+  return detail::train_above_frozen(std::move(model), t, detail::above_frozen_defaults(), load_weights(c.init), c.init,
+                                    images, c, pool, label);
 }
 
 // The second stage of a two-stage preset (ArchitecturePreset::retrain_hash_layers): new hash
@@ -191,7 +194,7 @@ inline TrainResult retrain_hash_layers(const HashingModel& trained, const ImageS
   // New hash layers (hash_layers_on leaves the trained ones out), as measured: retraining them
   // from their fillers at this learning rate beat keeping them (docs/TRAINING.md).
   HashingModel model = detail::hash_layers_on(trained.net, trained.frontend, t, images, c);
-  TrainResult r = detail::train_above_frozen(std::move(model), t, {30, 0.01f, {"latent", "scores"}}, trained.weights,
+  TrainResult r = detail::train_above_frozen(std::move(model), t, detail::above_frozen_defaults(), trained.weights,
                                              t.backbone, images, c, pool, label);
   r.model.description = trained.description + ", hash layers retrained at " + std::to_string(c.bits) + " bits on its frozen features";
   return r;

@@ -63,13 +63,13 @@ class ConvolutionLayer : public Layer<Scalar> {
   }
 
   void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
+    if (winograd_) return forward_winograd(bottom, top, ctx);
     const int groups = this->spec_.convolution.group;
     const Eigen::Index k = col_rows(), spatial = out_spatial(), out_g = this->spec_.convolution.num_output / groups;
     const std::size_t in_image = bottom[0]->count_from(1), out_image = top[0]->count_from(1);
     const std::size_t in_group = std::size_t(geometry_.channels) * geometry_.height * geometry_.width;
     const Scalar* w = this->params_[0]->data();
     const Scalar* bias = this->params_.size() > 1 ? this->params_[1]->data() : nullptr;
-    if (winograd_) return forward_winograd(bottom, top, ctx, bias);
     prepare_buffers(ctx.num_chunks(std::size_t(bottom[0]->shape(0))), false);
     ctx.parallel_chunks(std::size_t(bottom[0]->shape(0)), [&](std::size_t chunk, std::size_t n0, std::size_t n1) {
       Scalar* col = columns_[chunk].data();
@@ -86,6 +86,7 @@ class ConvolutionLayer : public Layer<Scalar> {
 
   void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
                 const RunContext& ctx) override {
+    if (winograd_) return backward_winograd(top, propagate[0], bottom, ctx);
     const int groups = this->spec_.convolution.group;
     const Eigen::Index k = col_rows(), spatial = out_spatial(), out_g = this->spec_.convolution.num_output / groups;
     const std::size_t in_image = bottom[0]->count_from(1), out_image = top[0]->count_from(1);
@@ -93,7 +94,6 @@ class ConvolutionLayer : public Layer<Scalar> {
     const std::size_t batch = std::size_t(bottom[0]->shape(0));
     const std::size_t chunks = ctx.num_chunks(batch);
     const bool has_bias = this->params_.size() > 1;
-    if (winograd_) return backward_winograd(top, propagate[0], bottom, ctx);
     prepare_buffers(chunks, true);
     // Each chunk of images sums its weight and bias gradients apart; the sums are added at the end.
     weight_grads_.resize(chunks);
@@ -134,7 +134,8 @@ class ConvolutionLayer : public Layer<Scalar> {
   }
 
  private:
-  void forward_winograd(const Blobs& bottom, const Blobs& top, const RunContext& ctx, const Scalar* bias) {
+  void forward_winograd(const Blobs& bottom, const Blobs& top, const RunContext& ctx) {
+    const Scalar* bias = this->params_.size() > 1 ? this->params_[1]->data() : nullptr;
     const std::size_t batch = std::size_t(bottom[0]->shape(0));
     const std::size_t in_image = bottom[0]->count_from(1), out_image = top[0]->count_from(1);
     winograd_->set_kernels(this->params_[0]->data());
