@@ -26,16 +26,17 @@ namespace fs = std::filesystem;
 namespace {
 
 // dir/<set>/<class>/<k>.png: 12x12 colour images, a class is a colour plus noise.
-void write_class_tree(const std::string& root, int per_class, int seed) {
+// Three classes of 12x12 noise images, told apart by one bright channel (gray: by brightness).
+void write_class_tree(const std::string& root, int per_class, int seed, int channels = 3) {
   const char* classes[] = {"blue", "green", "red"};
   for (int c = 0; c < 3; ++c)
     for (int k = 0; k < per_class; ++k) {
       const std::string path = root + "/" + classes[c] + "/" + std::to_string(100 + k) + ".png";
       fs::create_directories(fs::path(path).parent_path());
-      Image im = test::noise_image(12, 12, 3, seed + c * 1000 + k);
+      Image im = test::noise_image(12, 12, channels, seed + c * 1000 + k);
       for (std::size_t p = 0; p < im.pixels.size(); ++p)
-        if (int(p % 3) == 2 - c) im.pixels[p] = std::uint8_t(200 + im.pixels[p] % 50);
-      REQUIRE(stbi_write_png(path.c_str(), im.width, im.height, 3, im.pixels.data(), im.width * 3) != 0);
+        if (channels == 1 ? p % 3 == std::size_t(c) : int(p % 3) == 2 - c) im.pixels[p] = std::uint8_t(200 + im.pixels[p] % 50);
+      REQUIRE(stbi_write_png(path.c_str(), im.width, im.height, channels, im.pixels.data(), im.width * channels) != 0);
     }
 }
 
@@ -158,48 +159,80 @@ TEST_CASE("training from a streamed folder gives the weights that training on th
   CHECK(in_memory_set.source == folder.spec());
 }
 
-TEST_CASE("the CIFAR preset trains in two stages: the network with 48 latent units, then new hash layers of the requested length on its frozen features") {
-  TempDir dir;
-  write_class_tree(dir.file("imgs"), 8, 5);
-  const FolderSource folder(dir.file("imgs"));
-  ThreadPool pool(2);
-  const TrainConfig twelve = tiny_training();
-  const TrainResult r = train_hashing_model(folder, twelve, pool);
-  // The first stage alone, as the recipe runs it.
-  TrainConfig network = twelve;
-  network.bits = 48;
-  const ArchitecturePreset preset = preset_for(folder, network);
-  REQUIRE(preset.retrain_hash_layers);
-  const TrainResult first = train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}},
-                                        folder, network, pool);
-  auto layer = [](const TrainResult& t, const std::string& name) -> const nn::LayerWeights& {
-    for (const nn::LayerWeights& w : t.model.weights)
-      if (w.layer == name) return w;
-    FAIL("no layer " << name);
-    throw;
+TEST_CASE("two-stage presets: the network with 48 latent units, then new hash layers of the requested length on its frozen layers") {
+  // CIFAR retrains its last convolution with them (on "pool3"), Fashion-MNIST its fc1 (on "pool2").
+  struct Case {
+    std::string arch;
+    int channels;
+    std::vector<std::string> retrained;
   };
-  CHECK(layer(first, "latent").blobs[0].shape == std::vector<int>{48, 256});
-  CHECK(layer(r, "latent").blobs[0].shape == std::vector<int>{12, 256});
-  // The network below the hash layers is the first stage's, bit for bit: it was frozen.
-  REQUIRE(r.model.weights.size() == first.model.weights.size());
-  std::size_t compared = 0;
-  for (const nn::LayerWeights& w : first.model.weights) {
-    if (w.layer == "latent" || w.layer == "scores") continue;
-    const nn::LayerWeights& mine = layer(r, w.layer);
-    REQUIRE(mine.blobs.size() == w.blobs.size());
-    for (std::size_t b = 0; b < w.blobs.size(); ++b) CHECK(mine.blobs[b].data == w.blobs[b].data);
-    ++compared;
+  for (const Case& k : {Case{"cifar", 3, {"conv3b", "conv3b_bn", "conv3b_scale"}}, Case{"fashion-mnist", 1, {"fc1", "fc1_bn", "fc1_scale"}}}) {
+    CAPTURE(k.arch);
+    TempDir dir;
+    write_class_tree(dir.file("imgs"), 8, 5, k.channels);
+    ImageLoadOptions gray_or_colour;
+    gray_or_colour.channels = k.channels;
+    const ImageDataset images = load_image_folder(dir.file("imgs"), gray_or_colour);
+    const MemorySource folder(images);
+    ThreadPool pool(2);
+    TrainConfig twelve = tiny_training();
+    twelve.arch = k.arch;
+    const TrainResult r = train_hashing_model(folder, twelve, pool);
+    // The first stage alone, as the recipe runs it.
+    TrainConfig network = twelve;
+    network.bits = 48;
+    const ArchitecturePreset preset = preset_for(folder, network);
+    REQUIRE(preset.retrain_hash_layers);
+    const TrainResult first = train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}},
+                                          folder, network, pool);
+    auto layer = [](const TrainResult& t, const std::string& name) -> const nn::LayerWeights& {
+      for (const nn::LayerWeights& w : t.model.weights)
+        if (w.layer == name) return w;
+      FAIL("no layer " << name);
+      throw;
+    };
+    CHECK(layer(first, "latent").blobs[0].shape == std::vector<int>{48, 256});
+    CHECK(layer(r, "latent").blobs[0].shape == std::vector<int>{12, 256});
+    // Below the retrained layers the network is the first stage's, bit for bit: it was frozen.
+    REQUIRE(r.model.weights.size() == first.model.weights.size());
+    std::size_t frozen = 0, retrained = 0;
+    for (const nn::LayerWeights& w : first.model.weights) {
+      if (w.layer == "latent" || w.layer == "scores") continue;
+      const nn::LayerWeights& mine = layer(r, w.layer);
+      REQUIRE(mine.blobs.size() == w.blobs.size());
+      bool same = true;
+      for (std::size_t b = 0; b < w.blobs.size(); ++b) same = same && mine.blobs[b].data == w.blobs[b].data;
+      const bool trains = std::find(k.retrained.begin(), k.retrained.end(), w.layer) != k.retrained.end();
+      CHECK_MESSAGE(same != trains, w.layer);
+      ++(trains ? retrained : frozen);
+    }
+    CHECK(frozen >= 4);  // the convolutions at least
+    CHECK(retrained == k.retrained.size());
+    CHECK(r.model.description.find("hash layers retrained at 12 bits") != std::string::npos);
+    CHECK(r.history.iteration.back() == 4);  // the curves are the network's: 24 images, batch 6, one epoch
+    CHECK(r.history.seconds > first.history.seconds * 0.5);  // both stages' time
+    // The codes have the requested length.
+    auto frontend = r.model.make_frontend(2);
+    EncodeOptions o;
+    o.show_progress = false;
+    const EncodedSet codes = encode_source(*frontend, folder, Provenance{folder.spec(), "all", ""}, o);
+    CHECK(codes.codes.bits() == 12);
+
+    // The first stage's final snapshot, resumed at another length, takes the second stage alone
+    // (how one network gives codes of several lengths), and the curves are then that stage's.
+    TrainConfig snapshotted = network;
+    snapshotted.snapshot = dir.file("network.snapshot");
+    train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}}, folder,
+                snapshotted, pool);
+    TrainConfig resumed = twelve;
+    resumed.resume = snapshotted.snapshot;
+    resumed.bits = 32;
+    const TrainResult again = train_hashing_model(folder, resumed, pool);
+    CHECK(layer(again, "latent").blobs[0].shape == std::vector<int>{32, 256});
+    const nn::LayerWeights& first_layer = first.model.weights.front();
+    CHECK(layer(again, first_layer.layer).blobs[0].data == first_layer.blobs[0].data);
+    CHECK(!again.history.iteration.empty());
   }
-  CHECK(compared >= 7);  // the convolutions at least
-  CHECK(r.model.description.find("hash layers retrained at 12 bits") != std::string::npos);
-  CHECK(r.history.iteration.back() == 4);  // the curves are the network's: 24 images, batch 6, one epoch
-  CHECK(r.history.seconds > first.history.seconds * 0.5);  // both stages' time
-  // The codes have the requested length.
-  auto frontend = r.model.make_frontend(2);
-  EncodeOptions o;
-  o.show_progress = false;
-  const EncodedSet codes = encode_source(*frontend, folder, Provenance{folder.spec(), "all", ""}, o);
-  CHECK(codes.codes.bits() == 12);
 }
 
 TEST_CASE("weights are recognised by their bytes, whatever the file name") {

@@ -1,7 +1,8 @@
 #pragma once
 // A preset's whole recipe, the way `deephash train` runs it without --prototxt: the preset's
 // network trained from scratch (workflow/training.hpp) and, for a two-stage preset, new hash
-// layers of the requested length trained on its frozen features (workflow/transfer.hpp).
+// layers of the requested length (with the layers just below them) trained on its frozen
+// features (workflow/transfer.hpp).
 
 #include <algorithm>
 #include <string>
@@ -29,10 +30,12 @@ inline TrainResult train_hashing_model(const ImageSource& images, const TrainCon
                                           {preset.epochs, 0.1f, fresh}, images, network, pool, label)
                             : train_model({}, {}, images, c, pool, label);
   if (!preset.retrain_hash_layers) return trained;
-  TrainResult hashed = retrain_hash_layers(trained.model, images, c, pool, label + ": hash layers");
+  TrainResult hashed = retrain_hash_layers(trained.model, images, c, pool, label + ": hash layers", preset.second_stage);
   const double seconds = trained.history.seconds + hashed.history.seconds;
-  hashed.history = std::move(trained.history);  // the curves are the network's
-  hashed.history.seconds = seconds;             // the time is both stages'
+  // The curves are the network's, or the second stage's when a resumed snapshot left the
+  // network no steps to take; the time is both stages'.
+  if (!trained.history.iteration.empty()) hashed.history = std::move(trained.history);
+  hashed.history.seconds = seconds;
   hashed.epochs = trained.epochs;
   return hashed;
 }

@@ -177,26 +177,28 @@ inline TrainResult train_transfer_model(const ImageSource& images, const Transfe
 }
 
 // The second stage of a two-stage preset (ArchitecturePreset::retrain_hash_layers): new hash
-// layers of c.bits on top of `trained`'s rerank features, trained alone on those features
-// computed once by the frozen network below them (30 epochs, learning rate 0.01, as transfer
-// above a frozen part; the label smoothing of the hash layers' own default). The training time
-// includes the frozen pass.
+// layers of c.bits on top of `trained`'s rerank features, trained with the layers between
+// stage.frozen_below and them on the values of stage.frozen_below that the frozen network
+// computes once (at learning rate 0.01, as transfer above a frozen part; the label smoothing of
+// the hash layers' own default). The training time includes the frozen pass.
 inline TrainResult retrain_hash_layers(const HashingModel& trained, const ImageSource& images, TrainConfig c,
-                                       ThreadPool& pool, const std::string& label = "hash layers") {
+                                       ThreadPool& pool, const std::string& label = "hash layers",
+                                       const SecondStage& stage = {}) {
   TransferSpec t;
   t.backbone = "the trained network";
-  t.latent_after = t.freeze_below = trained.frontend.feature_blob;
-  c.epochs.reset();
+  t.latent_after = trained.frontend.feature_blob;
+  t.freeze_below = stage.frozen_below.empty() ? t.latent_after : stage.frozen_below;
+  c.epochs = stage.epochs;
   c.lr.reset();
   c.label_smoothing.reset();
   c.snapshot.clear();
-  c.device = "cpu";  // seconds of work once the frozen pass is done
+  c.device = "cpu";  // minutes of work once the frozen pass is done
   // New hash layers (hash_layers_on leaves the trained ones out), as measured: retraining them
   // from their fillers at this learning rate beat keeping them (docs/TRAINING.md).
   HashingModel model = detail::hash_layers_on(trained.net, trained.frontend, t, images, c);
   TrainResult r = detail::train_above_frozen(std::move(model), t, detail::above_frozen_defaults(), trained.weights,
                                              t.backbone, images, c, pool, label);
-  r.model.description = trained.description + ", hash layers retrained at " + std::to_string(c.bits) + " bits on its frozen features";
+  r.model.description = trained.description + ", hash layers retrained at " + std::to_string(c.bits) + " bits on its frozen " + t.freeze_below;
   return r;
 }
 
