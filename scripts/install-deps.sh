@@ -14,6 +14,7 @@ packages=(
   dataset-fashion-mnist            # the real data of the main job and the tests
   libopencv-dnn-dev                # an independent Caffe reader: the oracle of our importer's tests
   protobuf-compiler                # protoc --encode / --decode: binary Caffe fixtures for the tests
+  python3-faiss                    # FAISS itself reads our FAISS-format index files in the tests
 )
 case "${1:-}" in
   --hardening) packages+=(clang libclang-rt-dev) ;;  # libFuzzer for the fuzz targets
