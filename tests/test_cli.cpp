@@ -12,6 +12,7 @@
 #include <deephash/io/container/codes_file.hpp>
 #include <deephash/io/container/index_file.hpp>
 #include <deephash/io/container/model_file.hpp>
+#include <deephash/io/faiss/binary_index_file.hpp>
 
 #include "support.hpp"
 
@@ -93,6 +94,28 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   REQUIRE(r.status == 0);
   CHECK(load_index(dir.file("db.dhx")).size() == 400);
 
+  // FAISS's format (IndexBinaryIDMap2), ids from a file; a damaged ids file is named with its line.
+  {
+    std::ofstream ids(dir.file("ids.txt"));
+    for (int i = 0; i < 400; ++i) ids << (i == 7 ? "  " : "") << 1000 + 3 * i << "\n";
+  }
+  r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("db.faiss") + " --ids " + dir.file("ids.txt"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  const FaissBinaryIndex faiss = read_faiss_binary_index(dir.file("db.faiss"));
+  CHECK(faiss.kind == FaissBinaryKind::IDMap2);
+  CHECK(faiss.codes == db.codes);
+  REQUIRE(faiss.ids.size() == 400);
+  CHECK(faiss.ids[7] == 1021);
+  {
+    std::ofstream ids(dir.file("bad-ids.txt"));
+    ids << "5\n6\nseven\n";
+  }
+  r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("bad.faiss") + " --ids " + dir.file("bad-ids.txt"));
+  CHECK(r.status != 0);
+  CHECK(r.output.find("bad-ids.txt: line 3: 'seven'") != std::string::npos);
+  CHECK_FALSE(std::ifstream(dir.file("bad.faiss")).good());
+
   r = run("search --model " + dir.file("m.dhm") + " --codes " + dir.file("db.dhc") + " --index " + dir.file("db.dhx") +
           " --query 3 " + data + " --k 5 --rerank 40 --grid " + dir.file("grid.png"));
   INFO(r.output);
@@ -114,8 +137,9 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   CHECK(std::ifstream(dir.file("out/retrieval_examples.png")).good());
 
   // Resumed from the snapshot taken a third of the way, with the same thread count, training ends
-  // with exactly the weights of the uninterrupted run.
-  r = run("train " + data + " --out " + dir.file("resumed.dhm") + " --threads 2 --resume " + dir.file("s-10.snap"));
+  // with exactly the weights of the uninterrupted run. The snapshot holds the first stage's
+  // network (48 latent units): the second stage's length is asked for again.
+  r = run("train " + data + " --out " + dir.file("resumed.dhm") + " --threads 2 --bits 16 --resume " + dir.file("s-10.snap"));
   INFO(r.output);
   REQUIRE(r.status == 0);
   const HashingModel whole = load_model(dir.file("m.dhm")), resumed = load_model(dir.file("resumed.dhm"));
