@@ -174,7 +174,7 @@ inline FaissBinaryIndex parse_faiss_binary_index(const std::vector<std::uint8_t>
       throw Error(path, "the id map's dimension (" + std::to_string(map.d) + ") differs from its index's");
     const std::uint8_t* ids = detail::read_faiss_vector(in, index.codes.size(), sizeof(std::int64_t), "ids");
     index.ids.resize(index.codes.size());
-    std::memcpy(index.ids.data(), ids, index.ids.size() * sizeof(std::int64_t));
+    if (!index.ids.empty()) std::memcpy(index.ids.data(), ids, index.ids.size() * sizeof(std::int64_t));
   } else {
     index.codes = detail::read_faiss_flat(in, bits);
   }
