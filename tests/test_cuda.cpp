@@ -249,3 +249,25 @@ TEST_CASE("GPU Hamming search returns exactly the CPU's results") {
   CHECK(r.labels == std::vector<idx_t>(6, kMissingLabel));
   CHECK_THROWS_WITH_AS(empty.search(test::random_codes(2, 64, 9), 3), doctest::Contains("code lengths differ"), Error);
 }
+
+TEST_CASE("GPU Hamming search at its limits: 4096-bit codes, more queries than a grid's y extent, budgeted range search") {
+  auto same_as_cpu = [](const BitCodes& db, const BitCodes& queries, idx_t k, int radius) {
+    HammingIndex cpu(db.bits());
+    cpu.add(db);
+    cuda::GpuHammingIndex gpu(db.bits());
+    gpu.add(db);
+    const KnnResult a = cpu.search(queries, k), b = gpu.search(queries, k);
+    CHECK(a.labels == b.labels);
+    CHECK(a.distances == b.distances);
+    const RangeSearchResult ra = cpu.range_search(queries, radius), rb = gpu.range_search(queries, radius);
+    CHECK(ra.lims == rb.lims);
+    CHECK(ra.labels == rb.labels);
+    return rb.lims.back();
+  };
+  // 4096 bits: the distance counts need more than the default 48 KB of shared memory per block.
+  same_as_cpu(test::random_codes(3000, 4096, 21, 50), test::random_codes(9, 4096, 22, 50), 20, 1900);
+  // 300,000 queries: 75,000 groups of 4, past the 65,535 blocks a grid's y dimension holds; the
+  // radius takes every code.
+  CHECK(same_as_cpu(test::random_codes(64, 32, 23, 16), test::random_codes(300000, 32, 24, 64), 5, 32) ==
+        std::size_t(300000) * 64);
+}

@@ -4,6 +4,8 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <limits>
+#include <string>
 #include <numeric>
 
 #include "cuda_check.hpp"
@@ -28,36 +30,39 @@ __device__ inline int distance(const std::uint64_t* a, const std::uint64_t* b, i
 }
 
 // Per query, the number of database codes at each distance (bins 0 .. bits). Blocks take
-// kQueriesPerBlock queries and a slice of the database; counts gather in shared memory first.
+// groups of kQueriesPerBlock queries (blockIdx.y, striding by gridDim.y: the grid's y extent is
+// capped at 65,535) and a slice of the database; counts gather in shared memory first.
 __global__ void histogram_kernel(const std::uint64_t* db, std::size_t n, const std::uint64_t* queries, int nq, int words,
                                  int bits, unsigned* histograms) {
   extern __shared__ unsigned local[];
-  const int q0 = blockIdx.y * kQueriesPerBlock;
   const int bins = bits + 1;
-  for (int i = threadIdx.x; i < kQueriesPerBlock * bins; i += blockDim.x) local[i] = 0;
-  __syncthreads();
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(blockDim.x) * gridDim.x)
-    for (int q = 0; q < kQueriesPerBlock && q0 + q < nq; ++q)
-      atomicAdd(&local[q * bins + distance(db + i * words, queries + std::size_t(q0 + q) * words, words)], 1u);
-  __syncthreads();
-  for (int i = threadIdx.x; i < kQueriesPerBlock * bins; i += blockDim.x)
-    if (q0 + i / bins < nq && local[i]) atomicAdd(&histograms[std::size_t(q0) * bins + i], local[i]);
+  for (int q0 = blockIdx.y * kQueriesPerBlock; q0 < nq; q0 += gridDim.y * kQueriesPerBlock) {
+    for (int i = threadIdx.x; i < kQueriesPerBlock * bins; i += blockDim.x) local[i] = 0;
+    __syncthreads();
+    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(blockDim.x) * gridDim.x)
+      for (int q = 0; q < kQueriesPerBlock && q0 + q < nq; ++q)
+        atomicAdd(&local[q * bins + distance(db + i * words, queries + std::size_t(q0 + q) * words, words)], 1u);
+    __syncthreads();
+    for (int i = threadIdx.x; i < kQueriesPerBlock * bins; i += blockDim.x)
+      if (q0 + i / bins < nq && local[i]) atomicAdd(&histograms[std::size_t(q0) * bins + i], local[i]);
+    __syncthreads();  // local[] is cleared for the next group only once every thread has flushed it
+  }
 }
 
 // Keeps, per query, every code with distance <= limit[q] as a key (distance << 40 | id) at the
-// query's segment; cursors count the keys written.
+// query's segment; cursors count the keys written. Query groups as in histogram_kernel.
 __global__ void select_kernel(const std::uint64_t* db, std::size_t n, const std::uint64_t* queries, int nq, int words,
                               const int* limits, const std::size_t* offsets, unsigned long long* cursors,
                               unsigned long long* keys) {
-  const int q0 = blockIdx.y * kQueriesPerBlock;
-  for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(blockDim.x) * gridDim.x)
-    for (int q = 0; q < kQueriesPerBlock && q0 + q < nq; ++q) {
-      const int d = distance(db + i * words, queries + std::size_t(q0 + q) * words, words);
-      if (d <= limits[q0 + q]) {
-        const unsigned long long slot = atomicAdd(&cursors[q0 + q], 1ull);
-        keys[offsets[q0 + q] + slot] = (static_cast<unsigned long long>(d) << 40) | i;
+  for (int q0 = blockIdx.y * kQueriesPerBlock; q0 < nq; q0 += gridDim.y * kQueriesPerBlock)
+    for (std::size_t i = blockIdx.x * std::size_t(blockDim.x) + threadIdx.x; i < n; i += std::size_t(blockDim.x) * gridDim.x)
+      for (int q = 0; q < kQueriesPerBlock && q0 + q < nq; ++q) {
+        const int d = distance(db + i * words, queries + std::size_t(q0 + q) * words, words);
+        if (d <= limits[q0 + q]) {
+          const unsigned long long slot = atomicAdd(&cursors[q0 + q], 1ull);
+          keys[offsets[q0 + q] + slot] = (static_cast<unsigned long long>(d) << 40) | i;
+        }
       }
-    }
 }
 
 dim3 grid_for(std::size_t n, int nq) {
@@ -65,7 +70,8 @@ dim3 grid_for(std::size_t n, int nq) {
   cudaGetDevice(&device);
   cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device);
   const unsigned blocks = unsigned(std::min<std::size_t>((n + kThreads - 1) / kThreads, std::size_t(sms) * 4));
-  return dim3(std::max(1u, blocks), unsigned((nq + kQueriesPerBlock - 1) / kQueriesPerBlock));
+  const int groups = (nq + kQueriesPerBlock - 1) / kQueriesPerBlock;
+  return dim3(std::max(1u, blocks), unsigned(std::clamp(groups, 1, 65535)));  // the kernels stride over the rest
 }
 
 }  // namespace
@@ -112,8 +118,17 @@ std::vector<unsigned> distance_histograms(const DeviceArray<std::uint64_t>& db, 
   q_codes.upload(queries.data(), queries.size() * std::size_t(words));
   DeviceArray<unsigned> histograms(std::size_t(nq) * bins);
   histograms.zero();
-  histogram_kernel<<<grid_for(n, nq), kThreads, kQueriesPerBlock * bins * sizeof(unsigned)>>>(db.data(), n, q_codes.data(), nq,
-                                                                                            words, bits, histograms.data());
+  // From 3,072 bits the counts outgrow the 48 KB of shared memory a kernel gets by default; the
+  // device allows more (227 KB on an H100) once asked.
+  const std::size_t shared_bytes = std::size_t(kQueriesPerBlock) * std::size_t(bins) * sizeof(unsigned);
+  if (shared_bytes > 48 * 1024) {
+    const std::string what = "asking for " + std::to_string(shared_bytes) + " bytes of shared memory for " +
+                             std::to_string(bits) + "-bit codes";
+    check(cudaFuncSetAttribute(histogram_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(shared_bytes)),
+          what.c_str());
+  }
+  histogram_kernel<<<grid_for(n, nq), kThreads, shared_bytes>>>(db.data(), n, q_codes.data(), nq, words, bits,
+                                                                histograms.data());
   detail::check_launch("histogram_kernel");
   std::vector<unsigned> h(std::size_t(nq) * bins);
   check(cudaDeviceSynchronize(), "counting distances");
@@ -147,7 +162,12 @@ Selection select_sorted(const DeviceArray<std::uint64_t>& db, std::size_t n, int
                                                  cursors.data(), keys.data());
     detail::check_launch("select_kernel");
   }
-  // Order each query's keys: (distance, id) packed so that integer order is that order.
+  // Order each query's keys: (distance, id) packed so that integer order is that order. CUB
+  // counts items in an int: callers keep a group's selection within kSelectionBudget, and a
+  // single query beyond INT_MAX codes is refused rather than wrapped.
+  if (total > std::size_t(std::numeric_limits<int>::max()))
+    throw Error("GpuHammingIndex", "a query selects " + std::to_string(total) + " codes, more than one sort takes (" +
+                                       std::to_string(std::numeric_limits<int>::max()) + "): search with a smaller k or radius");
   if (total > 0) {
     std::size_t temp_bytes = 0;
     cub::DeviceSegmentedRadixSort::SortKeys(nullptr, temp_bytes, keys.data(), sorted.data(), int(total), nq, d_offsets.data(),
@@ -161,6 +181,14 @@ Selection select_sorted(const DeviceArray<std::uint64_t>& db, std::size_t n, int
   s.keys.resize(total);
   sorted.download(s.keys.data(), total);
   return s;
+}
+
+// The end of the group of queries from q0 whose selections fit kSelectionBudget together (at
+// least one query).
+std::size_t next_group(const std::vector<std::size_t>& counts, std::size_t q0) {
+  std::size_t q1 = q0, total = 0;
+  while (q1 < counts.size() && (q1 == q0 || total + counts[q1] <= kSelectionBudget)) total += counts[q1++];
+  return q1;
 }
 
 }  // namespace
@@ -197,8 +225,7 @@ KnnResult GpuHammingIndex::search(const BitCodes& queries, idx_t k) const {
   // at the k-th distance resolve by id, as on the CPU). Queries go in groups whose selections fit
   // a fixed budget of device memory (many ties at the k-th distance make selections large).
   for (std::size_t q0 = 0; q0 < std::size_t(nq);) {
-    std::size_t q1 = q0, total = 0;
-    while (q1 < std::size_t(nq) && (q1 == q0 || total + counts[q1] <= kSelectionBudget)) total += counts[q1++];
+    const std::size_t q1 = next_group(counts, q0);
     const std::vector<int> group_limits(limits.begin() + std::ptrdiff_t(q0), limits.begin() + std::ptrdiff_t(q1));
     const std::vector<std::size_t> group_counts(counts.begin() + std::ptrdiff_t(q0), counts.begin() + std::ptrdiff_t(q1));
     const Selection s = select_sorted(impl_->codes, impl_->n, words, queries.slice(q0, q1), group_limits, group_counts);
@@ -228,11 +255,18 @@ RangeSearchResult GpuHammingIndex::range_search(const BitCodes& queries, int rad
   std::vector<std::size_t> counts(static_cast<std::size_t>(nq));
   for (int q = 0; q < nq; ++q)
     counts[std::size_t(q)] = std::accumulate(h.begin() + std::ptrdiff_t(q) * bins, h.begin() + std::ptrdiff_t(q) * bins + r + 1, std::size_t(0));
-  const Selection s = select_sorted(impl_->codes, impl_->n, words, queries, limits, counts);
-  result.lims = s.offsets;
-  for (unsigned long long key : s.keys) {
-    result.distances.push_back(std::int32_t(key >> 40));
-    result.labels.push_back(idx_t(key & ((1ull << 40) - 1)));
+  // Queries in groups whose selections fit the budget, as in search.
+  for (std::size_t q0 = 0; q0 < std::size_t(nq);) {
+    const std::size_t q1 = next_group(counts, q0);
+    const std::vector<int> group_limits(limits.begin() + std::ptrdiff_t(q0), limits.begin() + std::ptrdiff_t(q1));
+    const std::vector<std::size_t> group_counts(counts.begin() + std::ptrdiff_t(q0), counts.begin() + std::ptrdiff_t(q1));
+    const Selection s = select_sorted(impl_->codes, impl_->n, words, queries.slice(q0, q1), group_limits, group_counts);
+    for (std::size_t q = q0; q < q1; ++q) result.lims[q + 1] = result.lims[q0] + s.offsets[q - q0 + 1];
+    for (unsigned long long key : s.keys) {
+      result.distances.push_back(std::int32_t(key >> 40));
+      result.labels.push_back(idx_t(key & ((1ull << 40) - 1)));
+    }
+    q0 = q1;
   }
   return result;
 }
