@@ -1,49 +1,17 @@
 // deephash index: a Hamming index file from encoded codes, deephash's own or FAISS's.
 
 #include <cstdio>
-#include <fstream>
 #include <string>
-#include <vector>
 
 #include <deephash/io/container/codes_file.hpp>
 #include <deephash/io/container/index_file.hpp>
 #include <deephash/io/faiss/binary_index_file.hpp>
+#include <deephash/io/id_list.hpp>
 
 #include "command.hpp"
 #include "commands.hpp"
 
 namespace deephash::cli {
-
-namespace {
-
-// One signed 64-bit id per line (blank lines and surrounding spaces ignored), `count` of them.
-std::vector<std::int64_t> read_ids(const std::string& path, std::size_t count) {
-  std::ifstream in(path);
-  if (!in) throw Error(path, "cannot open the ids file");
-  std::vector<std::int64_t> ids;
-  std::string line;
-  for (std::size_t number = 1; std::getline(in, line); ++number) {
-    const std::size_t first = line.find_first_not_of(" \t\r");
-    if (first == std::string::npos) continue;
-    const std::size_t last = line.find_last_not_of(" \t\r");
-    const std::string text = line.substr(first, last - first + 1);
-    std::size_t used = 0;
-    long long id = 0;
-    try {
-      id = std::stoll(text, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used != text.size())
-      throw Error(path, "line " + std::to_string(number) + ": '" + text + "' is not a 64-bit integer id");
-    ids.push_back(std::int64_t(id));
-  }
-  if (ids.size() != count)
-    throw Error(path, "holds " + std::to_string(ids.size()) + " ids for " + std::to_string(count) + " codes");
-  return ids;
-}
-
-}  // namespace
 
 int command_index(int argc, char** argv) {
   const CommandSpec spec{
@@ -70,7 +38,7 @@ int command_index(int argc, char** argv) {
     FaissBinaryIndex index{FaissBinaryKind::Flat, s.codes, {}};
     if (args.has("ids")) {
       index.kind = FaissBinaryKind::IDMap2;
-      index.ids = read_ids(args.get("ids"), s.codes.size());
+      index.ids = read_id_list(args.get("ids"), s.codes.size());
     }
     write_faiss_binary_index(index, out);
     std::printf("wrote %s: FAISS %s, %zu codes of %d bits%s\n", out.c_str(),

@@ -30,13 +30,10 @@ inline TrainResult train_hashing_model(const ImageSource& images, const TrainCon
                                           {preset.epochs, 0.1f, fresh}, images, network, pool, label)
                             : train_model({}, {}, images, c, pool, label);
   if (!preset.retrain_hash_layers) return trained;
-  // A resumed run goes on with the snapshot's seed and batch size, as the network did.
+  // The second stage goes on with the network's seed and batch size (a resumed run's: the snapshot's).
   TrainConfig second = c;
-  if (!c.resume.empty()) {
-    const TrainingSnapshot snapshot = load_snapshot(c.resume);
-    second.seed = snapshot.seed;
-    second.batch = snapshot.batch_size;
-  }
+  second.seed = trained.seed;
+  second.batch = trained.batch;
   TrainResult hashed = retrain_hash_layers(trained.model, images, second, pool, label + ": hash layers", preset.second_stage);
   const double seconds = trained.history.seconds + hashed.history.seconds;
   // The curves are the network's, or the second stage's when a resumed snapshot left the

@@ -49,6 +49,9 @@ struct TrainResult {
   HashingModel model;
   nn::TrainingHistory history;
   double epochs = 0;  // passes over the training images, as trained
+  // The sample order's seed and the batch size it trained with: a resumed run's are its snapshot's.
+  std::uint64_t seed = 0;
+  int batch = 0;
 };
 
 // The file a snapshot at this iteration goes to: the pattern with "{iter}" replaced by it, so
@@ -156,6 +159,8 @@ inline TrainResult train_model(HashingModel start, const TrainingDefaults& defau
     result.model = std::move(start);
     result.epochs = c.epochs.value_or(defaults.epochs);
   }
+  result.seed = c.seed;
+  result.batch = c.batch;
   const std::vector<int>& chw = result.model.frontend.input_shape;
   if (chw.size() != 3) throw Error(label, "the model does not say its input shape (channels, height, width)");
   nn::NetOptions options;

@@ -147,6 +147,8 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   options.accuracy_blob = above.has_blob("accuracy") ? "accuracy" : "";
   TrainResult result;
   result.epochs = c.epochs.value_or(d.epochs);
+  result.seed = c.seed;
+  result.batch = c.batch;
   result.history = nn::train_on_features(above, solver, features, options, s.max_iter, pool, label);
   result.history.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();  // the frozen pass included
   result.model = std::move(model);

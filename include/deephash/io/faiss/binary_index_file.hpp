@@ -99,8 +99,8 @@ inline const std::uint8_t* read_faiss_vector(ByteReader& in, std::size_t expecte
   return in.take(std::size_t(count) * element_bytes, what);
 }
 
-inline BitCodes read_faiss_flat(ByteReader& in, int bits) {
-  const auto h = in.read<std::uint32_t>("index kind");
+// The flat index whose kind `h` has just been read.
+inline BitCodes read_faiss_flat(ByteReader& in, std::uint32_t h, int bits) {
   if (h != faiss_fourcc("IBxF"))
     throw Error(in.source(), "a FAISS binary index of kind '" + fourcc_text(h) +
                                  "': deephash reads IndexBinaryFlat ('IBxF') and IndexBinaryIDMap / IDMap2 around one");
@@ -161,12 +161,11 @@ inline FaissBinaryIndex parse_faiss_binary_index(const std::vector<std::uint8_t>
                                                  int bits = 0) {
   ByteReader in(bytes, path);
   FaissBinaryIndex index;
-  const std::uint32_t h = ByteReader(bytes, path).read<std::uint32_t>("index kind");
+  const auto h = in.read<std::uint32_t>("index kind");
   if (h == detail::faiss_fourcc("IBMp") || h == detail::faiss_fourcc("IBM2")) {
     index.kind = h == detail::faiss_fourcc("IBM2") ? FaissBinaryKind::IDMap2 : FaissBinaryKind::IDMap;
-    in.skip(4, "index kind");
     const detail::FaissHeader map = detail::read_faiss_header(in, true);
-    index.codes = detail::read_faiss_flat(in, bits);
+    index.codes = detail::read_faiss_flat(in, in.read<std::uint32_t>("index kind"), bits);
     if (std::int64_t(index.codes.size()) != map.ntotal)
       throw Error(path, "the id map declares " + std::to_string(map.ntotal) + " codes, its index holds " +
                             std::to_string(index.codes.size()));
@@ -176,7 +175,7 @@ inline FaissBinaryIndex parse_faiss_binary_index(const std::vector<std::uint8_t>
     index.ids.resize(index.codes.size());
     if (!index.ids.empty()) std::memcpy(index.ids.data(), ids, index.ids.size() * sizeof(std::int64_t));
   } else {
-    index.codes = detail::read_faiss_flat(in, bits);
+    index.codes = detail::read_faiss_flat(in, h, bits);
   }
   if (!in.at_end())
     throw Error(path, std::to_string(in.remaining()) + " bytes after the index: not a FAISS binary index file, or a damaged one");
