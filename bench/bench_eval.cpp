@@ -8,6 +8,7 @@
 
 #include <deephash/eval/protocol.hpp>
 #include <deephash/search/coarse_to_fine.hpp>
+#include <deephash/search/hamming_index.hpp>
 
 #include "bench_common.hpp"
 

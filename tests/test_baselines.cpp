@@ -8,6 +8,7 @@
 #include <deephash/eval/baselines/lsh.hpp>
 #include <deephash/eval/baselines/pixel_features.hpp>
 #include <deephash/eval/hamming_ranking.hpp>
+#include <deephash/search/hamming_index.hpp>
 
 #include "support.hpp"
 

@@ -92,7 +92,7 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
 
   r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("db.dhx"));
   REQUIRE(r.status == 0);
-  CHECK(load_index(dir.file("db.dhx")).size() == 400);
+  CHECK(load_index(dir.file("db.dhx"))->size() == 400);
 
   // FAISS's format (IndexBinaryIDMap2), ids from a file; a damaged ids file is named with its line.
   {

@@ -117,8 +117,12 @@ int command_search(int argc, char** argv) {
     throw Error("deephash search", "give a query: --image FILE, or --query N with --dataset, --queries or --query-codes");
   }
 
-  HammingIndex index = args.has("index") ? load_index(args.get("index")) : HammingIndex(db.codes.bits());
-  if (!args.has("index")) index.add(db.codes);
+  std::unique_ptr<BinaryIndex> loaded = args.has("index") ? load_index(args.get("index")) : nullptr;
+  if (!loaded) {
+    loaded = std::make_unique<HammingIndex>(db.codes.bits());
+    loaded->add(db.codes);
+  }
+  const BinaryIndex& index = *loaded;
   if (std::size_t(index.size()) != db.codes.size())
     throw Error(args.get("index"), "holds " + std::to_string(index.size()) + " codes but " + db_path + " has " +
                                        std::to_string(db.codes.size()));

@@ -10,7 +10,7 @@ int main(int argc, char** argv) {
   const KnnResult r = index.search(binarize(activations, 1, 3), 2);
   if (argc > 1) {
     save_index(index, argv[1]);
-    if (load_index(argv[1]).size() != 3) return 1;
+    if (load_index(argv[1])->size() != 3) return 1;
   }
   std::printf("nearest: %ld (d=%d), %ld (d=%d)\n", long(r.label(0, 0)), r.distance(0, 0), long(r.label(0, 1)),
               r.distance(0, 1));

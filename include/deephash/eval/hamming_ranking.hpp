@@ -10,7 +10,8 @@
 #include "deephash/eval/ranking_metrics.hpp"
 #include "deephash/eval/relevance.hpp"
 #include "deephash/search/euclidean_knn.hpp"
-#include "deephash/search/hamming_index.hpp"
+#include "deephash/search/binary_index.hpp"
+#include "deephash/search/top_k.hpp"
 
 namespace deephash {
 
@@ -70,8 +71,8 @@ RankingScores score_rankings(const idx_t* ids, std::size_t nq, std::size_t width
 }
 
 // Ranks the database for every query by Hamming distance and scores the top k.
-template <class Relevance, class Backend>
-RankingScores evaluate_hamming_ranking(const BasicHammingIndex<Backend>& database,
+template <class Relevance>
+RankingScores evaluate_hamming_ranking(const BinaryIndex& database,
                                        const BitCodes& queries, const Relevance& relevance, idx_t k,
                                        ApNormalization normalization = ApNormalization::RelevantRetrieved,
                                        std::vector<idx_t> cutoffs = {}) {
@@ -100,31 +101,30 @@ RankingScores score_float_ranking(const FloatKnnResult& ranked, const Relevance&
                         relevance, k, normalization, cutoffs, pool);
 }
 
+// Runs range searches for the queries in slices, so that the results of all queries need never be
+// held at once; visit(q, ids, distances, count) sees query q's codes within `radius`, ordered by
+// (distance, id).
+template <class Visit>
+void for_each_within(const BinaryIndex& database, const BitCodes& queries, int radius, Visit&& visit) {
+  const std::size_t slice = std::max<std::size_t>(database.thread_pool().num_threads(), 64);
+  for (std::size_t first = 0; first < queries.size(); first += slice) {
+    const std::size_t n = std::min(slice, queries.size() - first);
+    const RangeSearchResult r = database.range_search(idx_t(n), queries.code(first), radius);
+    database.thread_pool().parallel_for(n, [&](std::size_t i) {
+      visit(first + i, r.labels.data() + r.lims[i], r.distances.data() + r.lims[i], r.lims[i + 1] - r.lims[i]);
+    });
+  }
+}
+
 // mAP over the full ranking of the database (mAP@all, normalised by all relevant items).
-template <class Relevance, class Backend>
-double map_full_ranking(const BasicHammingIndex<Backend>& database, const BitCodes& queries,
-                        const Relevance& relevance) {
+template <class Relevance>
+double map_full_ranking(const BinaryIndex& database, const BitCodes& queries, const Relevance& relevance) {
   check_same_bits(database.bits(), queries.bits(), "map_full_ranking");
-  struct Everything {
-    int max_distance;
-    std::vector<Neighbor> all;
-    int bound() const { return max_distance + 1; }
-    void add(idx_t id, int d) { all.push_back({d, id}); }
-  };
   std::vector<double> ap(queries.size(), 0.0);
-  database.scan(
-      idx_t(queries.size()), queries.data(),
-      [&](std::size_t) {
-        Everything e{database.bits(), {}};
-        e.all.reserve(std::size_t(database.size()));
-        return e;
-      },
-      [&](std::size_t q, Everything& e) {
-        const std::vector<Neighbor> ranked = sort_by_distance(e.all, database.bits());
-        std::vector<idx_t> ids(ranked.size());
-        for (std::size_t i = 0; i < ranked.size(); ++i) ids[i] = ranked[i].id;
-        ap[q] = average_precision(ids.data(), ids.size(), q, relevance, ApNormalization::AllRelevant);
-      });
+  for_each_within(database, queries, database.bits(),
+                  [&](std::size_t q, const idx_t* ids, const std::int32_t*, std::size_t count) {
+                    ap[q] = average_precision(ids, count, q, relevance, ApNormalization::AllRelevant);
+                  });
   double sum = 0;
   for (double v : ap) sum += v;
   return ap.empty() ? 0.0 : sum / double(ap.size());
@@ -138,46 +138,34 @@ struct RadiusCurve {
   std::vector<double> precision, recall, empty_fraction;  // indexed by radius 0 .. max radius
 };
 
-template <class Relevance, class Backend>
-RadiusCurve precision_recall_by_radius(const BasicHammingIndex<Backend>& database,
-                                       const BitCodes& queries, const Relevance& relevance,
-                                       int max_radius = -1) {
+template <class Relevance>
+RadiusCurve precision_recall_by_radius(const BinaryIndex& database, const BitCodes& queries,
+                                       const Relevance& relevance, int max_radius = -1) {
   check_same_bits(database.bits(), queries.bits(), "precision_recall_by_radius");
   if (max_radius < 0 || max_radius > database.bits()) max_radius = database.bits();
-  struct Counts {
-    int limit;
-    std::size_t q;
-    const Relevance* relevance;
-    std::vector<std::size_t> total, relevant;
-    int bound() const { return limit + 1; }
-    void add(idx_t id, int d) {
-      ++total[std::size_t(d)];
-      relevant[std::size_t(d)] += relevance->relevant(q, id);
-    }
-  };
   const std::size_t radii = std::size_t(max_radius) + 1;
   std::vector<std::vector<double>> p(queries.size()), r(queries.size());
   std::vector<std::vector<char>> empty(queries.size());
-  database.scan(
-      idx_t(queries.size()), queries.data(),
-      [&](std::size_t q) {
-        return Counts{max_radius, q, &relevance, std::vector<std::size_t>(radii, 0),
-                      std::vector<std::size_t>(radii, 0)};
-      },
-      [&](std::size_t q, Counts& c) {
-        const double all_relevant = double(relevance.total_relevant(q));
-        std::size_t total = 0, rel = 0;
-        p[q].resize(radii);
-        r[q].resize(radii);
-        empty[q].resize(radii);
-        for (std::size_t d = 0; d < radii; ++d) {
-          total += c.total[d];
-          rel += c.relevant[d];
-          p[q][d] = total ? double(rel) / double(total) : 0.0;
-          r[q][d] = all_relevant > 0 ? double(rel) / all_relevant : 0.0;
-          empty[q][d] = total == 0;
-        }
-      });
+  for_each_within(database, queries, max_radius,
+                  [&](std::size_t q, const idx_t* ids, const std::int32_t* distances, std::size_t count) {
+                    std::vector<std::size_t> total(radii, 0), relevant(radii, 0);
+                    for (std::size_t i = 0; i < count; ++i) {
+                      ++total[std::size_t(distances[i])];
+                      relevant[std::size_t(distances[i])] += relevance.relevant(q, ids[i]);
+                    }
+                    const double all_relevant = double(relevance.total_relevant(q));
+                    std::size_t found = 0, rel = 0;
+                    p[q].resize(radii);
+                    r[q].resize(radii);
+                    empty[q].resize(radii);
+                    for (std::size_t d = 0; d < radii; ++d) {
+                      found += total[d];
+                      rel += relevant[d];
+                      p[q][d] = found ? double(rel) / double(found) : 0.0;
+                      r[q][d] = all_relevant > 0 ? double(rel) / all_relevant : 0.0;
+                      empty[q][d] = found == 0;
+                    }
+                  });
   RadiusCurve curve;
   curve.precision.assign(radii, 0.0);
   curve.recall.assign(radii, 0.0);
@@ -198,8 +186,8 @@ RadiusCurve precision_recall_by_radius(const BasicHammingIndex<Backend>& databas
 }
 
 // Precision of the codes within Hamming radius r (0 for a query that retrieves nothing).
-template <class Relevance, class Backend>
-double precision_within_radius(const BasicHammingIndex<Backend>& database, const BitCodes& queries,
+template <class Relevance>
+double precision_within_radius(const BinaryIndex& database, const BitCodes& queries,
                                const Relevance& relevance, int radius) {
   require(radius >= 0, "precision_within_radius", "radius must be >= 0");
   return precision_recall_by_radius(database, queries, relevance, radius).precision.back();

@@ -40,9 +40,7 @@ struct ProtocolResult {
   double seconds = 0;  // search and scoring
 };
 
-template <class Backend>
-ProtocolResult evaluate_protocol(const RetrievalProtocol& protocol,
-                                 const BasicHammingIndex<Backend>& database,
+inline ProtocolResult evaluate_protocol(const RetrievalProtocol& protocol, const BinaryIndex& database,
                                  const BitCodes& queries, const SingleLabelRelevance& relevance) {
   if (protocol.num_queries && queries.size() != protocol.num_queries)
     throw Error(protocol.name, "the protocol has " + std::to_string(protocol.num_queries) +

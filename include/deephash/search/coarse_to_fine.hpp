@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "deephash/search/euclidean_knn.hpp"
-#include "deephash/search/hamming_index.hpp"
+#include "deephash/search/binary_index.hpp"
 
 namespace deephash {
 
@@ -32,18 +32,21 @@ struct RerankedResult {
   std::vector<float> euclidean;
 };
 
-// database_features holds one row per code of `index` (row i belongs to id i).
-template <class Backend>
-RerankedResult coarse_to_fine_search(const BasicHammingIndex<Backend>& index,
+// database_features holds one row per id of `index` (row i belongs to id i): ids 0 .. n - 1, or
+// any ids below the number of rows.
+inline RerankedResult coarse_to_fine_search(const BinaryIndex& index,
                                      const Eigen::Ref<const RowMatrixXf>& database_features,
                                      const BitCodes& query_codes,
                                      const Eigen::Ref<const RowMatrixXf>& query_features,
                                      CandidatePool pool, idx_t k) {
   const std::string where = "coarse_to_fine_search";
   check_same_bits(index.bits(), query_codes.bits(), where);
-  require(database_features.rows() == index.size(), where,
-          "the index holds " + std::to_string(index.size()) + " codes but " +
-              std::to_string(database_features.rows()) + " database feature rows were given");
+  // Ids 0 .. n - 1 need exactly n rows; other ids need a row for the largest.
+  const bool sequential = index.next_id() == index.size();
+  require(sequential ? database_features.rows() == index.size() : database_features.rows() >= index.next_id(), where,
+          "the index holds " + std::to_string(index.size()) + " codes but " + std::to_string(database_features.rows()) +
+              " database feature rows were given (a row per id is needed; the largest id is " +
+              std::to_string(index.next_id() - 1) + ")");
   require(query_features.rows() == idx_t(query_codes.size()), where,
           std::to_string(query_codes.size()) + " query codes but " +
               std::to_string(query_features.rows()) + " query feature rows");

@@ -1,0 +1,349 @@
+#pragma once
+// Multi-index hashing (Norouzi, Punjani, Fleet, "Fast Search in Hamming Space with Multi-Index
+// Hashing", CVPR 2012): exact Hamming k-NN and radius search that looks at a small part of the
+// database, with results identical to the flat index (same distances, ties by ascending id).
+//
+// Each code is cut into m disjoint substrings (lengths differ by at most one bit when
+// bits % m != 0) and table j maps every value of substring j to the codes that have it. By the
+// pigeonhole principle a code within distance d of the query has some substring within
+// floor(d / m) of the query's. The search therefore probes, for r = 0, 1, 2, ... and each table j
+// in turn, every key at distance exactly r from the query's substring j. After probing (r, j)
+// every code at distance <= m r + j has been found (an unfound code differs by >= r + 1 in
+// substrings 0..j and by >= r in the rest), so the k-NN search stops as soon as k found codes lie
+// within that bound, and a radius search once the bound reaches its radius.
+//
+// A code is counted only where it is first found: at (r, j) with r its smallest substring
+// distance and j the first substring at that distance. That needs no per-query "seen" set.
+//
+// When the probes of a query would cost more than scanning (far neighbours, very long codes,
+// small databases) the query is answered by the flat scan instead: a budget of probes per query
+// proportional to the database size, so a query never costs much more than about two scans.
+//
+// Tables are rebuilt after changes that are not appends (ids in between, removals), and when
+// codes appended since the last build outgrow a fraction of the database: until then those codes
+// are scanned. Memory per code: the code, 4 bytes per table, the id when ids are not 0..n-1
+// (8 bytes), plus per table an array of 2^s bucket starts (4 bytes each) when s <= 28 and that
+// array is not much larger than the database, else the distinct keys (12 bytes each).
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "deephash/codes/bit_codes.hpp"
+#include "deephash/core/error.hpp"
+#include "deephash/core/thread_pool.hpp"
+#include "deephash/io/container/index_payload.hpp"
+#include "deephash/search/block_scanner.hpp"
+#include "deephash/search/id_ordered_codes.hpp"
+#include "deephash/search/stored_codes_index.hpp"
+#include "deephash/search/top_k.hpp"
+
+namespace deephash {
+
+// The number of substrings Norouzi et al. recommend: substrings of about log2(n) bits, so that a
+// table has about as many buckets as codes; but substrings of at most 28 bits, so that every
+// table is an array indexed by key (a longer key needs a binary search, a cache miss per step).
+inline int default_mih_tables(int bits, std::size_t n) {
+  const double log_n = std::log2(double(std::max<std::size_t>(n, 2)));
+  const int m = std::max(int(std::lround(double(bits) / std::max(1.0, log_n))), (bits + 27) / 28);
+  return std::clamp(m, 1, bits);
+}
+
+template <class Backend = simd::DefaultBackend>
+class BasicMultiIndexHashing : public StoredCodesIndex {
+ public:
+  // tables == 0: chosen from the size of the database at each rebuild (default_mih_tables).
+  explicit BasicMultiIndexHashing(int bits, int tables = 0, unsigned num_threads = default_num_threads())
+      : StoredCodesIndex("MultiIndexHashing", bits, num_threads), requested_tables_(tables) {
+    require(tables == 0 || (tables >= words_for_bits(bits) && tables <= bits), "MultiIndexHashing",
+            "the number of tables must be between " + std::to_string(words_for_bits(bits)) + " (substrings of at most 64 bits) and " +
+                std::to_string(bits) + " for " + std::to_string(bits) + "-bit codes, got " + std::to_string(tables));
+  }
+
+  // An index over codes already stored (what load_index builds); the tables are built now.
+  BasicMultiIndexHashing(IdOrderedCodes codes, int tables, unsigned num_threads)
+      : BasicMultiIndexHashing(codes.bits(), tables, num_threads) {
+    codes_ = std::move(codes);
+    rebuild();
+  }
+
+  std::string kind() const override { return "mih"; }
+  // Tables asked for (0: automatic) and tables in use now.
+  int requested_tables() const { return requested_tables_; }
+  int tables() const { return int(tables_.size()); }
+  // A query gives up probing and is scanned once its probes (keys looked up plus candidates
+  // checked) would cost more than a scan: about this many codes scanned per probe. 0: never
+  // scan (pure multi-index hashing, for measurements and tests).
+  double scan_codes_per_probe() const { return scan_codes_per_probe_; }
+  void set_scan_codes_per_probe(double codes) {
+    require(codes >= 0, "MultiIndexHashing", "scan codes per probe must be >= 0");
+    scan_codes_per_probe_ = codes;
+  }
+
+  void reset() override {
+    codes_.clear();
+    rebuild();
+  }
+
+  // Builds the tables over every code now (add() does when needed).
+  void rebuild() {
+    indexed_ = codes_.size() - codes_.size() % kBlockCodes;  // the scanned rest starts a block
+    const int m = requested_tables_ ? requested_tables_ : default_mih_tables(bits(), indexed_);
+    tables_.assign(std::size_t(m), Table{});
+    for (int j = 0; j < m; ++j) {
+      Table& t = tables_[std::size_t(j)];
+      t.offset = int(std::int64_t(bits()) * j / m);
+      t.length = int(std::int64_t(bits()) * (j + 1) / m) - t.offset;
+    }
+    pool_->parallel_for(std::size_t(m), [&](std::size_t j) { build_table(tables_[j]); });
+  }
+
+  std::size_t memory_bytes() const override {
+    std::size_t bytes = codes_.memory_bytes();
+    for (const Table& t : tables_)
+      bytes += (t.starts.capacity() + t.positions.capacity()) * sizeof(std::uint32_t) + t.keys.capacity() * sizeof(std::uint64_t);
+    return bytes;
+  }
+
+  // Kind "MIHX" (io/container/index_payload.hpp): the codes, ids and tables asked for.
+  void save(const std::string& path) const override {
+    write_index_file(path, kMihIndexFileKind, kMihIndexFileVersion, requested_tables_, codes_);
+  }
+
+ protected:
+  void add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) override {
+    require(codes_.size() + n <= kMaxCodes, "MultiIndexHashing::add",
+            "an index holds at most " + std::to_string(kMaxCodes) + " codes; shard larger collections");
+    const bool appended = store(n, codes, ids);
+    if (!appended || codes_.size() - indexed_ > tail_limit()) rebuild();
+  }
+  std::size_t remove_codes(std::size_t n, const idx_t* ids) override {
+    const std::size_t removed = codes_.remove(n, ids);
+    if (removed) rebuild();
+    return removed;
+  }
+
+  void search_codes(std::size_t nq, const std::uint64_t* queries, std::size_t k, std::int32_t* distances,
+                    idx_t* labels) const override {
+    const std::size_t words = std::size_t(codes_.words());
+    std::vector<std::vector<Neighbor>> best(nq);
+    std::vector<char> scanned(nq, 0);
+    pool_->parallel_for(nq, [&](std::size_t q) { scanned[q] = !probe(queries + q * words, k, -1, best[q]); });
+    finish_with_scans(
+        nq, queries, scanned, best,
+        [&](std::size_t q, std::vector<Neighbor>& found) { write_knn(found, codes_, k, distances + q * k, labels + q * k); },
+        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* qs, auto&& done) { s.knn(n, qs, k, done); },
+        k);
+  }
+
+  RangeSearchResult range_search_codes(std::size_t nq, const std::uint64_t* queries, int radius) const override {
+    const std::size_t words = std::size_t(codes_.words());
+    std::vector<std::vector<Neighbor>> found(nq), results(nq);
+    std::vector<char> scanned(nq, 0);
+    pool_->parallel_for(nq, [&](std::size_t q) { scanned[q] = !probe(queries + q * words, 0, radius, found[q]); });
+    finish_with_scans(
+        nq, queries, scanned, found, [&](std::size_t q, std::vector<Neighbor>& all) { results[q] = std::move(all); },
+        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* qs, auto&& done) {
+          s.within(n, qs, radius, done);
+        },
+        ~std::size_t(0));
+    return gather_ranges(results, codes_);
+  }
+
+
+ private:
+  static constexpr std::size_t kMaxCodes = 0xFFFFFFFFu;  // positions are 32-bit
+
+  struct Table {
+    int offset = 0, length = 0;  // substring: bits [offset, offset + length)
+    bool direct = false;         // starts indexed by key (2^length + 1), else by rank in keys
+    std::vector<std::uint64_t> keys;
+    std::vector<std::uint32_t> starts;
+    std::vector<std::uint32_t> positions;  // grouped by key, ascending within a key
+  };
+
+  // Codes appended since the last build that are scanned rather than rebuilt for.
+  std::size_t tail_limit() const { return std::max<std::size_t>(4096, indexed_ / 32); }
+
+  static std::uint64_t low_bits(int n) { return n >= 64 ? ~std::uint64_t(0) : (std::uint64_t(1) << n) - 1; }
+
+  // Bits [offset, offset + length) of a code whose word w is at code[w * stride].
+  static std::uint64_t substring(const std::uint64_t* code, std::size_t stride, int offset, int length) {
+    const int w = offset / 64, shift = offset % 64;
+    std::uint64_t v = code[std::size_t(w) * stride] >> shift;
+    if (shift + length > 64) v |= code[std::size_t(w + 1) * stride] << (64 - shift);
+    return v & low_bits(length);
+  }
+  const std::uint64_t* stored_code(std::size_t position) const {
+    return codes_.blocks().block(position / kBlockCodes) + position % kBlockCodes;
+  }
+
+  void build_table(Table& t) const {
+    const std::size_t n = indexed_;
+    t.direct = t.length <= 28 && (std::size_t(1) << t.length) <= 4 * n + 1024;
+    std::vector<std::uint64_t> key(n);
+    for (std::size_t p = 0; p < n; ++p) key[p] = substring(stored_code(p), kBlockCodes, t.offset, t.length);
+    t.positions.resize(n);
+    if (t.direct) {
+      // Counting sort by key: positions stay ascending within a bucket.
+      t.starts.assign((std::size_t(1) << t.length) + 1, 0);
+      for (std::size_t p = 0; p < n; ++p) ++t.starts[key[p] + 1];
+      for (std::size_t b = 1; b < t.starts.size(); ++b) t.starts[b] += t.starts[b - 1];
+      std::vector<std::uint32_t> next(t.starts.begin(), t.starts.end() - 1);
+      for (std::size_t p = 0; p < n; ++p) t.positions[next[key[p]]++] = std::uint32_t(p);
+      return;
+    }
+    std::vector<std::uint32_t> order(n);
+    for (std::size_t p = 0; p < n; ++p) order[p] = std::uint32_t(p);
+    std::stable_sort(order.begin(), order.end(), [&](std::uint32_t a, std::uint32_t b) { return key[a] < key[b]; });
+    for (std::size_t i = 0; i < n; ++i) {
+      if (i == 0 || key[order[i]] != key[order[i - 1]]) {
+        t.keys.push_back(key[order[i]]);
+        t.starts.push_back(std::uint32_t(i));
+      }
+      t.positions[i] = order[i];
+    }
+    t.starts.push_back(std::uint32_t(n));
+  }
+
+  // The codes of table t whose substring equals `key`: [first, last) of t.positions.
+  static std::pair<std::uint32_t, std::uint32_t> bucket(const Table& t, std::uint64_t key) {
+    if (t.direct) return {t.starts[key], t.starts[key + 1]};
+    const auto it = std::lower_bound(t.keys.begin(), t.keys.end(), key);
+    if (it == t.keys.end() || *it != key) return {0, 0};
+    const std::size_t i = std::size_t(it - t.keys.begin());
+    return {t.starts[i], t.starts[i + 1]};
+  }
+
+  // Probes the tables for one query: its k nearest among the tabled codes (k > 0), or those within
+  // `radius` (k == 0), into `out` ordered by (distance, position). Returns false when the probes
+  // ran over budget and the query should be scanned instead.
+  bool probe(const std::uint64_t* query, std::size_t k, int radius, std::vector<Neighbor>& out) const {
+    out.clear();
+    if (indexed_ == 0) return true;
+    const int m = tables(), bits = this->bits();
+    std::vector<std::uint64_t> query_key(std::size_t(m), 0);
+    int longest = 0;
+    for (int j = 0; j < m; ++j) {
+      const Table& t = tables_[std::size_t(j)];
+      query_key[std::size_t(j)] = substring(query, 1, t.offset, t.length);
+      longest = std::max(longest, t.length);
+    }
+    std::vector<std::uint32_t> at_distance(std::size_t(bits) + 1, 0);
+    double budget = scan_codes_per_probe_ > 0 ? double(indexed_) / scan_codes_per_probe_ + 64
+                                              : std::numeric_limits<double>::infinity();
+
+    for (int r = 0; r <= longest; ++r) {
+      for (int j = 0; j < m; ++j) {
+        const Table& t = tables_[std::size_t(j)];
+        if (r <= t.length) {
+          // Every key at distance exactly r from the query's substring j (Gosper's hack).
+          const std::uint64_t limit = low_bits(t.length);
+          std::uint64_t flip = low_bits(r);
+          while (true) {
+            if ((budget -= 1) < 0) return false;
+            const auto [first, last] = bucket(t, query_key[std::size_t(j)] ^ flip);
+            budget -= double(last - first);
+            for (std::uint32_t i = first; i < last; ++i) {
+              const std::uint32_t p = t.positions[i];
+              const int d = distance_if_first_found(stored_code(p), query, j, r);
+              if (d >= 0 && (k > 0 || d <= radius)) {
+                out.push_back({d, idx_t(p)});
+                ++at_distance[std::size_t(d)];
+              }
+            }
+            if (r == 0 || flip == (limit & ~low_bits(t.length - r))) break;
+            const std::uint64_t c = flip & (~flip + 1), next = flip + c;
+            flip = (((next ^ flip) >> 2) / c) | next;
+          }
+        }
+        // Every code within m r + j is found now.
+        const std::int64_t complete = std::int64_t(m) * r + j;
+        if (k == 0 && complete >= radius) return finish_probe(out, k);
+        if (k > 0) {
+          std::size_t found = 0;
+          for (std::int64_t d = 0; d <= std::min<std::int64_t>(complete, bits); ++d) found += at_distance[std::size_t(d)];
+          if (found >= k) return finish_probe(out, k);
+        }
+      }
+      if (budget < 0) return false;
+    }
+    return finish_probe(out, k);
+  }
+
+  // The distance of a stored code to the query if (r, j) is where the probe first finds it:
+  // substring j differs by exactly r, every earlier one by more, every later one by at least r.
+  // Else -1.
+  int distance_if_first_found(const std::uint64_t* code, const std::uint64_t* query, int j, int r) const {
+    int total = 0;
+    for (int i = 0; i < tables(); ++i) {
+      const Table& t = tables_[std::size_t(i)];
+      const int d = __builtin_popcountll(substring(code, kBlockCodes, t.offset, t.length) ^
+                                         substring(query, 1, t.offset, t.length));
+      if (i < j ? d <= r : d < r) return -1;
+      total += d;
+    }
+    return total;
+  }
+
+  // Sorts what a probe found by (distance, position) and keeps the k best (all for a radius).
+  static bool finish_probe(std::vector<Neighbor>& out, std::size_t k) {
+    std::sort(out.begin(), out.end());
+    if (k > 0 && out.size() > k) out.resize(k);
+    return true;
+  }
+
+  // Completes a batch: the codes past the tables are scanned for every query and merged in; the
+  // queries whose probes ran over budget are scanned over everything instead. scan(scanner, n,
+  // queries, done) runs a k-NN or radius scan; done(q, results) finishes query q.
+  template <class Done, class Scan>
+  void finish_with_scans(std::size_t nq, const std::uint64_t* queries, const std::vector<char>& scanned,
+                         std::vector<std::vector<Neighbor>>& from_tables, Done&& done, Scan&& scan,
+                         std::size_t keep) const {
+    const std::size_t words = std::size_t(codes_.words());
+    std::vector<std::size_t> probed, fallback;
+    for (std::size_t q = 0; q < nq; ++q) (scanned[q] ? fallback : probed).push_back(q);
+    auto gather = [&](const std::vector<std::size_t>& which) {
+      std::vector<std::uint64_t> out(which.size() * words);
+      for (std::size_t i = 0; i < which.size(); ++i)
+        std::copy(queries + which[i] * words, queries + (which[i] + 1) * words, out.begin() + std::ptrdiff_t(i * words));
+      return out;
+    };
+    if (!fallback.empty()) {
+      const std::vector<std::uint64_t> qs = gather(fallback);
+      scan(BlockScanner<Backend>(codes_.blocks(), *pool_), fallback.size(), qs.data(),
+           [&](std::size_t i, std::vector<Neighbor> found) { done(fallback[i], found); });
+    }
+    if (probed.empty()) return;
+    if (indexed_ == codes_.size()) {
+      pool_->parallel_for(probed.size(), [&](std::size_t i) { done(probed[i], from_tables[probed[i]]); });
+      return;
+    }
+    const std::vector<std::uint64_t> qs = gather(probed);
+    scan(BlockScanner<Backend>(codes_.blocks(), *pool_, indexed_ / kBlockCodes), probed.size(), qs.data(),
+         [&](std::size_t i, std::vector<Neighbor> tail) {
+           std::vector<Neighbor>& all = from_tables[probed[i]];
+           const auto mid = all.size();
+           all.insert(all.end(), tail.begin(), tail.end());
+           std::inplace_merge(all.begin(), all.begin() + std::ptrdiff_t(mid), all.end());
+           if (all.size() > keep) all.resize(keep);
+           done(probed[i], all);
+         });
+  }
+
+  int requested_tables_;
+  // A probe (a key looked up, or a candidate checked) is a cache miss; a scan streams xor and
+  // popcount at a fraction of a nanosecond per code.
+  double scan_codes_per_probe_ = 512;
+  std::size_t indexed_ = 0;  // codes [0, indexed_) are in the tables; the rest are scanned
+  std::vector<Table> tables_;
+};
+
+using MultiIndexHashing = BasicMultiIndexHashing<>;
+
+}  // namespace deephash
