@@ -125,6 +125,29 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   CHECK(r.output.find("euclidean") != std::string::npos);
   CHECK(read_image(dir.file("grid.png")).width > 5 * 72);
 
+  // Multi-index hashing with ids of its own: the same ranking, each result found by its id.
+  r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("mih.dhx") + " --kind mih --tables 2 --ids " + dir.file("ids.txt"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("mih index, 400 codes of 16 bits, 2 tables") != std::string::npos);
+  CHECK(load_index(dir.file("mih.dhx"))->kind() == "mih");
+  const std::string flat_search = run("search --model " + dir.file("m.dhm") + " --codes " + dir.file("db.dhc") + " --query 3 " + data + " --k 8").output;
+  r = run("search --model " + dir.file("m.dhm") + " --codes " + dir.file("db.dhc") + " --index " + dir.file("mih.dhx") +
+          " --ids " + dir.file("ids.txt") + " --query 3 " + data + " --k 8");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto images_listed = [](const std::string& out) {  // the image column, in rank order
+    std::vector<std::string> images;
+    for (std::size_t at = out.find("train-images-idx3-ubyte#"); at != std::string::npos; at = out.find("train-images-idx3-ubyte#", at + 1))
+      images.push_back(out.substr(at, out.find('\n', at) - at));
+    return images;
+  };
+  CHECK(images_listed(r.output).size() == 8);
+  CHECK(images_listed(r.output) == images_listed(flat_search));  // ids 1000 + 3 row keep the row order
+  r = run("search --model " + dir.file("m.dhm") + " --codes " + dir.file("db.dhc") + " --index " + dir.file("mih.dhx") + " --query 3 " + data);
+  CHECK(r.status != 0);
+  CHECK(r.output.find("give the ids file it was built with") != std::string::npos);
+
   r = run("eval " + data + " --model " + dir.file("m.dhm") + " --baselines 16 --out " + dir.file("out"));
   INFO(r.output);
   REQUIRE(r.status == 0);

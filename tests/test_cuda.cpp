@@ -10,6 +10,7 @@
 #include <deephash/cuda/gpu_net.hpp>
 #include <deephash/nn/architectures.hpp>
 #include <deephash/nn/net.hpp>
+#include <deephash/io/container/index_file.hpp>
 #include <deephash/search/hamming_index.hpp>
 
 #include "support.hpp"
@@ -248,6 +249,28 @@ TEST_CASE("GPU Hamming search returns exactly the CPU's results") {
   const KnnResult r = empty.search(test::random_codes(2, 32, 9), 3);
   CHECK(r.labels == std::vector<idx_t>(6, kMissingLabel));
   CHECK_THROWS_WITH_AS(empty.search(test::random_codes(2, 64, 9), 3), doctest::Contains("code lengths differ"), Error);
+}
+
+TEST_CASE("the GPU index keeps the BinaryIndex contract: ids of one's own, removal, save") {
+  const BitCodes db = test::random_codes(4000, 48, 31, 200);
+  std::vector<idx_t> ids(db.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = idx_t((i * 7919) % 100000) * 3;  // shuffled, unique
+  HammingIndex cpu(48);
+  cuda::GpuHammingIndex gpu(48);
+  for (BinaryIndex* index : {static_cast<BinaryIndex*>(&cpu), static_cast<BinaryIndex*>(&gpu)}) {
+    index->add_with_ids(db, ids);
+    CHECK(index->remove_ids({ids[5], ids[99], ids[3000], -1}) == 3);
+  }
+  const BitCodes queries = test::random_codes(20, 48, 32, 200);
+  const KnnResult a = cpu.search(queries, 50), b = gpu.search(queries, 50);
+  CHECK(a.labels == b.labels);
+  CHECK(a.distances == b.distances);
+  CHECK(cpu.range_search(queries, 10).labels == gpu.range_search(queries, 10).labels);
+  test::TempDir dir;
+  gpu.save(dir.file("gpu.dhx"));
+  const auto loaded = load_index(dir.file("gpu.dhx"));
+  CHECK(loaded->kind() == "flat");
+  CHECK(loaded->search(queries, 50).labels == a.labels);
 }
 
 TEST_CASE("GPU Hamming search at its limits: 4096-bit codes, more queries than a grid's y extent, budgeted range search") {

@@ -106,7 +106,7 @@ std::vector<Kind> kinds(int bits) {
                  rebuild});
   };
   k.push_back({"flat", [](int b) { return std::make_unique<HammingIndex>(b, 2); }, [](BinaryIndex&) {}});
-  mih("mih", 0, 512);
+  mih("mih", 0, 4096);
   mih("mih-probing", 0, 1.0 / 64);
   for (int tables : {words_for_bits(bits), std::min(bits, words_for_bits(bits) + 2), std::clamp(7, words_for_bits(bits), bits)})
     mih("mih-" + std::to_string(tables), tables, 1.0 / 64);

@@ -11,6 +11,7 @@
 #include "cuda_check.hpp"
 #include "deephash/cuda/device.hpp"
 #include "deephash/cuda/gpu_hamming_index.hpp"
+#include "deephash/io/container/index_payload.hpp"
 
 namespace deephash::cuda {
 
@@ -78,35 +79,46 @@ dim3 grid_for(std::size_t n, int nq) {
 
 struct GpuHammingIndex::Impl {
   int bits;
-  std::size_t n = 0;
-  BitCodes host;  // kept so that add() can append
+  std::size_t n = 0;  // codes on the device, row-major in position (= ascending id) order
   DeviceArray<std::uint64_t> codes;
 };
 
-GpuHammingIndex::GpuHammingIndex(int bits) : impl_(std::make_unique<Impl>()) {
-  check_code_bits(bits, "GpuHammingIndex");
+GpuHammingIndex::GpuHammingIndex(int bits, unsigned host_threads)
+    : StoredCodesIndex("GpuHammingIndex", bits, host_threads), impl_(std::make_unique<Impl>()) {
   std::string why;
   if (!available(&why)) throw Error("GpuHammingIndex", why);
   impl_->bits = bits;
-  impl_->host = BitCodes(0, bits);
 }
 GpuHammingIndex::~GpuHammingIndex() = default;
 GpuHammingIndex::GpuHammingIndex(GpuHammingIndex&&) noexcept = default;
 GpuHammingIndex& GpuHammingIndex::operator=(GpuHammingIndex&&) noexcept = default;
 
-int GpuHammingIndex::bits() const { return impl_->bits; }
-idx_t GpuHammingIndex::size() const { return idx_t(impl_->n); }
+void GpuHammingIndex::upload() {
+  const std::size_t words = std::size_t(codes_.words());
+  std::vector<std::uint64_t> rows(codes_.size() * words);
+  for (std::size_t p = 0; p < codes_.size(); ++p) codes_.copy_code(p, rows.data() + p * words);
+  impl_->n = codes_.size();
+  if (!rows.empty()) impl_->codes.upload(rows.data(), rows.size());
+}
 
-void GpuHammingIndex::add(const BitCodes& codes) {
-  check_same_bits(impl_->bits, codes.bits(), "GpuHammingIndex::add");
-  impl_->host.append(codes);
-  impl_->n = impl_->host.size();
-  impl_->codes.upload(impl_->host.data(), impl_->n * std::size_t(impl_->host.words_per_code()));
+void GpuHammingIndex::add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) {
+  store(n, codes, ids);
+  upload();
+}
+
+std::size_t GpuHammingIndex::remove_codes(std::size_t n, const idx_t* ids) {
+  const std::size_t removed = codes_.remove(n, ids);
+  if (removed) upload();
+  return removed;
 }
 
 void GpuHammingIndex::reset() {
-  impl_->host = BitCodes(0, impl_->bits);
+  codes_.clear();
   impl_->n = 0;
+}
+
+void GpuHammingIndex::save(const std::string& path) const {
+  write_index_file(path, kFlatIndexFileKind, kFlatIndexFileVersion, 0, codes_);
 }
 
 namespace {
@@ -193,16 +205,13 @@ std::size_t next_group(const std::vector<std::size_t>& counts, std::size_t q0) {
 
 }  // namespace
 
-KnnResult GpuHammingIndex::search(const BitCodes& queries, idx_t k) const {
-  check_same_bits(impl_->bits, queries.bits(), "GpuHammingIndex::search");
-  require(k >= 0, "GpuHammingIndex::search", "k must be >= 0, got " + std::to_string(k));
-  KnnResult r;
-  r.nq = idx_t(queries.size());
-  r.k = k;
-  r.distances.assign(std::size_t(r.nq * k), kMissingDistance);
-  r.labels.assign(std::size_t(r.nq * k), kMissingLabel);
-  if (r.nq == 0 || k == 0 || impl_->n == 0) return r;
-  const int words = words_for_bits(impl_->bits), bins = impl_->bits + 1, nq = int(r.nq);
+void GpuHammingIndex::search_codes(std::size_t num_queries, const std::uint64_t* query_words, std::size_t k,
+                                   std::int32_t* distances, idx_t* labels) const {
+  std::fill(distances, distances + num_queries * k, kMissingDistance);
+  std::fill(labels, labels + num_queries * k, kMissingLabel);
+  if (impl_->n == 0) return;
+  const BitCodes queries = BitCodes::from_words(num_queries, impl_->bits, query_words);
+  const int words = words_for_bits(impl_->bits), bins = impl_->bits + 1, nq = int(num_queries);
 
   // Pass 1: distance histograms, hence each query's k-th distance.
   const std::vector<unsigned> h = distance_histograms(impl_->codes, impl_->n, impl_->bits, queries);
@@ -231,20 +240,19 @@ KnnResult GpuHammingIndex::search(const BitCodes& queries, idx_t k) const {
     const Selection s = select_sorted(impl_->codes, impl_->n, words, queries.slice(q0, q1), group_limits, group_counts);
     for (std::size_t q = q0; q < q1; ++q) {
       const std::size_t begin = s.offsets[q - q0], end = s.offsets[q - q0 + 1];
-      for (std::size_t j = 0; j < std::size_t(k) && begin + j < end; ++j) {
+      for (std::size_t j = 0; j < k && begin + j < end; ++j) {
         const unsigned long long key = s.keys[begin + j];
-        r.distances[q * std::size_t(k) + j] = std::int32_t(key >> 40);
-        r.labels[q * std::size_t(k) + j] = idx_t(key & ((1ull << 40) - 1));
+        distances[q * k + j] = std::int32_t(key >> 40);
+        labels[q * k + j] = codes_.id_at(std::size_t(key & ((1ull << 40) - 1)));
       }
     }
     q0 = q1;
   }
-  return r;
 }
 
-RangeSearchResult GpuHammingIndex::range_search(const BitCodes& queries, int radius) const {
-  check_same_bits(impl_->bits, queries.bits(), "GpuHammingIndex::range_search");
-  require(radius >= 0, "GpuHammingIndex::range_search", "radius must be >= 0, got " + std::to_string(radius));
+RangeSearchResult GpuHammingIndex::range_search_codes(std::size_t num_queries, const std::uint64_t* query_words,
+                                                      int radius) const {
+  const BitCodes queries = BitCodes::from_words(num_queries, impl_->bits, query_words);
   const int words = words_for_bits(impl_->bits), bins = impl_->bits + 1, nq = int(queries.size());
   RangeSearchResult result;
   result.lims.assign(std::size_t(nq) + 1, 0);
@@ -264,7 +272,7 @@ RangeSearchResult GpuHammingIndex::range_search(const BitCodes& queries, int rad
     for (std::size_t q = q0; q < q1; ++q) result.lims[q + 1] = result.lims[q0] + s.offsets[q - q0 + 1];
     for (unsigned long long key : s.keys) {
       result.distances.push_back(std::int32_t(key >> 40));
-      result.labels.push_back(idx_t(key & ((1ull << 40) - 1)));
+      result.labels.push_back(codes_.id_at(std::size_t(key & ((1ull << 40) - 1))));
     }
     q0 = q1;
   }

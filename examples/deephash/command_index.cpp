@@ -4,6 +4,8 @@
 #include <string>
 
 #include <deephash/io/container/codes_file.hpp>
+#include <memory>
+
 #include <deephash/io/container/index_file.hpp>
 #include <deephash/io/faiss/binary_index_file.hpp>
 #include <deephash/io/id_list.hpp>
@@ -15,23 +17,29 @@ namespace deephash::cli {
 
 int command_index(int argc, char** argv) {
   const CommandSpec spec{
-      "index", "--codes CODES --out INDEX [--format deephash|faiss] [--ids FILE]",
+      "index", "--codes CODES --out INDEX [--kind flat|mih [--tables M]] [--format deephash|faiss] [--ids FILE]",
       "Builds a Hamming index file from an encoded set made by `deephash encode`: deephash's own (.dhx:\n"
-      "checksummed, written atomically; ids are positions in the encoded set), or FAISS's binary index\n"
-      "file, which FAISS, Milvus and OpenSearch load (IndexBinaryFlat, or IndexBinaryIDMap2 with --ids;\n"
-      "codes whose length is not a multiple of 8 are padded with zero bits, which keeps every distance).",
+      "checksummed, written atomically), the flat scan or multi-index hashing (exact, the same results,\n"
+      "sub-linear when neighbours are near); or FAISS's binary index file, which FAISS, Milvus and\n"
+      "OpenSearch load (IndexBinaryFlat, or IndexBinaryIDMap2 with --ids; codes whose length is not a\n"
+      "multiple of 8 are padded with zero bits, which keeps every distance). Ids are positions in the\n"
+      "encoded set unless --ids gives them.",
       {{{"codes", "CODES", "the encoded set"},
         {"out", "INDEX", "the index file to write"},
+        {"kind", "NAME", "flat (default) or mih (multi-index hashing; deephash format)"},
+        {"tables", "M", "mih: substrings per code (default: from the number of codes and bits)"},
         {"format", "NAME", "deephash (default; faiss when INDEX ends in .faiss) or faiss"},
-        {"ids", "FILE", "a 64-bit id per line, one per code, in the encoded set's order (faiss format)"}}}};
+        {"ids", "FILE", "a 64-bit id per line, one per code, in the encoded set's order"}}}};
   Args args;
   if (!parse_command(spec, argc, argv, args)) return 0;
   const std::string out = args.required("out");
   const bool faiss_name = out.size() > 6 && out.compare(out.size() - 6, 6, ".faiss") == 0;
   const std::string format = args.get("format", faiss_name ? "faiss" : "deephash");
   if (format != "deephash" && format != "faiss") throw Error("--format " + format, "unknown; the formats are deephash and faiss");
-  if (format == "deephash" && args.has("ids"))
-    throw Error("--ids", "deephash's own index files number codes by position; ids go in a FAISS file (--format faiss)");
+  const std::string kind = args.get("kind", "flat");
+  if (kind != "flat" && kind != "mih") throw Error("--kind " + kind, "unknown; the kinds are flat and mih");
+  if (format == "faiss" && kind != "flat") throw Error("--kind " + kind, "FAISS files hold flat indexes; use --format deephash");
+  if (args.has("tables") && kind != "mih") throw Error("--tables", "is for --kind mih");
 
   const EncodedSet s = load_encoded_set(args.required("codes"));
   if (format == "faiss") {
@@ -46,10 +54,18 @@ int command_index(int argc, char** argv) {
                 s.codes.bits() % 8 ? (" (stored as " + std::to_string(8 * faiss_code_size(s.codes.bits())) + ")").c_str() : "");
     return 0;
   }
-  HammingIndex index(s.codes.bits());
-  index.add(s.codes);
-  save_index(index, out);
-  std::printf("wrote %s: %ld codes of %d bits\n", out.c_str(), long(index.size()), index.bits());
+  std::unique_ptr<BinaryIndex> index;
+  if (kind == "mih") index = std::make_unique<MultiIndexHashing>(s.codes.bits(), int(args.get_int("tables", 0)));
+  else index = std::make_unique<HammingIndex>(s.codes.bits());
+  if (args.has("ids")) index->add_with_ids(s.codes, read_id_list(args.get("ids"), s.codes.size()));
+  else index->add(s.codes);
+  index->save(out);
+  std::printf("wrote %s: %s index, %ld codes of %d bits", out.c_str(), kind.c_str(), long(index->size()), index->bits());
+  if (auto* mih = dynamic_cast<MultiIndexHashing*>(index.get())) {
+    mih->rebuild();  // as loading it will: tables over every code
+    std::printf(", %d tables", mih->tables());
+  }
+  std::printf(", %.1f MB in memory\n", double(index->memory_bytes()) / 1e6);
   return 0;
 }
 

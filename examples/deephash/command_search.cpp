@@ -1,9 +1,11 @@
 // deephash search: the nearest images of one query image.
 
 #include <cstdio>
+#include <map>
 
 #include <deephash/io/container/codes_file.hpp>
 #include <deephash/io/container/index_file.hpp>
+#include <deephash/io/id_list.hpp>
 #include <deephash/search/coarse_to_fine.hpp>
 
 #include "command.hpp"
@@ -61,7 +63,8 @@ int command_search(int argc, char** argv) {
         {"queries", "SPEC", "query images named apart, for --query N"},
         {"query-codes", "CODES", "an encoded query set, for --query N (no re-encoding)"},
         {"queries-per-class", "N", "the hold-out rule --codes was encoded with (default 1000)"},
-        {"index", "INDEX", "a prebuilt index of the database (`deephash index`); else built in memory"},
+        {"index", "INDEX", "a prebuilt index of the database (`deephash index`, flat or mih); else a flat one in memory"},
+        {"ids", "FILE", "the ids file the index was built with, when it was (to find each result's image)"},
         {"k", "N", "results to show (default 10)"},
         {"rerank", "P", "candidate pool for the Euclidean rerank (default 0: Hamming only)"},
         {"grid", "FILE.png", "draw the query and its results (green: same label, red: not)"}}},
@@ -126,6 +129,20 @@ int command_search(int argc, char** argv) {
   if (std::size_t(index.size()) != db.codes.size())
     throw Error(args.get("index"), "holds " + std::to_string(index.size()) + " codes but " + db_path + " has " +
                                        std::to_string(db.codes.size()));
+  // Results come back as ids; the encoded set is read by row.
+  std::map<idx_t, std::size_t> row_of_id;
+  if (index.next_id() != index.size()) {
+    if (!args.has("ids"))
+      throw Error(args.get("index"), "numbers its codes with ids of its own: give the ids file it was built with (--ids FILE)");
+    if (pool > 0) throw Error("--rerank", "needs an index numbered by row (built without --ids)");
+    const std::vector<idx_t> ids = read_id_list(args.get("ids"), db.codes.size());
+    for (std::size_t row = 0; row < ids.size(); ++row) {
+      if (!index.contains(ids[row]))
+        throw Error(args.get("ids"), "id " + std::to_string(ids[row]) + " (line " + std::to_string(row + 1) + ") is not in " + args.get("index"));
+      row_of_id[ids[row]] = row;
+    }
+  }
+  auto row = [&](idx_t id) { return row_of_id.empty() ? std::size_t(id) : row_of_id.at(id); };
 
   std::vector<idx_t> ids;
   std::vector<int> hamming;
@@ -150,10 +167,10 @@ int command_search(int argc, char** argv) {
   std::vector<std::string> found;
   std::vector<Match> matches;
   for (std::size_t r = 0; r < ids.size() && ids[r] >= 0; ++r) {
-    const int label = db.labels[std::size_t(ids[r])];
+    const int label = db.labels[row(ids[r])];
     char dist[32] = "";
     if (pool > 0) std::snprintf(dist, sizeof dist, "%9.3f", double(euclidean[r]));
-    const std::string where = db.paths.empty() ? "" : db.paths[std::size_t(ids[r])];
+    const std::string where = db.paths.empty() ? "" : db.paths[row(ids[r])];
     std::printf("%4zu  %8ld  %-14s  %7d  %9s  %s\n", r + 1, long(ids[r]), label_name(label).c_str(), hamming[r], dist, where.c_str());
     found.push_back(where);
     matches.push_back(q.label < 0 ? Match::Unknown : label == q.label ? Match::Relevant : Match::Irrelevant);

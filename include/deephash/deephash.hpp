@@ -10,3 +10,4 @@
 #include "deephash/io/container/index_file.hpp"
 #include "deephash/search/coarse_to_fine.hpp"
 #include "deephash/search/hamming_index.hpp"
+#include "deephash/search/multi_index_hashing.hpp"

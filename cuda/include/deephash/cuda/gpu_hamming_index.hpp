@@ -9,28 +9,37 @@
 // that can be among the k best, and a segmented sort orders them by (distance, id).
 
 #include <memory>
+#include <string>
 
-#include "deephash/codes/bit_codes.hpp"
-#include "deephash/search/results.hpp"
+#include "deephash/search/stored_codes_index.hpp"
 
 namespace deephash::cuda {
 
-class GpuHammingIndex {
+// A BinaryIndex (kind "gpu-flat"): ids, removal and save as for the CPU indexes. The codes and ids
+// are kept on the host too (add and remove re-upload them; saving writes a flat index file, which
+// loads as a CPU HammingIndex), and searches map the device's positions to ids.
+class GpuHammingIndex : public StoredCodesIndex {
  public:
-  explicit GpuHammingIndex(int bits);
-  ~GpuHammingIndex();
+  // host_threads: the pool for work that follows a search (reranking, scoring).
+  explicit GpuHammingIndex(int bits, unsigned host_threads = default_num_threads());
+  ~GpuHammingIndex() override;
   GpuHammingIndex(GpuHammingIndex&&) noexcept;
   GpuHammingIndex& operator=(GpuHammingIndex&&) noexcept;
 
-  int bits() const;
-  idx_t size() const;
-  void add(const BitCodes& codes);
-  void reset();
+  std::string kind() const override { return "gpu-flat"; }
+  void reset() override;
+  std::size_t memory_bytes() const override { return codes_.memory_bytes(); }
+  void save(const std::string& path) const override;
 
-  KnnResult search(const BitCodes& queries, idx_t k) const;
-  RangeSearchResult range_search(const BitCodes& queries, int radius) const;
+ protected:
+  void add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) override;
+  std::size_t remove_codes(std::size_t n, const idx_t* ids) override;
+  void search_codes(std::size_t nq, const std::uint64_t* queries, std::size_t k, std::int32_t* distances,
+                    idx_t* labels) const override;
+  RangeSearchResult range_search_codes(std::size_t nq, const std::uint64_t* queries, int radius) const override;
 
  private:
+  void upload();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
