@@ -15,15 +15,21 @@
 // A code is counted only where it is first found: at (r, j) with r its smallest substring
 // distance and j the first substring at that distance. That needs no per-query "seen" set.
 //
+// The tables hold distinct codes, each with its positions (ascending): codes of a trained model
+// repeat massively, and a k-NN whose last distance ties needs only the first positions of each
+// code's list there. Norouzi et al. choose m for codes spread uniformly; codes that crowd around
+// class centres want fewer, longer substrings, so the index picks m on a sample (rebuild()).
+//
 // When the probes of a query would cost more than scanning (far neighbours, very long codes,
 // small databases) the query is answered by the flat scan instead: a budget of probes per query
 // proportional to the database size, so that a query costs at most about two scans.
 //
 // Tables are rebuilt after changes that are not appends (ids in between, removals), and when
 // codes appended since the last build outgrow a fraction of the database: until then those codes
-// are scanned. Memory per code: the code, 4 bytes per table, the id when ids are not 0..n-1
-// (8 bytes), plus per table an array of 2^s bucket starts (4 bytes each) when s <= 28 and that
-// array is not much larger than the database, else the distinct keys (12 bytes each).
+// are scanned. Memory: per code, the code and 4 bytes of position (plus 8 for an id when ids are
+// not 0..n-1); per distinct code, its words again, 4 bytes of list start and 4 per table; per
+// table, 2^s bucket starts of 4 bytes when s <= 28 and that is not much larger than the number
+// of distinct codes, else 12 bytes per distinct key (found by binary search).
 
 #include <algorithm>
 #include <cmath>
@@ -57,7 +63,7 @@ inline int default_mih_tables(int bits, std::size_t n) {
 template <class Backend = simd::DefaultBackend>
 class BasicMultiIndexHashing : public StoredCodesIndex {
  public:
-  // tables == 0: chosen from the size of the database at each rebuild (default_mih_tables).
+  // tables == 0: chosen at each rebuild (see rebuild()).
   explicit BasicMultiIndexHashing(int bits, int tables = 0, unsigned num_threads = default_num_threads())
       : StoredCodesIndex("MultiIndexHashing", bits, num_threads), requested_tables_(tables) {
     require(tables == 0 || (tables >= words_for_bits(bits) && tables <= bits), "MultiIndexHashing",
