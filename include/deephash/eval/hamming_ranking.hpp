@@ -101,12 +101,13 @@ RankingScores score_float_ranking(const FloatKnnResult& ranked, const Relevance&
                         relevance, k, normalization, cutoffs, pool);
 }
 
-// Runs range searches for the queries in slices, so that the results of all queries need never be
-// held at once; visit(q, ids, distances, count) sees query q's codes within `radius`, ordered by
+// Runs range searches for the queries a few at a time (as many as threads: a radius of all bits
+// returns the whole database per query), so that the results of all queries are never held at
+// once; visit(q, ids, distances, count) sees query q's codes within `radius`, ordered by
 // (distance, id).
 template <class Visit>
 void for_each_within(const BinaryIndex& database, const BitCodes& queries, int radius, Visit&& visit) {
-  const std::size_t slice = std::max<std::size_t>(database.thread_pool().num_threads(), 64);
+  const std::size_t slice = database.thread_pool().num_threads();
   for (std::size_t first = 0; first < queries.size(); first += slice) {
     const std::size_t n = std::min(slice, queries.size() - first);
     const RangeSearchResult r = database.range_search(idx_t(n), queries.code(first), radius);
