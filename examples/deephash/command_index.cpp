@@ -1,11 +1,10 @@
 // deephash index: a Hamming index file from encoded codes, deephash's own or FAISS's.
 
 #include <cstdio>
+#include <memory>
 #include <string>
 
 #include <deephash/io/container/codes_file.hpp>
-#include <memory>
-
 #include <deephash/io/container/index_file.hpp>
 #include <deephash/io/faiss/binary_index_file.hpp>
 #include <deephash/io/id_list.hpp>

@@ -11,7 +11,6 @@
 #include "deephash/eval/relevance.hpp"
 #include "deephash/search/euclidean_knn.hpp"
 #include "deephash/search/binary_index.hpp"
-#include "deephash/search/top_k.hpp"
 
 namespace deephash {
 

@@ -310,14 +310,10 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     const double full_budget = scan_codes_per_probe_ > 0 ? double(indexed_) / scan_codes_per_probe_ + 64
                                                          : std::numeric_limits<double>::infinity();
     double budget = full_budget;
-    struct Spent {  // reports the cost however the probe ends
-      double* to;
-      const double& full;
-      const double& left;
-      ~Spent() {
-        if (to) *to = full - left;
-      }
-    } report{spent, full_budget, budget};
+    const auto done = [&](bool finished) {  // reports the cost however the probe ends
+      if (spent) *spent = full_budget - budget;
+      return finished;
+    };
 
     for (int r = 0; r <= longest; ++r) {
       for (int j = 0; j < m; ++j) {
@@ -329,7 +325,7 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
           while (true) {
             const auto [first, last] = bucket(t, query_key[std::size_t(j)] ^ flip);
             const double lookup = t.direct ? 1 : std::log2(double(t.keys.size()) + 2);
-            if ((budget -= lookup + double(last - first)) < 0) return false;
+            if ((budget -= lookup + double(last - first)) < 0) return done(false);
             for (std::uint32_t i = first; i < last; ++i) {
               const std::uint32_t c = t.entries[i];
               const int d = distance_if_first_found(distinct_code(c), query, j, r);
@@ -345,15 +341,15 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
         }
         // Every code within m r + j is found now.
         const std::int64_t complete = std::int64_t(m) * r + j;
-        if (k == 0 && complete >= radius) return expand(found, k, out);
+        if (k == 0 && complete >= radius) return done(expand(found, k, out));
         if (k > 0) {
           std::size_t codes = 0;
           for (std::int64_t d = 0; d <= std::min<std::int64_t>(complete, bits); ++d) codes += at_distance[std::size_t(d)];
-          if (codes >= k) return expand(found, k, out);
+          if (codes >= k) return done(expand(found, k, out));
         }
       }
     }
-    return expand(found, k, out);
+    return done(expand(found, k, out));
   }
 
   // The distance of a distinct code to the query if (r, j) is where the probe first finds it:

@@ -20,9 +20,6 @@ inline std::unique_ptr<BinaryIndex> parse_index(std::vector<std::uint8_t> bytes,
   if (index_file_kind(bytes) == kMihIndexFileKind) {
     const ContainerContents file = parse_container(std::move(bytes), path, kMihIndexFileKind, kMihIndexFileVersion);
     IndexFileContents c = parse_index_payload(file, path, false);
-    if (c.tables != 0 && c.tables < words_for_bits(c.codes.bits()))
-      throw Error(path, "declares " + std::to_string(c.tables) + " tables for " + std::to_string(c.codes.bits()) +
-                            "-bit codes; at least " + std::to_string(words_for_bits(c.codes.bits())) + " are needed");
     return std::make_unique<MultiIndexHashing>(std::move(c.codes), c.tables, num_threads);
   }
   const ContainerContents file = parse_container(std::move(bytes), path, kFlatIndexFileKind, kFlatIndexFileVersion);

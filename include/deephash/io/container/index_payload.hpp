@@ -76,8 +76,11 @@ inline IndexFileContents parse_index_payload(const ContainerContents& file, cons
     throw Error(path, "code length " + std::to_string(bits) + " bits is out of range 1.." + std::to_string(kMaxCodeBits));
   IndexFileContents c;
   const auto tables = in.read<std::uint32_t>(legacy_v1 ? "reserved field" : "number of tables");
-  if (!legacy_v1 && tables > bits)
-    throw Error(path, "declares " + std::to_string(tables) + " tables for " + std::to_string(bits) + "-bit codes");
+  // 0 (automatic), else substrings of 1 to 64 bits.
+  if (!legacy_v1 && tables != 0 && (tables > bits || tables < std::uint32_t(words_for_bits(int(bits)))))
+    throw Error(path, "declares " + std::to_string(tables) + " tables for " + std::to_string(bits) +
+                          "-bit codes; 0 (automatic) or " + std::to_string(words_for_bits(int(bits))) + " to " +
+                          std::to_string(bits) + " are possible");
   c.tables = legacy_v1 ? 0 : int(tables);
   const auto n = in.read<std::uint64_t>("number of codes");
   const std::uint64_t flags = legacy_v1 ? 0 : in.read<std::uint64_t>("flags");
