@@ -93,6 +93,17 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("db.dhx"));
   REQUIRE(r.status == 0);
   CHECK(load_index(dir.file("db.dhx"))->size() == 400);
+  r = run("index --verify " + dir.file("db.dhx"));
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find(": ok, flat index (file version 3, mappable layout), 400 codes of 16 bits") != std::string::npos);
+  {
+    std::vector<std::uint8_t> bytes = read_file_bytes(dir.file("db.dhx"));
+    bytes[kIndexPageBytes + 10] ^= 1;  // a code
+    std::ofstream(dir.file("damaged.dhx"), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    r = run("index --verify " + dir.file("damaged.dhx"));
+    CHECK(r.status == 1);
+    CHECK(r.output.find(dir.file("damaged.dhx") + ": checksum mismatch in chunk 0 of the codes") != std::string::npos);
+  }
 
   // FAISS's format (IndexBinaryIDMap2), ids from a file; a damaged ids file is named with its line.
   {

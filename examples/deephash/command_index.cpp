@@ -16,21 +16,33 @@ namespace deephash::cli {
 
 int command_index(int argc, char** argv) {
   const CommandSpec spec{
-      "index", "--codes CODES --out INDEX [--kind flat|mih [--tables M]] [--format deephash|faiss] [--ids FILE]",
+      "index", "--codes CODES --out INDEX [--kind flat|mih [--tables M]] [--format deephash|faiss] [--ids FILE]\n"
+               "       deephash index --verify INDEX",
       "Builds a Hamming index file from an encoded set made by `deephash encode`: deephash's own (.dhx:\n"
       "checksummed, written atomically), the flat scan or multi-index hashing (exact, the same results,\n"
       "sub-linear when neighbours are near); or FAISS's binary index file, which FAISS, Milvus and\n"
       "OpenSearch load (IndexBinaryFlat, or IndexBinaryIDMap2 with --ids; codes whose length is not a\n"
       "multiple of 8 are padded with zero bits, which keeps every distance). Ids are positions in the\n"
-      "encoded set unless --ids gives them.",
+      "encoded set unless --ids gives them. deephash index files are written in a layout that `deephash\n"
+      "search` maps into memory rather than reads (it opens at once, and processes share its pages);\n"
+      "chunks are checked against their checksums as they are first read, or all at once with --verify.",
       {{{"codes", "CODES", "the encoded set"},
         {"out", "INDEX", "the index file to write"},
         {"kind", "NAME", "flat (default) or mih (multi-index hashing; deephash format)"},
         {"tables", "M", "mih: substrings per code (default: from the number of codes and bits)"},
         {"format", "NAME", "deephash (default; faiss when INDEX ends in .faiss) or faiss"},
-        {"ids", "FILE", "a 64-bit id per line, one per code, in the encoded set's order"}}}};
+        {"ids", "FILE", "a 64-bit id per line, one per code, in the encoded set's order"},
+        {"verify", "INDEX", "check every checksum of a deephash index file and say what it holds"}}}};
   Args args;
   if (!parse_command(spec, argc, argv, args)) return 0;
+  if (args.has("verify")) {
+    const std::string path = args.get("verify");
+    const IndexFileSummary s = verify_index_file(path);
+    std::printf("%s: ok, %s index (file version %u, %s layout), %ld codes of %d bits, %s\n", path.c_str(),
+                s.kind.c_str(), unsigned(s.version), s.mappable ? "mappable" : "compact", long(s.size), s.bits,
+                s.ids ? "ids of its own" : "ids 0 to n - 1");
+    return 0;
+  }
   const std::string out = args.required("out");
   const bool faiss_name = out.size() > 6 && out.compare(out.size() - 6, 6, ".faiss") == 0;
   const std::string format = args.get("format", faiss_name ? "faiss" : "deephash");

@@ -120,7 +120,8 @@ int command_search(int argc, char** argv) {
     throw Error("deephash search", "give a query: --image FILE, or --query N with --dataset, --queries or --query-codes");
   }
 
-  std::unique_ptr<BinaryIndex> loaded = args.has("index") ? load_index(args.get("index")) : nullptr;
+  // Mapped, not read: a large index opens at once, and only what a search touches is checked.
+  std::unique_ptr<BinaryIndex> loaded = args.has("index") ? map_index(args.get("index")) : nullptr;
   if (!loaded) {
     loaded = std::make_unique<HammingIndex>(db.codes.bits());
     loaded->add(db.codes);

@@ -132,6 +132,7 @@ class BlockScanner {
           constexpr int G = queries_per_pass<W, Backend>();
           for (std::size_t c0 = b0; c0 < b1; c0 += chunk) {
             const std::size_t c1 = std::min(b1, c0 + chunk);
+            codes_.check(c0, c1);  // codes from a mapped file: their checksums, on first use
             std::size_t q = q0;
             for (; q + G <= q1; q += G) {
               const std::uint64_t* group_queries[G];
@@ -165,7 +166,10 @@ class BlockScanner {
     if (sample_codes > n / 4 || 20 * survivors_saved < sample_codes) return blocks;
     const std::size_t full_blocks = codes_.size() / kBlockCodes;  // never the partial last block
     const std::size_t count = std::min(full_blocks, std::size_t(sample_codes) / kBlockCodes);
-    for (std::size_t i = 0; i < count; ++i) blocks.push_back(i * full_blocks / count);
+    for (std::size_t i = 0; i < count; ++i) {
+      blocks.push_back(i * full_blocks / count);
+      codes_.check(blocks.back(), blocks.back() + 1);
+    }
     return blocks;
   }
 

@@ -9,12 +9,17 @@
 //
 // Adding ids above every id so far appends; anything else (ids in between, removal) rewrites
 // the codes once per call, O(size) — batch such changes.
+//
+// Codes and ids may be views into a mapped index file (view()); the first change copies them into
+// memory of their own. Ids read from a file are checked against its checksums on first use.
 
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <numeric>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "deephash/core/error.hpp"
@@ -30,34 +35,63 @@ class IdOrderedCodes {
 
   explicit IdOrderedCodes(int bits) : blocks_(bits) {}
 
+  // Codes and, unless `ids` is null (ids 0 .. n - 1), their n strictly ascending ids, both inside
+  // the region the blocks view; `id_checks` (or null) covers the ids.
+  static IdOrderedCodes view(CodeBlocks blocks, const idx_t* ids, std::shared_ptr<const ChunkChecksums> id_checks) {
+    IdOrderedCodes c(blocks.bits());
+    c.blocks_ = std::move(blocks);
+    c.id_view_ = ids;
+    c.id_checks_ = std::move(id_checks);
+    return c;
+  }
+
   const CodeBlocks& blocks() const { return blocks_; }
   int bits() const { return blocks_.bits(); }
   int words() const { return blocks_.words(); }
   std::size_t size() const { return blocks_.size(); }
 
   // The external id of the code at `position`.
-  idx_t id_at(std::size_t position) const { return ids_.empty() ? idx_t(position) : ids_[position]; }
+  idx_t id_at(std::size_t position) const {
+    if (id_view_ != nullptr) {
+      if (id_checks_) id_checks_->verify(position * sizeof(idx_t), (position + 1) * sizeof(idx_t));
+      return id_view_[position];
+    }
+    return ids_.empty() ? idx_t(position) : ids_[position];
+  }
   // The position of `id`, or npos.
   std::size_t find(idx_t id) const {
-    if (ids_.empty()) return id >= 0 && std::size_t(id) < size() ? std::size_t(id) : npos;
-    const auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
-    return it != ids_.end() && *it == id ? std::size_t(it - ids_.begin()) : npos;
+    if (sequential_ids()) return id >= 0 && std::size_t(id) < size() ? std::size_t(id) : npos;
+    if (id_checks_) id_checks_->verify_all();
+    const idx_t* first = id_data();
+    const idx_t* it = std::lower_bound(first, first + size(), id);
+    return it != first + size() && *it == id ? std::size_t(it - first) : npos;
   }
   // One past the largest id: what add() without ids numbers from.
   idx_t next_id() const { return size() == 0 ? 0 : id_at(size() - 1) + 1; }
   // Every id, ascending.
   std::vector<idx_t> ids() const {
-    if (!ids_.empty()) return ids_;
+    if (!sequential_ids()) {
+      if (id_checks_) id_checks_->verify_all();
+      return std::vector<idx_t>(id_data(), id_data() + size());
+    }
     std::vector<idx_t> all(size());
     std::iota(all.begin(), all.end(), idx_t(0));
     return all;
   }
-  bool sequential_ids() const { return ids_.empty(); }
+  bool sequential_ids() const { return ids_.empty() && id_view_ == nullptr; }
+  // Whether the codes are a view into a file region.
+  bool is_view() const { return blocks_.is_view(); }
+  // Checks every code and id read from a file against its checksums.
+  void check_all() const {
+    blocks_.check_all();
+    if (id_checks_) id_checks_->verify_all();
+  }
 
   // Adds n row-major codes with the given ids (nullptr: next_id(), next_id() + 1, ...). Returns
   // true when they all went after the existing codes, so that earlier positions are unchanged.
   bool add(std::size_t n, const std::uint64_t* codes, const idx_t* ids, const std::string& where) {
     if (n == 0) return true;
+    own_ids();
     if (ids == nullptr) {
       blocks_.append(codes, n);
       if (!ids_.empty()) {
@@ -116,6 +150,7 @@ class IdOrderedCodes {
   // Removes the codes of the given ids; ids that are not stored are ignored. The others keep
   // their ids. Returns how many were removed.
   std::size_t remove(std::size_t n, const idx_t* ids) {
+    own_ids();
     std::vector<char> gone(size(), 0);
     std::size_t removed = 0;
     for (std::size_t i = 0; i < n; ++i) {
@@ -144,10 +179,7 @@ class IdOrderedCodes {
     return removed;
   }
 
-  void clear() {
-    blocks_.clear();
-    ids_.clear();
-  }
+  void clear() { *this = IdOrderedCodes(bits()); }
 
   // Code at `position`, row-major, into out[0 .. words()).
   void copy_code(std::size_t position, std::uint64_t* out) const { blocks_.copy_code(position, out); }
@@ -174,8 +206,21 @@ class IdOrderedCodes {
     std::vector<std::uint64_t> rows_;
   };
 
+  const idx_t* id_data() const { return id_view_ != nullptr ? id_view_ : ids_.data(); }
+
+  // Copies ids viewed in a file (checked first) into memory of our own, before a change.
+  void own_ids() {
+    if (id_view_ == nullptr) return;
+    if (id_checks_) id_checks_->verify_all();
+    ids_.assign(id_view_, id_view_ + size());
+    id_view_ = nullptr;
+    id_checks_.reset();
+  }
+
   CodeBlocks blocks_;
-  std::vector<idx_t> ids_;  // empty while the ids are 0 .. size() - 1
+  std::vector<idx_t> ids_;  // empty while the ids are 0 .. size() - 1 (or viewed)
+  const idx_t* id_view_ = nullptr;
+  std::shared_ptr<const ChunkChecksums> id_checks_;
 };
 
 // Results found as positions, written as ids. Positions ascend with ids, so (distance, position)

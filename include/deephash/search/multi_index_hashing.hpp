@@ -75,6 +75,7 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   BasicMultiIndexHashing(IdOrderedCodes codes, int tables, unsigned num_threads)
       : BasicMultiIndexHashing(codes.bits(), tables, num_threads) {
     codes_ = std::move(codes);
+    codes_.check_all();  // the tables read every code: those of a mapped file are checked first
     rebuild();
   }
 

@@ -1,74 +1,280 @@
 #pragma once
-// What every deephash index file holds: its codes and ids, inside the checksummed container
-// (format.hpp). The flat index writes kind "HIDX", multi-index hashing "MIHX"; both payloads are
+// What every deephash index file holds: its codes and ids. The flat index writes kind "HIDX",
+// multi-index hashing "MIHX". Two layouts:
 //
-//   u32 bits, u32 tables (multi-index hashing: the tables asked for, 0 = automatic; flat: 0),
-//   u64 n, u64 flags (bit 0: ids stored), n codes row-major (ceil(bits / 64) u64 words each),
-//   then, with bit 0, n ids (i64, strictly ascending); without it the ids are 0 .. n - 1.
+// The mappable layout (HIDX version 3, MIHX version 2; what save() writes): the search layout
+// itself, so that map_index can point an index straight into the file's pages without reading
+// it, and processes that map the same file share them. Little-endian, sections 4096-aligned:
 //
-// Tables are not stored: they are rebuilt on load (a counting sort per table), so a file can
-// never hold tables that disagree with its codes. HIDX version 1 files (u32 bits, u32 0, u64 n,
-// codes) still load.
+//   offset  size  field
+//   0       8     magic "DEEPHASH"
+//   8       4     kind ("HIDX" / "MIHX")
+//   12      4     version (3 / 2)
+//   16      8     file size in bytes
+//   24      4     bits                 28  4  tables (mih: asked for, 0 = automatic; flat: 0)
+//   32      8     n (codes)            40  8  flags (bit 0: ids stored)
+//   48      8     chunk bytes C (a multiple of 4096): each chunk of a section has its own CRC-32
+//   56      8     codes offset (4096): ceil(n / 16) blocks in CodeBlocks' layout
+//                 (code_blocks.hpp), words * 16 u64 each, unused bits and codes zero
+//   64      8     ids offset (0 without ids): n i64, strictly ascending
+//   72      8     checksums offset: one u32 CRC-32 per chunk of the codes, then of the ids
+//   4092    4     CRC-32 of bytes 0 .. 4091 followed by the checksum table
+//
+// Opening checks the header and the checksum table only; each chunk of codes and ids is checked
+// when first used (or all at once: Verification::now, verify_index_file). Every offset and size
+// follows from bits, n, flags and C, and a file whose header says otherwise is refused.
+//
+// The older, compact layout (HIDX versions 1 and 2, MIHX version 1; still read) is one
+// checksummed container (format.hpp) whose payload is
+//
+//   u32 bits, u32 tables, u64 n, u64 flags (bit 0: ids stored) — version 1 has no flags —,
+//   n codes row-major (ceil(bits / 64) u64 words each), then, with bit 0, n ids (i64, ascending);
+//   without it the ids are 0 .. n - 1.
+//
+// Tables are never stored: they are rebuilt on load, so a file can never hold tables that
+// disagree with its codes.
 
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "deephash/core/chunk_checksums.hpp"
+#include "deephash/core/file_region.hpp"
 #include "deephash/io/container/format.hpp"
 #include "deephash/search/id_ordered_codes.hpp"
 
 namespace deephash {
 
 inline constexpr char kFlatIndexFileKind[5] = "HIDX";
-inline constexpr std::uint32_t kFlatIndexFileVersion = 2;
+inline constexpr std::uint32_t kFlatIndexFileVersion = 3;  // the mappable layout; 1 and 2 compact
 inline constexpr char kMihIndexFileKind[5] = "MIHX";
-inline constexpr std::uint32_t kMihIndexFileVersion = 1;
+inline constexpr std::uint32_t kMihIndexFileVersion = 2;  // the mappable layout; 1 compact
 
+// Sections start on page boundaries; checksums cover 1 MiB chunks (a chunk is checked in well
+// under a millisecond, and a 10^8-code, 64-bit index has 763 of them).
+inline constexpr std::uint64_t kIndexPageBytes = 4096;
+inline constexpr std::uint64_t kIndexChunkBytes = std::uint64_t(1) << 20;
+
+// Where everything lies in a mappable index file, from what determines it.
+struct MappableIndexLayout {
+  std::uint64_t codes_offset = kIndexPageBytes, codes_bytes = 0;
+  std::uint64_t ids_offset = 0, ids_bytes = 0;
+  std::uint64_t checksums_offset = 0, code_chunks = 0, id_chunks = 0;
+  std::uint64_t file_bytes = 0;
+
+  // n must be at most 2^56, so that nothing below overflows.
+  MappableIndexLayout(int bits, std::uint64_t n, bool with_ids, std::uint64_t chunk_bytes) {
+    auto page_align = [](std::uint64_t x) { return (x + kIndexPageBytes - 1) / kIndexPageBytes * kIndexPageBytes; };
+    codes_bytes = (n + kBlockCodes - 1) / kBlockCodes * std::uint64_t(words_for_bits(bits)) * kBlockCodes * 8;
+    ids_bytes = with_ids ? n * 8 : 0;
+    ids_offset = with_ids ? page_align(codes_offset + codes_bytes) : 0;
+    checksums_offset = page_align(with_ids ? ids_offset + ids_bytes : codes_offset + codes_bytes);
+    code_chunks = (codes_bytes + chunk_bytes - 1) / chunk_bytes;
+    id_chunks = (ids_bytes + chunk_bytes - 1) / chunk_bytes;
+    file_bytes = checksums_offset + 4 * (code_chunks + id_chunks);
+  }
+};
+
+// Writes codes (and their ids unless they are 0 .. n - 1) in the mappable layout, atomically.
 inline void write_index_file(const std::string& path, const char (&kind)[5], std::uint32_t version, int tables,
                              const IdOrderedCodes& codes) {
-  const std::size_t words = std::size_t(codes.words());
+  codes.check_all();  // never re-seal corrupted codes read from a file under fresh checksums
   const std::uint64_t n = codes.size();
   const bool with_ids = !codes.sequential_ids();
-  ContainerWriter out(path, kind, version, 24 + n * words * 8 + (with_ids ? n * 8 : 0));
+  const MappableIndexLayout layout(codes.bits(), n, with_ids, kIndexChunkBytes);
+  const auto* code_bytes = reinterpret_cast<const std::uint8_t*>(codes.blocks().block(0));
+  const std::vector<idx_t> ids = with_ids ? codes.ids() : std::vector<idx_t>();
+  const auto* id_bytes = reinterpret_cast<const std::uint8_t*>(ids.data());
+
+  std::vector<std::uint32_t> checksums;
+  auto add_checksums = [&](const std::uint8_t* bytes, std::uint64_t size) {
+    for (std::uint64_t at = 0; at < size; at += kIndexChunkBytes)
+      checksums.push_back(crc32(bytes + at, std::size_t(std::min(kIndexChunkBytes, size - at))));
+  };
+  add_checksums(code_bytes, layout.codes_bytes);
+  add_checksums(id_bytes, layout.ids_bytes);
+
   ByteWriter head;
+  head.append(kContainerMagic, 8);
+  head.append(kind, 4);
+  head.write<std::uint32_t>(version);
+  head.write<std::uint64_t>(layout.file_bytes);
   head.write<std::uint32_t>(std::uint32_t(codes.bits()));
   head.write<std::uint32_t>(std::uint32_t(tables));
   head.write<std::uint64_t>(n);
   head.write<std::uint64_t>(with_ids ? 1 : 0);
-  out.write(head.bytes().data(), head.bytes().size());
-  // Codes go out a slab at a time, converted back to the row-major layout users see.
-  constexpr std::size_t kSlabCodes = 1 << 14;
-  std::vector<std::uint64_t> slab;
-  for (std::uint64_t first = 0; first < n; first += kSlabCodes) {
-    const std::size_t count = std::size_t(std::min<std::uint64_t>(kSlabCodes, n - first));
-    slab.resize(count * words);
-    for (std::size_t i = 0; i < count; ++i) codes.copy_code(std::size_t(first + i), slab.data() + i * words);
-    out.write(slab.data(), slab.size() * 8);
-  }
+  head.write<std::uint64_t>(kIndexChunkBytes);
+  head.write<std::uint64_t>(layout.codes_offset);
+  head.write<std::uint64_t>(layout.ids_offset);
+  head.write<std::uint64_t>(layout.checksums_offset);
+  head.bytes().resize(kIndexPageBytes - 4, 0);
+  std::uint32_t crc = crc32(head.bytes().data(), head.bytes().size());
+  crc = crc32(checksums.data(), checksums.size() * 4, crc);
+  head.write<std::uint32_t>(crc);
+
+  AtomicFileWriter out(path);
+  std::uint64_t written = 0;
+  auto put = [&](const void* data, std::uint64_t size) {
+    out.write(data, std::size_t(size));
+    written += size;
+  };
+  const std::vector<std::uint8_t> zeros(kIndexPageBytes, 0);
+  auto pad_to = [&](std::uint64_t offset) { put(zeros.data(), offset - written); };
+  put(head.bytes().data(), head.bytes().size());
+  put(code_bytes, layout.codes_bytes);
   if (with_ids) {
-    std::vector<idx_t> ids;
-    for (std::uint64_t first = 0; first < n; first += kSlabCodes) {
-      ids.clear();
-      for (std::uint64_t p = first; p < std::min<std::uint64_t>(n, first + kSlabCodes); ++p) ids.push_back(codes.id_at(p));
-      out.write(ids.data(), ids.size() * 8);
-    }
+    pad_to(layout.ids_offset);
+    put(id_bytes, layout.ids_bytes);
   }
+  pad_to(layout.checksums_offset);
+  put(checksums.data(), checksums.size() * 4);
   out.commit();
 }
 
-// The kind of a deephash index file ("HIDX", "MIHX"), from its first bytes; "" if it is none.
-inline std::string index_file_kind(const std::vector<std::uint8_t>& bytes) {
-  if (bytes.size() < 12 || std::memcmp(bytes.data(), kContainerMagic, 8) != 0) return "";
-  return std::string(reinterpret_cast<const char*>(bytes.data() + 8), 4);
+// The kind ("HIDX", "MIHX") and version of a deephash index file from its first bytes; kind ""
+// if it is none.
+struct IndexFileSignature {
+  std::string kind;
+  std::uint32_t version = 0;
+};
+inline IndexFileSignature index_file_signature(const std::uint8_t* bytes, std::size_t size) {
+  IndexFileSignature s;
+  if (size < 16 || std::memcmp(bytes, kContainerMagic, 8) != 0) return s;
+  s.kind.assign(reinterpret_cast<const char*>(bytes + 8), 4);
+  std::memcpy(&s.version, bytes + 12, 4);
+  return s;
+}
+inline bool is_mappable_index(const IndexFileSignature& s) {
+  return (s.kind == kFlatIndexFileKind && s.version == kFlatIndexFileVersion) ||
+         (s.kind == kMihIndexFileKind && s.version == kMihIndexFileVersion);
 }
 
 struct IndexFileContents {
+  std::string kind;  // "HIDX" or "MIHX"
   int tables = 0;
   IdOrderedCodes codes{1};
 };
 
-// The codes and ids of a verified index container; `path` names it in errors.
+// When the chunks of a mappable index file are checked against their checksums.
+enum class Verification {
+  on_first_use,  // as searches (and anything else) first read them: opening reads nothing
+  now,           // every chunk before the index is returned
+};
+
+namespace detail {
+
+// 0 (automatic), else substrings of 1 to 64 bits.
+inline void check_table_count(std::uint32_t tables, std::uint32_t bits, const std::string& path) {
+  if (tables != 0 && (tables > bits || tables < std::uint32_t(words_for_bits(int(bits)))))
+    throw Error(path, "declares " + std::to_string(tables) + " tables for " + std::to_string(bits) +
+                          "-bit codes; 0 (automatic) or " + std::to_string(words_for_bits(int(bits))) + " to " +
+                          std::to_string(bits) + " are possible");
+}
+
+// What a chunk of codes must also satisfy: no bit set past the code length.
+inline std::string check_unused_bits(const std::uint8_t* chunk, std::size_t offset, std::size_t length, int bits) {
+  if (bits % 64 == 0) return "";
+  const std::size_t words = std::size_t(words_for_bits(bits));
+  const std::uint64_t unused = ~last_word_mask(bits);
+  for (std::size_t at = 0; at + 8 <= length; at += 8) {
+    const std::size_t word = (offset + at) / 8;  // of the section: block, then word, then code
+    if ((word / kBlockCodes) % words != words - 1) continue;
+    std::uint64_t w;
+    std::memcpy(&w, chunk + at, 8);
+    if (w & unused)
+      return "code " + std::to_string(word / (words * kBlockCodes) * kBlockCodes + word % kBlockCodes) +
+             " has bits set past its " + std::to_string(bits) + " bits";
+  }
+  return "";
+}
+
+// What a chunk of ids must also satisfy: non-negative and strictly ascending.
+inline std::string check_ascending_ids(const std::uint8_t* chunk, std::size_t offset, std::size_t length) {
+  for (std::size_t at = 0; at + 8 <= length; at += 8) {
+    idx_t id, previous = -1;
+    std::memcpy(&id, chunk + at, 8);
+    if (offset + at > 0) std::memcpy(&previous, chunk + at - 8, 8);  // the previous chunk's last id too
+    if (id <= previous)
+      return "id " + std::to_string(id) + " at position " + std::to_string((offset + at) / 8) +
+             (id < 0 ? " is negative" : " does not follow " + std::to_string(previous) + " in ascending order");
+  }
+  return "";
+}
+
+}  // namespace detail
+
+// The codes and ids of a mappable index file in `region` (mapped or read), pointing into it.
+inline IndexFileContents parse_mappable_index(std::shared_ptr<const FileRegion> region, Verification verification) {
+  const std::string& path = region->path();
+  const std::uint8_t* file = region->data();
+  const std::size_t size = region->size();
+  const IndexFileSignature signature = index_file_signature(file, size);
+  if (!is_mappable_index(signature)) throw Error(path, "is not a mappable deephash index file");
+  if (size < kIndexPageBytes)
+    throw Error(path, "truncated: " + std::to_string(size) + " bytes, less than the " + std::to_string(kIndexPageBytes) +
+                          "-byte header");
+  ByteReader head(file, kIndexPageBytes, path);
+  head.skip(16, "signature");
+  const auto file_bytes = head.read<std::uint64_t>("file size");
+  if (file_bytes != size)
+    throw Error(path, (file_bytes > size ? "truncated: " : "unexpected trailing bytes: ") +
+                          std::string("the header declares ") + std::to_string(file_bytes) + " bytes, but the file has " +
+                          std::to_string(size));
+  const auto bits = head.read<std::uint32_t>("code length");
+  const auto tables = head.read<std::uint32_t>("number of tables");
+  const auto n = head.read<std::uint64_t>("number of codes");
+  const auto flags = head.read<std::uint64_t>("flags");
+  const auto chunk_bytes = head.read<std::uint64_t>("chunk size");
+  const std::uint64_t offsets[3] = {head.read<std::uint64_t>("codes offset"), head.read<std::uint64_t>("ids offset"),
+                                    head.read<std::uint64_t>("checksums offset")};
+  if (bits < 1 || bits > std::uint32_t(kMaxCodeBits))
+    throw Error(path, "code length " + std::to_string(bits) + " bits is out of range 1.." + std::to_string(kMaxCodeBits));
+  if (flags > 1) throw Error(path, "unknown flags " + std::to_string(flags) + " (written by a newer deephash?)");
+  if (chunk_bytes == 0 || chunk_bytes % kIndexPageBytes != 0 || chunk_bytes > (std::uint64_t(1) << 32))
+    throw Error(path, "chunk size " + std::to_string(chunk_bytes) + " is not a multiple of 4096 up to 4 GiB");
+  if (n > size / 8)
+    throw Error(path, "declares " + std::to_string(n) + " codes, more than " + std::to_string(size) + " bytes can hold");
+  const MappableIndexLayout layout(int(bits), n, flags & 1, chunk_bytes);
+  if (offsets[0] != layout.codes_offset || offsets[1] != layout.ids_offset || offsets[2] != layout.checksums_offset ||
+      layout.file_bytes != size)
+    throw Error(path, "the sections are not where " + std::to_string(n) + " codes of " + std::to_string(bits) +
+                          " bits" + (flags & 1 ? " with ids" : "") + " put them: the header is damaged");
+  const std::size_t chunks = std::size_t(layout.code_chunks + layout.id_chunks);
+  std::vector<std::uint32_t> crcs(chunks);
+  if (chunks > 0) std::memcpy(crcs.data(), file + layout.checksums_offset, chunks * 4);
+  std::uint32_t stored;
+  std::memcpy(&stored, file + kIndexPageBytes - 4, 4);
+  if (crc32(crcs.data(), chunks * 4, crc32(file, kIndexPageBytes - 4)) != stored)
+    throw Error(path, "checksum mismatch in the header: the file is corrupted");
+  detail::check_table_count(tables, bits, path);
+
+  IndexFileContents c;
+  c.kind = signature.kind;
+  c.tables = int(tables);
+  auto code_checks = std::make_shared<ChunkChecksums>(
+      file + layout.codes_offset, layout.codes_bytes, chunk_bytes,
+      std::vector<std::uint32_t>(crcs.begin(), crcs.begin() + std::ptrdiff_t(layout.code_chunks)), path, "codes",
+      layout.codes_offset, [bits](const std::uint8_t* chunk, std::size_t offset, std::size_t length) {
+        return detail::check_unused_bits(chunk, offset, length, int(bits));
+      });
+  std::shared_ptr<ChunkChecksums> id_checks;
+  if (flags & 1)
+    id_checks = std::make_shared<ChunkChecksums>(
+        file + layout.ids_offset, layout.ids_bytes, chunk_bytes,
+        std::vector<std::uint32_t>(crcs.begin() + std::ptrdiff_t(layout.code_chunks), crcs.end()), path, "ids",
+        layout.ids_offset, detail::check_ascending_ids);
+  const auto* ids = flags & 1 ? reinterpret_cast<const idx_t*>(file + layout.ids_offset) : nullptr;
+  c.codes = IdOrderedCodes::view(
+      CodeBlocks::view(int(bits), std::size_t(n), reinterpret_cast<const std::uint64_t*>(file + layout.codes_offset),
+                       region, std::move(code_checks)),
+      ids, std::move(id_checks));
+  if (verification == Verification::now) c.codes.check_all();
+  return c;
+}
+
+// The codes and ids of a verified index container in the compact layout; `path` names it in errors.
 inline IndexFileContents parse_index_payload(const ContainerContents& file, const std::string& path, bool legacy_v1) {
   ByteReader in = file.payload(path);
   const auto bits = in.read<std::uint32_t>("code length");
@@ -76,11 +282,7 @@ inline IndexFileContents parse_index_payload(const ContainerContents& file, cons
     throw Error(path, "code length " + std::to_string(bits) + " bits is out of range 1.." + std::to_string(kMaxCodeBits));
   IndexFileContents c;
   const auto tables = in.read<std::uint32_t>(legacy_v1 ? "reserved field" : "number of tables");
-  // 0 (automatic), else substrings of 1 to 64 bits.
-  if (!legacy_v1 && tables != 0 && (tables > bits || tables < std::uint32_t(words_for_bits(int(bits)))))
-    throw Error(path, "declares " + std::to_string(tables) + " tables for " + std::to_string(bits) +
-                          "-bit codes; 0 (automatic) or " + std::to_string(words_for_bits(int(bits))) + " to " +
-                          std::to_string(bits) + " are possible");
+  if (!legacy_v1) detail::check_table_count(tables, bits, path);
   c.tables = legacy_v1 ? 0 : int(tables);
   const auto n = in.read<std::uint64_t>("number of codes");
   const std::uint64_t flags = legacy_v1 ? 0 : in.read<std::uint64_t>("flags");
