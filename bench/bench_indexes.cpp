@@ -4,18 +4,26 @@
 // DEEPHASH_BENCH_MODEL_CODES names an encoded database and query set ("db.dhc,queries.dhc", from
 // `deephash encode`), a trained model's own codes. 1,024 queries per batch, every core.
 // items_per_second counts queries; the label says the index and its tables.
+//
+// BM_ApproxKnn: FAISS's approximate binary indexes (IndexBinaryMultiHash, IndexBinaryIVF,
+// IndexBinaryHNSW) on the same clustered codes, with their recall against the exact result.
+// BM_IndexOpen: opening a saved index, mapped (map_index) against read whole (load_index).
+// DEEPHASH_BENCH_1E8=1 adds 10^8 clustered 64-bit codes to both k-NN grids (some 12 GB of
+// memory and an hour on two cores: kept out of CI and of the default run).
 
 #include <benchmark/benchmark.h>
 
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <string>
 #include <tuple>
 
-#include <cstdlib>
-
 #include <deephash/codes/faiss_layout.hpp>
 #include <deephash/io/container/codes_file.hpp>
+#include <deephash/io/container/index_file.hpp>
 #include <deephash/search/hamming_index.hpp>
 #include <deephash/search/multi_index_hashing.hpp>
 
@@ -23,6 +31,9 @@
 
 #ifdef DEEPHASH_BENCH_FAISS
 #include <faiss/IndexBinaryFlat.h>
+#include <faiss/IndexBinaryHNSW.h>
+#include <faiss/IndexBinaryHash.h>
+#include <faiss/IndexBinaryIVF.h>
 #include <omp.h>
 #endif
 
@@ -132,6 +143,8 @@ void BM_IndexKnn(benchmark::State& state) {
   state.counters["MB"] = double(index.memory_bytes()) / 1e6;
 }
 
+bool huge_runs() { return std::getenv("DEEPHASH_BENCH_1E8") != nullptr; }
+
 // kind: 0 flat, 1 multi-index hashing, 2 FAISS IndexBinaryFlat (3: codes as 64 bits); data: 0 clustered, 1 uniform,
 // 2 the model's codes (n and bits are then the files').
 void index_args(benchmark::internal::Benchmark* b) {
@@ -143,9 +156,162 @@ void index_args(benchmark::internal::Benchmark* b) {
       for (int bits : {48, 64})
         for (int k : {1, 10, 100, 1000})
           for (int kind : {kFlat, kMih, kFaiss}) b->Args({kind, data, n, bits, k});
+  if (huge_runs())
+    for (int k : {1, 10, 100, 1000})
+      for (int kind : {kFlat, kMih}) b->Args({kind, kClustered, 100'000'000L, 64, k});
   b->Unit(benchmark::kMillisecond)->UseRealTime();
 }
 
 BENCHMARK(BM_IndexKnn)->Apply(index_args);
+
+// FAISS's approximate indexes: time and recall, beside the exact indexes above.
+enum Approx { kMultiHash = 0, kIvf = 1, kHnsw = 2 };
+
+#ifdef DEEPHASH_BENCH_FAISS
+// The exact k nearest distances of every query (our flat index), for recall.
+const std::vector<std::int32_t>& exact_distances(const Set& s, idx_t k) {
+  static std::map<std::pair<const Set*, idx_t>, std::vector<std::int32_t>> cache;
+  auto& d = cache[{&s, k}];
+  if (d.empty()) {
+    const BinaryIndex& flat = index_for(kFlat, kClustered, s.database.size(), s.database.bits());
+    d = flat.search(s.queries, k).distances;
+  }
+  return d;
+}
+
+// Built once per (kind, set, parameter that shapes the index) and kept. MultiHash: 4 tables of
+// 16-bit substrings (multi-index hashing's own shape for 64 bits); IVF: 4,096 lists trained on
+// 40 codes per list; HNSW: 16 links per node, FAISS's default construction depth.
+faiss::IndexBinary& faiss_approx_index(int kind, const Set& s, double& build_seconds) {
+  static std::map<std::pair<int, const Set*>, std::unique_ptr<faiss::IndexBinary>> cache;
+  static std::map<std::pair<int, const Set*>, double> build_times;
+  static std::map<const Set*, std::unique_ptr<faiss::IndexBinaryFlat>> quantizers;
+  auto& slot = cache[{kind, &s}];
+  double& seconds = build_times[{kind, &s}];
+  build_seconds = seconds;
+  if (slot) return *slot;
+  const auto start = std::chrono::steady_clock::now();
+  const int d = s.database.bits();
+  const auto codes = to_faiss_bytes(s.database);
+  const auto n = faiss::idx_t(s.database.size());
+  if (kind == kMultiHash) {
+    slot = std::make_unique<faiss::IndexBinaryMultiHash>(d, 4, d / 4);
+  } else if (kind == kIvf) {
+    constexpr std::size_t kLists = 4096;
+    auto& quantizer = quantizers[&s];
+    quantizer = std::make_unique<faiss::IndexBinaryFlat>(d);
+    auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer.get(), std::size_t(d), kLists);
+    ivf->cp.max_points_per_centroid = 40;
+    ivf->train(faiss::idx_t(std::min<std::size_t>(s.database.size(), 40 * kLists)), codes.data());
+    slot = std::move(ivf);
+  } else {
+    slot = std::make_unique<faiss::IndexBinaryHNSW>(d, 16);
+  }
+  slot->add(n, codes.data());
+  build_seconds = seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return *slot;
+}
+#endif
+
+void BM_ApproxKnn(benchmark::State& state) {
+#ifdef DEEPHASH_BENCH_FAISS
+  const int kind = int(state.range(0));
+  const std::size_t n = std::size_t(state.range(1));
+  const idx_t k = idx_t(state.range(2));
+  const int parameter = int(state.range(3));  // MultiHash: bit flips; IVF: lists probed; HNSW: efSearch
+  const Set& s = set_for(kClustered, n, 64);
+  const std::vector<std::int32_t>& exact = exact_distances(s, k);
+  omp_set_num_threads(int(bench::bench_threads()));
+  double build_seconds = 0;
+  faiss::IndexBinary& index = faiss_approx_index(kind, s, build_seconds);
+  state.counters["build_s"] = build_seconds;
+  std::string label;
+  if (auto* multi = dynamic_cast<faiss::IndexBinaryMultiHash*>(&index)) {
+    multi->nflip = parameter;
+    label = "faiss IndexBinaryMultiHash 4x16, nflip=" + std::to_string(parameter);
+  } else if (auto* ivf = dynamic_cast<faiss::IndexBinaryIVF*>(&index)) {
+    ivf->nprobe = std::size_t(parameter);
+    label = "faiss IndexBinaryIVF 4096 lists, nprobe=" + std::to_string(parameter);
+  } else if (auto* hnsw = dynamic_cast<faiss::IndexBinaryHNSW*>(&index)) {
+    hnsw->hnsw.efSearch = std::max(parameter, int(k));
+    label = "faiss IndexBinaryHNSW M=16, efSearch=" + std::to_string(hnsw->hnsw.efSearch);
+  }
+  // MultiHash takes seconds per query at 10^7 and more (its buckets at the class centres hold
+  // millions): it gets the first 128 queries there; items_per_second stays per query.
+  const std::size_t nq = kind == kMultiHash && n >= 10'000'000 ? 128 : s.queries.size();
+  const auto queries = to_faiss_bytes(s.queries.slice(0, nq));
+  std::vector<std::int32_t> distances(nq * std::size_t(k));
+  std::vector<faiss::idx_t> labels(nq * std::size_t(k));
+  for (auto _ : state) {
+    index.search(faiss::idx_t(nq), queries.data(), k, distances.data(), labels.data());
+    benchmark::DoNotOptimize(labels.data());
+  }
+  // Recall by distance (ties make ids arbitrary): the share of ranks whose distance is the exact one.
+  std::size_t right = 0;
+  for (std::size_t i = 0; i < distances.size(); ++i) right += labels[i] >= 0 && distances[i] == exact[i];
+  state.counters["recall"] = double(right) / double(distances.size());
+  state.SetItemsProcessed(std::int64_t(state.iterations() * nq));
+  state.SetLabel(label + " clustered");
+#else
+  state.SkipWithError("built without FAISS");
+#endif
+}
+
+// kind, n, k, parameter (MultiHash: nflip; IVF: nprobe; HNSW: efSearch). HNSW at 10^7 at most:
+// its graph would not fit beside the rest at 10^8.
+void approx_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"kind", "n", "k", "param"});
+  std::vector<long> sizes = {1'000'000L, 10'000'000L};
+  if (huge_runs()) sizes.push_back(100'000'000L);
+  for (long n : sizes)
+    for (int k : {1, 10, 100, 1000}) {
+      for (int nflip : {0, 1}) b->Args({kMultiHash, n, k, nflip});
+      for (int nprobe : {4, 32}) b->Args({kIvf, n, k, nprobe});
+      if (n <= 10'000'000L)
+        for (int ef : {64, 512}) b->Args({kHnsw, n, k, ef});
+    }
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->Iterations(1);
+}
+
+BENCHMARK(BM_ApproxKnn)->Apply(approx_args);
+
+// Opening a saved flat index of n clustered 64-bit codes: mapped (nothing read; chunks checked as
+// searches use them) or read whole and checked. The page cache holds the file either way (it was
+// just written), so this is the cost of opening, not of the disk.
+void BM_IndexOpen(benchmark::State& state) {
+  const bool mapped = state.range(0) == 1;
+  const std::size_t n = std::size_t(state.range(1));
+  static struct Files {
+    std::map<std::size_t, std::string> paths;
+    ~Files() {
+      for (const auto& [n, path] : paths) std::filesystem::remove(path);
+    }
+  } files;
+  std::string& path = files.paths[n];
+  if (path.empty()) {
+    path = (std::filesystem::temp_directory_path() / ("deephash-bench-open-" + std::to_string(n) + ".dhx")).string();
+    HammingIndex index(64, bench::bench_threads());
+    index.add(bench::clustered_codes(n, 64, 1));
+    index.save(path);
+  }
+  for (auto _ : state) {
+    auto index = mapped ? map_index(path, bench::bench_threads()) : load_index(path, bench::bench_threads());
+    benchmark::DoNotOptimize(index.get());
+    state.counters["memory_MB"] = double(index->memory_bytes()) / 1e6;
+  }
+  state.counters["file_MB"] = double(std::filesystem::file_size(path)) / 1e6;
+  state.SetLabel(mapped ? "map_index" : "load_index");
+}
+
+void open_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"mapped", "n"});
+  std::vector<long> sizes = {1'000'000L, 10'000'000L};
+  if (huge_runs()) sizes.push_back(100'000'000L);
+  for (long n : sizes)
+    for (int mapped : {1, 0}) b->Args({mapped, n});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_IndexOpen)->Apply(open_args);
 
 }  // namespace

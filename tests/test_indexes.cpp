@@ -96,11 +96,12 @@ struct Kind {
 std::vector<Kind> kinds(int bits) {
   std::vector<Kind> k;
   const auto rebuild = [](BinaryIndex& i) { dynamic_cast<MultiIndexHashing&>(i).rebuild(); };
-  auto mih = [&](const std::string& name, int tables, double scan_codes_per_probe) {
+  auto mih = [&](const std::string& name, int tables, double scan_codes_per_probe, double scan_codes_per_shell_code = 32) {
     k.push_back({name,
                  [=](int b) {
                    auto m = std::make_unique<MultiIndexHashing>(b, tables, 2);
                    m->set_scan_codes_per_probe(scan_codes_per_probe);
+                   m->set_scan_codes_per_shell_code(scan_codes_per_shell_code);
                    return m;
                  },
                  rebuild});
@@ -108,6 +109,7 @@ std::vector<Kind> kinds(int bits) {
   k.push_back({"flat", [](int b) { return std::make_unique<HammingIndex>(b, 2); }, [](BinaryIndex&) {}});
   mih("mih", 0, 4096);
   mih("mih-probing", 0, 1.0 / 64);
+  mih("mih-pivots", 0, 1e12, 0);  // the probes give up at once; the pivot search always finishes
   for (int tables : {words_for_bits(bits), std::min(bits, words_for_bits(bits) + 2), std::clamp(7, words_for_bits(bits), bits)})
     mih("mih-" + std::to_string(tables), tables, 1.0 / 64);
   return k;

@@ -89,9 +89,13 @@ class CodeBlocks {
     *this = CodeBlocks(bits_);
   }
 
-  // Bytes of memory of its own (a view's codes are the file's pages, shared with every process
-  // that maps the file, and not counted).
-  std::size_t memory_bytes() const { return data_.capacity() * sizeof(std::uint64_t); }
+  // Bytes of memory held: a view into a file read whole counts the whole file (ids included); a
+  // view into a mapped file counts nothing (its pages are the page cache's, shared with every
+  // process that maps the file).
+  std::size_t memory_bytes() const {
+    if (region_) return region_->mapped() ? 0 : region_->size();
+    return data_.capacity() * sizeof(std::uint64_t);
+  }
 
  private:
   const std::uint64_t* base() const { return view_ != nullptr ? view_ : data_.data(); }
