@@ -2,7 +2,8 @@
 # CI's second pass, after the README's test command: the whole test suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short fuzz run of every
 # parser on its seed corpus. Built with clang, which compiles the sanitized suite in half the time
-# gcc takes, and only what ctest runs (target deephash_tests). About 15 minutes on 2 cores.
+# gcc takes, and only what ctest runs (target deephash_tests); the sanitized tests run as many at a
+# time as there are cores (each is a process of its own, with temporary files of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --hardening
@@ -13,5 +14,5 @@ cmake --build build-asan -j"$(nproc)" --target deephash_tests
 # The shipped models' scores on real data run the same code as the rest of the suite, over
 # thousands of images: the plain test command runs them, the sanitized pass leaves them out.
 ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -E '^test_shipped_models:'
+  ctest --test-dir build-asan --output-on-failure -j"$(nproc)" -E '^test_shipped_models:'
 ./scripts/fuzz.sh "${DEEPHASH_CI_FUZZ_SECONDS:-15}"

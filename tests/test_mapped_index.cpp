@@ -15,6 +15,7 @@
 #include <deephash/search/hamming_index.hpp>
 #include <deephash/search/multi_index_hashing.hpp>
 
+#include "fuzz/fuzz_target.hpp"
 #include "support.hpp"
 
 using namespace deephash;
@@ -33,28 +34,6 @@ bool mapped_shared(const std::string& path) {
   while (std::getline(maps, line))
     if (line.find(path) != std::string::npos && line.find(" r--s ") != std::string::npos) return true;
   return false;
-}
-
-// Recomputes every checksum of a mappable index file, as a hostile writer would after changing it.
-void reseal(std::vector<std::uint8_t>& file) {
-  auto field = [&](std::size_t offset) {
-    std::uint64_t v;
-    std::memcpy(&v, file.data() + offset, 8);
-    return v;
-  };
-  std::uint32_t bits;
-  std::memcpy(&bits, file.data() + 24, 4);
-  const MappableIndexLayout layout(int(bits), field(32), field(40) & 1, field(48));
-  std::vector<std::uint32_t> crcs;
-  auto add = [&](std::uint64_t offset, std::uint64_t size) {
-    for (std::uint64_t at = 0; at < size; at += field(48))
-      crcs.push_back(crc32(file.data() + offset + at, std::size_t(std::min(field(48), size - at))));
-  };
-  add(layout.codes_offset, layout.codes_bytes);
-  add(layout.ids_offset, layout.ids_bytes);
-  std::memcpy(file.data() + layout.checksums_offset, crcs.data(), crcs.size() * 4);
-  const std::uint32_t crc = crc32(crcs.data(), crcs.size() * 4, crc32(file.data(), kIndexPageBytes - 4));
-  std::memcpy(file.data() + kIndexPageBytes - 4, &crc, 4);
 }
 
 }  // namespace
@@ -219,7 +198,7 @@ TEST_CASE("hostile mappable files with correct checksums are refused by name") {
 
   // Fields checked before the checksums need no resealing (and could not be: they say where).
   auto refused = [&](std::vector<std::uint8_t> bytes, const std::string& problem, bool sealed = true) {
-    if (sealed) reseal(bytes);
+    if (sealed) bytes = reseal_mappable_index(bytes);
     write_bytes(path, bytes);
     INFO(problem);
     CHECK_THROWS_WITH_AS(map_index(path, 1, Verification::now), doctest::Contains((path + ": " + problem).c_str()), Error);

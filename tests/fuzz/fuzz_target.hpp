@@ -5,12 +5,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
 #include <deephash/core/checksum.hpp>
 #include <deephash/core/error.hpp>
 #include <deephash/io/container/format.hpp>
+#include <deephash/io/container/index_payload.hpp>
 
 // The body sees the input as `bytes` (a std::vector<std::uint8_t>).
 #define DEEPHASH_FUZZ_TARGET(...)                                                      \
@@ -35,5 +37,36 @@ inline std::vector<std::uint8_t> reseal_container(const std::vector<std::uint8_t
   const std::uint32_t crc = deephash::crc32(file.data(), file.size());
   const auto* crc_bytes = reinterpret_cast<const std::uint8_t*>(&crc);
   file.insert(file.end(), crc_bytes, crc_bytes + 4);
+  return file;
+}
+
+// For deephash's mappable index files: every chunk's CRC-32 and the header's recomputed, where
+// the header's layout fits the file (anything else is refused before the checksums are read).
+inline std::vector<std::uint8_t> reseal_mappable_index(std::vector<std::uint8_t> file) {
+  using namespace deephash;
+  if (file.size() < kIndexPageBytes) return file;
+  auto u64 = [&](std::size_t at) {
+    std::uint64_t v;
+    std::memcpy(&v, file.data() + at, 8);
+    return v;
+  };
+  std::uint32_t bits;
+  std::memcpy(&bits, file.data() + 24, 4);
+  const std::uint64_t n = u64(32), flags = u64(40), chunk = u64(48);
+  if (bits < 1 || bits > std::uint32_t(kMaxCodeBits) || n > file.size() / 8 || chunk == 0 || chunk % kIndexPageBytes != 0 ||
+      chunk > (std::uint64_t(1) << 32))
+    return file;
+  const MappableIndexLayout layout(int(bits), n, flags & 1, chunk);
+  if (layout.file_bytes != file.size()) return file;
+  std::vector<std::uint32_t> crcs;
+  auto add = [&](std::uint64_t offset, std::uint64_t size) {
+    for (std::uint64_t at = 0; at < size; at += chunk)
+      crcs.push_back(crc32(file.data() + offset + at, std::size_t(std::min(chunk, size - at))));
+  };
+  add(layout.codes_offset, layout.codes_bytes);
+  add(layout.ids_offset, layout.ids_bytes);
+  if (!crcs.empty()) std::memcpy(file.data() + layout.checksums_offset, crcs.data(), crcs.size() * 4);
+  const std::uint32_t crc = crc32(crcs.data(), crcs.size() * 4, crc32(file.data(), kIndexPageBytes - 4));
+  std::memcpy(file.data() + kIndexPageBytes - 4, &crc, 4);
   return file;
 }

@@ -471,11 +471,12 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   // positions are postings_[posting_starts_[c] .. posting_starts_[c + 1]), ascending.
   std::vector<std::uint64_t> distinct_;
   std::vector<std::uint32_t> posting_starts_, postings_;
-  PivotShells shells_;  // the distinct codes again, by pivot and distance to it
-  // A code read from a shell (one query, a stream of codes) against a batched scan's code. Measured
-  // (10^7 64-bit codes): 32 gave clustered codes 22x / 10x / 3.6x the scan at k = 1 / 10 / 1000 and
-  // uniform codes 0.56-0.79x; 8 gave 18x / 8.6x / 3.4x and 0.23-0.35x (uniform queries read an
-  // eighth of the codes before giving up); 128 gave 2.8x / 4.4x / 2.8x.
+  PivotShells<Backend> shells_;  // the distinct codes again, by pivot and distance to it
+  // A code read from a shell (one query, the SIMD kernel over the shell's blocks) against a
+  // batched scan's code. Measured (10^7 64-bit codes, 1,024 queries, k = 1 / 10 / 1000): 32 gave
+  // clustered codes 89x / 41x / 5.1x the scan and uniform codes 0.62-0.81x; 16 gave 126x / 35x /
+  // 5.1x and 0.50-0.75x; 4 gave 68x / 26x / 4.8x and 0.23-0.37x (uniform queries read a quarter of
+  // the codes before giving up); 64 gave 4.6x / 9.7x / 3.5x and 0.65-0.84x.
   double scan_codes_per_shell_code_ = 32;
 };
 

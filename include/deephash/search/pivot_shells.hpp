@@ -15,8 +15,9 @@
 // multi-index hashing turns them into positions. A search gives up past a budget of codes read,
 // so that a query no pivot helps (uniform codes) is scanned at little extra cost.
 //
-// Memory: per distinct code, 4 bytes of index and its words again (the shells store their codes
-// contiguously, so that a shell is read as a stream); per pivot, its words and bits + 2 starts.
+// Memory: per distinct code, 4 bytes of index and its words again (the shells store their codes in
+// the scan's blocked layout, each shell starting a block, so that a shell is read by the same SIMD
+// kernel as the flat index); per pivot, its words and bits + 2 block starts.
 
 #include <algorithm>
 #include <cstddef>
@@ -26,10 +27,13 @@
 
 #include "deephash/codes/bit_codes.hpp"
 #include "deephash/core/thread_pool.hpp"
+#include "deephash/search/code_blocks.hpp"
+#include "deephash/search/hamming_scan.hpp"
 #include "deephash/search/top_k.hpp"
 
 namespace deephash {
 
+template <class Backend>
 class PivotShells {
  public:
   static constexpr std::size_t kMaxPivots = 32;
@@ -67,17 +71,24 @@ class PivotShells {
       }
       shell[c] = std::uint32_t(nearest * shell_stride() + std::size_t(best));
     });
-    starts_.assign(shells + 1, 0);
-    for (std::size_t c = 0; c < n; ++c) ++starts_[shell[c] + 1];
-    for (std::size_t s = 1; s <= shells; ++s) starts_[s] += starts_[s - 1];
-    members_.resize(n);
-    member_codes_.resize(n * words_);
-    std::vector<std::uint32_t> next(starts_.begin(), starts_.end() - 1);
+    // Counting sort by shell, each shell padded to whole blocks.
+    std::vector<std::size_t> count(shells, 0);
+    for (std::size_t c = 0; c < n; ++c) ++count[shell[c]];
+    block_starts_.assign(shells + 1, 0);
+    for (std::size_t s = 0; s < shells; ++s)
+      block_starts_[s + 1] = block_starts_[s] + std::uint32_t((count[s] + kBlockCodes - 1) / kBlockCodes);
+    const std::size_t positions = std::size_t(block_starts_[shells]) * kBlockCodes;
+    members_.assign(positions, kPadding);
+    std::vector<std::uint64_t> rows(positions * words_, 0);
+    std::vector<std::size_t> next(shells);
+    for (std::size_t s = 0; s < shells; ++s) next[s] = std::size_t(block_starts_[s]) * kBlockCodes;
     for (std::size_t c = 0; c < n; ++c) {
-      const std::uint32_t at = next[shell[c]]++;
+      const std::size_t at = next[shell[c]]++;
       members_[at] = std::uint32_t(c);
-      std::copy(codes + c * words_, codes + (c + 1) * words_, member_codes_.begin() + std::ptrdiff_t(std::size_t(at) * words_));
+      std::copy(codes + c * words_, codes + (c + 1) * words_, rows.begin() + std::ptrdiff_t(at * words_));
     }
+    blocks_ = CodeBlocks(bits);
+    blocks_.append(rows.data(), positions);
   }
 
   bool empty() const { return pivots_.empty(); }
@@ -103,8 +114,8 @@ class PivotShells {
   }
 
   std::size_t memory_bytes() const {
-    return (pivots_.capacity() + member_codes_.capacity()) * sizeof(std::uint64_t) +
-           (starts_.capacity() + members_.capacity()) * sizeof(std::uint32_t);
+    return pivots_.capacity() * sizeof(std::uint64_t) + blocks_.memory_bytes() +
+           (block_starts_.capacity() + members_.capacity()) * sizeof(std::uint32_t);
   }
 
  private:
@@ -117,79 +128,82 @@ class PivotShells {
     return d;
   }
 
-  static constexpr std::size_t kSlice = 256;
+  static constexpr std::uint32_t kPadding = ~std::uint32_t(0);
 
-  // Distances from `query` to member codes [from, from + count).
-  void distances(std::size_t from, std::size_t count, const std::uint64_t* query, std::int32_t* out) const {
-    const std::uint64_t* code = member_codes_.data() + from * words_;
-    if (words_ == 1) {
-      const std::uint64_t q = query[0];
-      for (std::size_t i = 0; i < count; ++i) out[i] = std::int32_t(__builtin_popcountll(code[i] ^ q));
-      return;
+  // What the scan kernel feeds with the codes of a shell within the bound: found codes, and the
+  // bound tightened by update(bound, at_distance) after each.
+  template <class Update, class Repeats>
+  struct Sink {
+    const std::vector<std::uint32_t>& members;
+    std::vector<Neighbor>& found;
+    std::vector<std::size_t>& at_distance;
+    Update& update;
+    Repeats& repeats;
+    int limit;  // codes at distance <= limit are wanted
+
+    int bound() const { return limit + 1; }
+    void add(idx_t position, int distance) {
+      const std::uint32_t member = members[std::size_t(position)];
+      if (member == kPadding) return;
+      found.push_back({distance, idx_t(member)});
+      at_distance[std::size_t(distance)] += repeats(member);
+      limit = update(limit, at_distance);
     }
-    for (std::size_t i = 0; i < count; ++i) out[i] = distance(code + i * words_, query);
-  }
+  };
 
   // Visits shells by their lower bound while it is <= the bound; update(bound, at_distance)
-  // tightens the bound after each shell.
+  // tightens the bound as codes are found.
   template <class Update, class Repeats>
   bool search(const std::uint64_t* query, int bound, double budget, std::vector<Neighbor>& found, Update&& update,
               Repeats&& repeats) const {
     found.clear();
     const std::size_t stride = shell_stride();
-    // Shells grouped by lower bound: order[lb] lists the shells whose codes lie >= lb away.
+    // Shells grouped by lower bound: by_bound[lb] lists the shells whose codes lie >= lb away.
     std::vector<std::vector<std::uint32_t>> by_bound(std::size_t(bits_) + 1);
     for (std::size_t p = 0; p < num_pivots(); ++p) {
       const int to_pivot = distance(pivot(p), query);
       for (std::size_t t = 0; t < stride; ++t) {
         const std::size_t s = p * stride + t;
-        if (starts_[s] == starts_[s + 1]) continue;
+        if (block_starts_[s] == block_starts_[s + 1]) continue;
         const int lower = std::abs(to_pivot - int(t));
         if (lower <= bound) by_bound[std::size_t(lower)].push_back(std::uint32_t(s));
       }
     }
+    const auto codes_in = [&](std::uint32_t s) { return double(block_starts_[s + 1] - block_starts_[s]) * kBlockCodes; };
     // Shells at lower bound 0 and 1 are read whatever the neighbours' distance (unless it is 0):
     // when they alone exceed the budget (codes spread evenly, which no pivot separates), give up
     // before reading anything.
     double nearest_shells = 0;
     for (int lower = 0; lower <= std::min(bound, 1); ++lower)
-      for (std::uint32_t s : by_bound[std::size_t(lower)]) nearest_shells += double(starts_[s + 1] - starts_[s]);
+      for (std::uint32_t s : by_bound[std::size_t(lower)]) nearest_shells += codes_in(s);
     if (nearest_shells > budget) return false;
 
     std::vector<std::size_t> at_distance(std::size_t(bits_) + 1, 0);  // codes found, repeats included
-    std::size_t prune_at = 4096;
-    std::int32_t slice[kSlice];
-    for (int lower = 0; lower <= bound; ++lower)
-      for (std::uint32_t s : by_bound[std::size_t(lower)]) {
-        const std::size_t first = starts_[s], last = starts_[s + 1];
-        if ((budget -= double(last - first)) < 0) return false;
-        // Distances a slice at a time in a loop free of branches (which the compiler vectorises),
-        // then the few within the bound.
-        for (std::size_t from = first; from < last; from += kSlice) {
-          const std::size_t count = std::min(kSlice, last - from);
-          distances(from, count, query, slice);
-          for (std::size_t i = 0; i < count; ++i) {
-            if (slice[i] > bound) continue;
-            found.push_back({slice[i], idx_t(members_[from + i])});
-            at_distance[std::size_t(slice[i])] += repeats(members_[from + i]);
+    Sink<Update, Repeats> sink{members_, found, at_distance, update, repeats, bound};
+    return dispatch_words(int(words_), [&](auto w) {
+      constexpr int W = decltype(w)::value;
+      std::size_t prune_at = 4096;
+      for (int lower = 0; lower <= sink.limit; ++lower)
+        for (std::uint32_t s : by_bound[std::size_t(lower)]) {
+          if (lower > sink.limit) break;
+          if ((budget -= codes_in(s)) < 0) return false;
+          scan_blocks<W, Backend>(blocks_, block_starts_[s], block_starts_[s + 1], query, sink);
+          if (found.size() > prune_at) {  // drop what the bound has passed
+            found.erase(std::remove_if(found.begin(), found.end(), [&](const Neighbor& x) { return x.distance > sink.limit; }),
+                        found.end());
+            prune_at = std::max(prune_at, 2 * found.size());
           }
         }
-        bound = update(bound, at_distance);
-        if (found.size() > prune_at) {  // drop what the bound has passed
-          found.erase(std::remove_if(found.begin(), found.end(), [&](const Neighbor& n) { return n.distance > bound; }),
-                      found.end());
-          prune_at = std::max(prune_at, 2 * found.size());
-        }
-      }
-    return true;
+      return true;
+    });
   }
 
   int bits_ = 0;
   std::size_t words_ = 0;
-  std::vector<std::uint64_t> pivots_;        // row-major
-  std::vector<std::uint32_t> starts_;        // shell (p, t) = p * (bits + 1) + t: members [starts[s], starts[s + 1])
-  std::vector<std::uint32_t> members_;       // distinct codes, by shell
-  std::vector<std::uint64_t> member_codes_;  // their codes, in the same order
+  std::vector<std::uint64_t> pivots_;      // row-major
+  std::vector<std::uint32_t> block_starts_;  // shell (p, t) = p * (bits + 1) + t: blocks [starts[s], starts[s + 1])
+  std::vector<std::uint32_t> members_;     // per position of blocks_: its distinct code, or kPadding
+  CodeBlocks blocks_;                      // the distinct codes, shell by shell
 };
 
 }  // namespace deephash
