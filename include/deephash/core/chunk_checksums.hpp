@@ -51,7 +51,9 @@ class ChunkChecksums {
     for (std::size_t c = begin / chunk_bytes_; c <= (end - 1) / chunk_bytes_ && c < crcs_.size(); ++c) verify_chunk(c);
   }
   void verify_all() const {
+    if (all_checked_.load(std::memory_order_acquire)) return;  // lookups by id call this each time
     for (std::size_t c = 0; c < crcs_.size(); ++c) verify_chunk(c);
+    all_checked_.store(true, std::memory_order_release);
   }
 
  private:
@@ -73,6 +75,7 @@ class ChunkChecksums {
   std::size_t chunk_bytes_;
   std::vector<std::uint32_t> crcs_;
   std::unique_ptr<std::atomic<bool>[]> checked_;
+  mutable std::atomic<bool> all_checked_{false};
   std::string path_;
   std::string section_;
   std::size_t file_offset_;
