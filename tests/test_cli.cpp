@@ -99,7 +99,7 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   {
     std::vector<std::uint8_t> bytes = read_file_bytes(dir.file("db.dhx"));
     bytes[kIndexPageBytes + 10] ^= 1;  // a code
-    std::ofstream(dir.file("damaged.dhx"), std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    write_file_atomically(dir.file("damaged.dhx"), bytes);
     r = run("index --verify " + dir.file("damaged.dhx"));
     CHECK(r.status == 1);
     CHECK(r.output.find(dir.file("damaged.dhx") + ": checksum mismatch in chunk 0 of the codes") != std::string::npos);

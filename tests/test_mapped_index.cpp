@@ -22,8 +22,14 @@ using namespace deephash;
 
 namespace {
 
-void write_bytes(const std::string& path, const std::vector<std::uint8_t>& bytes) {
-  std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+// A flat index of `codes` with ids 0, step, 2 step, ... saved at `path`; the file's bytes.
+std::vector<std::uint8_t> save_with_ids(const std::string& path, const BitCodes& codes, idx_t step) {
+  std::vector<idx_t> ids(codes.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = idx_t(i) * step;
+  HammingIndex index(codes.bits(), 1);
+  index.add_with_ids(codes, ids);
+  index.save(path);
+  return read_file_bytes(path);
 }
 
 // Whether this process maps `path` shared and read-only ("r--s" in /proc/self/maps): pages of the
@@ -103,7 +109,7 @@ TEST_CASE("a mapped flat index lives in the file's shared pages, and changes cop
     other.save(path);
     CHECK(mapped->search(queries, 5).labels == before.labels);
     CHECK(map_index(path, 2)->size() == 10);
-    write_bytes(path, file);
+    write_file_atomically(path, file);
 
     // A change copies the codes into memory first.
     const BitCodes more = test::random_codes(50, 64, 5);
@@ -127,18 +133,13 @@ TEST_CASE("a corrupted chunk is found when first used, naming the file and the c
   // 300,000 64-bit codes and ids: 2.4 MB of each, three 1 MiB chunks.
   const std::size_t n = 300000;
   const BitCodes codes = test::random_codes(n, 64, 7);
-  std::vector<idx_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = idx_t(i) * 2;
-  HammingIndex index(64, 2);
-  index.add_with_ids(codes, ids);
-  index.save(path);
-  const std::vector<std::uint8_t> good = read_file_bytes(path);
+  const std::vector<std::uint8_t> good = save_with_ids(path, codes, 2);
   const MappableIndexLayout layout(64, n, true, kIndexChunkBytes);
 
   // A bit flipped in the second chunk of the codes.
   std::vector<std::uint8_t> bad = good;
   bad[layout.codes_offset + kIndexChunkBytes + 100] ^= 4;
-  write_bytes(path, bad);
+  write_file_atomically(path, bad);
   const std::string where = "checksum mismatch in chunk 1 of the codes (bytes " +
                             std::to_string(layout.codes_offset + kIndexChunkBytes) + " to " +
                             std::to_string(layout.codes_offset + 2 * kIndexChunkBytes) + ")";
@@ -162,7 +163,7 @@ TEST_CASE("a corrupted chunk is found when first used, naming the file and the c
   // A damaged id chunk: the ids are read when results are written.
   bad = good;
   bad[layout.ids_offset + 2 * kIndexChunkBytes + 8] ^= 1;
-  write_bytes(path, bad);
+  write_file_atomically(path, bad);
   {
     const auto mapped = map_index(path, 2);
     const std::size_t last = n - 1;  // its id lies in the third chunk of the ids
@@ -172,14 +173,14 @@ TEST_CASE("a corrupted chunk is found when first used, naming the file and the c
   // The header, its checksum table, and the file's length are checked when it opens.
   bad = good;
   bad[layout.checksums_offset] ^= 1;
-  write_bytes(path, bad);
+  write_file_atomically(path, bad);
   CHECK_THROWS_WITH_AS(map_index(path, 2), doctest::Contains("checksum mismatch in the header"), Error);
   bad = good;
   bad.resize(good.size() - 1);
-  write_bytes(path, bad);
+  write_file_atomically(path, bad);
   CHECK_THROWS_WITH_AS(map_index(path, 2), doctest::Contains("truncated"), Error);
   bad.resize(1000);
-  write_bytes(path, bad);
+  write_file_atomically(path, bad);
   CHECK_THROWS_WITH_AS(map_index(path, 2), doctest::Contains("less than the 4096-byte header"), Error);
 }
 
@@ -187,19 +188,13 @@ TEST_CASE("hostile mappable files with correct checksums are refused by name") {
   test::TempDir dir;
   const std::string path = dir.file("hostile.dhx");
   const std::size_t n = 40;
-  const BitCodes codes = test::random_codes(n, 20, 8);
-  std::vector<idx_t> ids(n);
-  for (std::size_t i = 0; i < n; ++i) ids[i] = idx_t(i) * 10;
-  HammingIndex index(20, 1);
-  index.add_with_ids(codes, ids);
-  index.save(path);
-  const std::vector<std::uint8_t> good = read_file_bytes(path);
+  const std::vector<std::uint8_t> good = save_with_ids(path, test::random_codes(n, 20, 8), 10);
   const MappableIndexLayout layout(20, n, true, kIndexChunkBytes);
 
   // Fields checked before the checksums need no resealing (and could not be: they say where).
   auto refused = [&](std::vector<std::uint8_t> bytes, const std::string& problem, bool sealed = true) {
     if (sealed) bytes = reseal_mappable_index(bytes);
-    write_bytes(path, bytes);
+    write_file_atomically(path, bytes);
     INFO(problem);
     CHECK_THROWS_WITH_AS(map_index(path, 1, Verification::now), doctest::Contains((path + ": " + problem).c_str()), Error);
     CHECK_THROWS_WITH_AS(load_index(path, 1), doctest::Contains(problem.c_str()), Error);

@@ -5,7 +5,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -59,14 +58,10 @@ inline std::vector<std::uint8_t> reseal_mappable_index(std::vector<std::uint8_t>
   const MappableIndexLayout layout(int(bits), n, flags & 1, chunk);
   if (layout.file_bytes != file.size()) return file;
   std::vector<std::uint32_t> crcs;
-  auto add = [&](std::uint64_t offset, std::uint64_t size) {
-    for (std::uint64_t at = 0; at < size; at += chunk)
-      crcs.push_back(crc32(file.data() + offset + at, std::size_t(std::min(chunk, size - at))));
-  };
-  add(layout.codes_offset, layout.codes_bytes);
-  add(layout.ids_offset, layout.ids_bytes);
+  append_chunk_crc32s(crcs, file.data() + layout.codes_offset, layout.codes_bytes, chunk);
+  append_chunk_crc32s(crcs, file.data() + layout.ids_offset, layout.ids_bytes, chunk);
   if (!crcs.empty()) std::memcpy(file.data() + layout.checksums_offset, crcs.data(), crcs.size() * 4);
-  const std::uint32_t crc = crc32(crcs.data(), crcs.size() * 4, crc32(file.data(), kIndexPageBytes - 4));
+  const std::uint32_t crc = mappable_header_crc(file.data(), crcs);
   std::memcpy(file.data() + kIndexPageBytes - 4, &crc, 4);
   return file;
 }

@@ -29,13 +29,15 @@ inline std::uint32_t read_be32(const std::uint8_t* p) {
 
 }  // namespace detail
 
-// Reads a whole file into memory.
-inline std::vector<std::uint8_t> read_file_bytes(const std::string& path) {
+// Reads a whole file into memory (into any contiguous container of bytes: an aligned one for
+// data that SIMD kernels read in place).
+template <class Bytes = std::vector<std::uint8_t>>
+Bytes read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(path, "cannot open file for reading");
   const std::streamoff size = in.tellg();
   if (size < 0) throw Error(path, "cannot determine the file size");
-  std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
+  Bytes bytes(static_cast<std::size_t>(size));
   in.seekg(0);
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size))
     throw Error(path, "read failed after " + std::to_string(in.gcount()) + " of " +

@@ -22,6 +22,13 @@
 
 namespace deephash {
 
+// The CRC-32 of each chunk_bytes-long chunk of `size` bytes (the last one shorter), appended to crcs.
+inline void append_chunk_crc32s(std::vector<std::uint32_t>& crcs, const std::uint8_t* bytes, std::uint64_t size,
+                                std::uint64_t chunk_bytes) {
+  for (std::uint64_t at = 0; at < size; at += chunk_bytes)
+    crcs.push_back(crc32(bytes + at, std::size_t(std::min(chunk_bytes, size - at))));
+}
+
 class ChunkChecksums {
  public:
   // validate(chunk, offset in the section, length): "" or what is wrong with the chunk.

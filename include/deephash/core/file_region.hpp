@@ -17,11 +17,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
 #include <memory>
 #include <string>
 
 #include "deephash/core/aligned_buffer.hpp"
+#include "deephash/core/byte_io.hpp"
 #include "deephash/core/error.hpp"
 
 namespace deephash {
@@ -83,15 +83,8 @@ class MappedFile : public FileRegion {
 class FileCopy : public FileRegion {
  public:
   // Reads the whole file.
-  explicit FileCopy(const std::string& path) : FileRegion(path) {
-    std::ifstream in(path, std::ios::binary | std::ios::ate);
-    if (!in) throw Error(path, "cannot open file for reading");
-    const std::streamoff size = in.tellg();
-    if (size < 0) throw Error(path, "cannot determine the file size");
-    bytes_.resize(std::size_t(size));
-    in.seekg(0);
-    if (size > 0 && !in.read(reinterpret_cast<char*>(bytes_.data()), size))
-      throw Error(path, "read failed after " + std::to_string(in.gcount()) + " of " + std::to_string(size) + " bytes");
+  explicit FileCopy(const std::string& path)
+      : FileRegion(path), bytes_(read_file_bytes<AlignedVector<std::uint8_t>>(path)) {
     data_ = bytes_.data();
     size_ = bytes_.size();
   }

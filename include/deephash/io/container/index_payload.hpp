@@ -77,6 +77,12 @@ struct MappableIndexLayout {
   }
 };
 
+// What a mappable file's header ends with: the CRC-32 of its first 4092 bytes followed by the
+// checksum table, so that one check at opening covers both.
+inline std::uint32_t mappable_header_crc(const std::uint8_t* header, const std::vector<std::uint32_t>& chunk_crcs) {
+  return crc32(chunk_crcs.data(), chunk_crcs.size() * 4, crc32(header, kIndexPageBytes - 4));
+}
+
 // Writes codes (and their ids unless they are 0 .. n - 1) in the mappable layout, atomically.
 inline void write_index_file(const std::string& path, const char (&kind)[5], std::uint32_t version, int tables,
                              const IdOrderedCodes& codes) {
@@ -89,12 +95,8 @@ inline void write_index_file(const std::string& path, const char (&kind)[5], std
   const auto* id_bytes = reinterpret_cast<const std::uint8_t*>(ids.data());
 
   std::vector<std::uint32_t> checksums;
-  auto add_checksums = [&](const std::uint8_t* bytes, std::uint64_t size) {
-    for (std::uint64_t at = 0; at < size; at += kIndexChunkBytes)
-      checksums.push_back(crc32(bytes + at, std::size_t(std::min(kIndexChunkBytes, size - at))));
-  };
-  add_checksums(code_bytes, layout.codes_bytes);
-  add_checksums(id_bytes, layout.ids_bytes);
+  append_chunk_crc32s(checksums, code_bytes, layout.codes_bytes, kIndexChunkBytes);
+  append_chunk_crc32s(checksums, id_bytes, layout.ids_bytes, kIndexChunkBytes);
 
   ByteWriter head;
   head.append(kContainerMagic, 8);
@@ -110,9 +112,7 @@ inline void write_index_file(const std::string& path, const char (&kind)[5], std
   head.write<std::uint64_t>(layout.ids_offset);
   head.write<std::uint64_t>(layout.checksums_offset);
   head.bytes().resize(kIndexPageBytes - 4, 0);
-  std::uint32_t crc = crc32(head.bytes().data(), head.bytes().size());
-  crc = crc32(checksums.data(), checksums.size() * 4, crc);
-  head.write<std::uint32_t>(crc);
+  head.write<std::uint32_t>(mappable_header_crc(head.bytes().data(), checksums));
 
   AtomicFileWriter out(path);
   std::uint64_t written = 0;
@@ -246,7 +246,7 @@ inline IndexFileContents parse_mappable_index(std::shared_ptr<const FileRegion> 
   if (chunks > 0) std::memcpy(crcs.data(), file + layout.checksums_offset, chunks * 4);
   std::uint32_t stored;
   std::memcpy(&stored, file + kIndexPageBytes - 4, 4);
-  if (crc32(crcs.data(), chunks * 4, crc32(file, kIndexPageBytes - 4)) != stored)
+  if (mappable_header_crc(file, crcs) != stored)
     throw Error(path, "checksum mismatch in the header: the file is corrupted");
   detail::check_table_count(tables, bits, path);
 
