@@ -9,7 +9,7 @@
 
 namespace deephash::cli {
 
-int command_baselines(int argc, char** argv) {
+int command_baselines(int argc, char** argv, Job&) {
   Options options = image_set_options();
   options.insert(options.end(), {{"bits", "LIST", "code lengths (default 12,32,48)"},
                                  {"no-euclidean", "", "skip the Euclidean reference"},

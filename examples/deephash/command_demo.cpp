@@ -11,7 +11,7 @@
 
 namespace deephash::cli {
 
-int command_demo(int argc, char** argv) {
+int command_demo(int argc, char** argv, Job&) {
   Options options = image_set_options();
   options.insert(options.end(), {{"bits", "LIST", "code lengths to train (default 48; e.g. 12,48)"},
                                  {"epochs", "X", "(default: the architecture's, 8)"},

@@ -2,13 +2,17 @@
 
 #include <cstdio>
 
+#ifdef DEEPHASH_WITH_MPI
+#include <deephash/mpi/sharded_encode.hpp>
+#endif
+
 #include "command.hpp"
 #include "commands.hpp"
 #include "report.hpp"
 
 namespace deephash::cli {
 
-int command_encode(int argc, char** argv) {
+int command_encode(int argc, char** argv, Job& job) {
   Options options = image_set_options();
   options.insert(options.end(), {{"role", "R", "with --dataset: database (default) or queries"},
                                  {"images", "SPEC", "every image of a set, e.g. a folder of photos to search"},
@@ -22,7 +26,9 @@ int command_encode(int argc, char** argv) {
                          "Runs the model over a set of images and writes their codes, labels, class names, where each\n"
                          "image is (read back by `search --grid`), where the set came from and the hold-out rule that\n"
                          "chose it (and with --features the rerank features) to an encoded-set file. Images are decoded\n"
-                         "ahead of the network and codes are written in chunks: memory does not grow with the set.",
+                         "ahead of the network and codes are written in chunks: memory does not grow with the set.\n\n"
+                         "Under mpirun -np N, rank r encodes the r-th of N equal slices into CODES.part-r-of-N and\n"
+                         "CODES becomes their manifest (read back by every command as the whole set).",
                          {options},
                          true};
   Args args;
@@ -53,6 +59,21 @@ int command_encode(int argc, char** argv) {
   o.decode_workers = unsigned(args.get_int("decode-threads", 1));
   o.label = "encode " + provenance.role;
   const auto start = std::chrono::steady_clock::now();
+  if (job.sharded()) {
+#ifdef DEEPHASH_WITH_MPI
+    const auto mine = mpi::encode_sharded(job.communicator(), *frontend, images, provenance, args.get("out"), o);
+    const double seconds = seconds_since(start);
+    std::printf("rank %d of %d: wrote %s: items %zu..%zu (%.1f s, %.0f images/s)\n", job.rank(), job.size(), mine.shard.c_str(),
+                mine.first, mine.first + mine.count, seconds, double(mine.count) / seconds);
+    std::fflush(stdout);
+    job.communicator().barrier();  // the manifest line last
+    if (job.leads())
+      std::printf("wrote %s: the manifest of %d shards, %zu %d-bit codes%s (%.1f s, %.0f images/s)\n", args.get("out").c_str(),
+                  job.size(), images->size(), frontend->code_bits(), o.with_features ? ", with features" : "", seconds_since(start),
+                  double(images->size()) / seconds_since(start));
+#endif
+    return 0;
+  }
   encode_source_to_file(*frontend, *images, provenance, args.required("out"), o);
   const double seconds = seconds_since(start);
   std::printf("wrote %s: %zu %d-bit codes%s (%.1f s, %.0f images/s)\n", args.get("out").c_str(), images->size(),

@@ -14,7 +14,7 @@
 
 namespace deephash::cli {
 
-int command_index(int argc, char** argv) {
+int command_index(int argc, char** argv, Job&) {
   const CommandSpec spec{
       "index", "--codes CODES --out INDEX [--kind flat|mih [--tables M]] [--format deephash|faiss] [--ids FILE]\n"
                "       deephash index --verify INDEX",

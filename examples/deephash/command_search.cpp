@@ -47,7 +47,7 @@ void check_database_matches(const EncodedSet& db, const RetrievalSets& sets, con
 
 }  // namespace
 
-int command_search(int argc, char** argv) {
+int command_search(int argc, char** argv, Job&) {
   const CommandSpec spec{
       "search", "--model MODEL --codes CODES (--image FILE | --query N (--dataset SPEC | --queries SPEC | --query-codes CODES)) [options]",
       "Encodes the query image with the model, ranks the encoded database (from `deephash encode`) by\n"

@@ -8,7 +8,7 @@
 
 namespace deephash::cli {
 
-int command_train(int argc, char** argv) {
+int command_train(int argc, char** argv, Job& job) {
   const CommandSpec spec{"train", "(--dataset SPEC | --database SPEC) --out MODEL [options]",
                          "Trains a CNN with a latent hash layer (the paper's method) on the database images (less the\n"
                          "validation set, if one is asked for; queries held out of a single set are never trained on) and\n"

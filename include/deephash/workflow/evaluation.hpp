@@ -30,10 +30,13 @@ inline void check_sets_meet(const EncodedSet& database, const EncodedSet& querie
 
 // The paper's CIFAR-10 protocol for its exact sets (the binary batches' test split against the
 // training split), else mAP@1000 on whatever the sets are.
-inline RetrievalProtocol protocol_for(const EncodedSet& database, const EncodedSet& queries, const std::string& name) {
+// `database_size`: the whole database's, when `database` holds one shard of it.
+inline RetrievalProtocol protocol_for(const EncodedSet& database, const EncodedSet& queries, const std::string& name,
+                                      std::size_t database_size = std::size_t(-1)) {
+  if (database_size == std::size_t(-1)) database_size = database.codes.size();
   const bool cifar_binary = database.source.rfind("cifar10:", 0) == 0 && queries.source.rfind("cifar10:", 0) == 0 &&
                             database.holdout.empty() && queries.holdout.empty();
-  if (cifar_binary && database.codes.size() == 50000 && queries.codes.size() == 10000) return cifar10_lin2015_protocol();
+  if (cifar_binary && database_size == 50000 && queries.codes.size() == 10000) return cifar10_lin2015_protocol();
   return map_at_k_protocol(name);
 }
 

@@ -16,6 +16,7 @@
 
 #include "deephash/codes/encoded_set.hpp"
 #include "deephash/io/container/format.hpp"
+#include "deephash/io/container/shard_manifest.hpp"
 
 namespace deephash {
 
@@ -200,6 +201,61 @@ inline EncodedSet parse_encoded_set(std::vector<std::uint8_t> bytes, const std::
   return s;
 }
 
-inline EncodedSet load_encoded_set(const std::string& path) { return parse_encoded_set(read_file_bytes(path), path); }
+// Shard s of a sharded encoded set, checked against its manifest (code length, item count).
+inline EncodedSet load_encoded_shard(const std::string& manifest_path, const ShardManifest& m, std::size_t s) {
+  const std::string file = shard_file(manifest_path, m.shards.at(s));
+  std::error_code absent;
+  if (!std::filesystem::exists(file, absent))
+    throw Error(file, "shard " + std::to_string(s) + " of " + std::to_string(m.shards.size()) + " named by " + manifest_path +
+                          " is missing");
+  EncodedSet set = parse_encoded_set(read_file_bytes(file), file);
+  if (set.codes.bits() != m.bits)
+    throw Error(file, "holds " + std::to_string(set.codes.bits()) + "-bit codes, its manifest " + manifest_path + " " +
+                          std::to_string(m.bits) + "-bit ones");
+  if (set.codes.size() != m.shards[s].count)
+    throw Error(file, "holds " + std::to_string(set.codes.size()) + " items, its manifest " + manifest_path + " says " +
+                          std::to_string(m.shards[s].count));
+  return set;
+}
+
+// Appends `more` to `set` (the next items of one collection).
+inline void append_encoded_set(EncodedSet& set, EncodedSet&& more, const std::string& where) {
+  if (set.codes.size() == 0 && set.labels.empty()) {
+    set = std::move(more);
+    return;
+  }
+  if (more.codes.bits() != set.codes.bits() || more.features.cols() != set.features.cols() ||
+      more.paths.empty() != set.paths.empty() || more.source != set.source || more.role != set.role ||
+      more.holdout != set.holdout || more.class_names != set.class_names)
+    throw Error(where, "the shards disagree on the code length, features, locators, classes or provenance of the set");
+  set.codes.append(more.codes);
+  set.labels.insert(set.labels.end(), more.labels.begin(), more.labels.end());
+  set.paths.insert(set.paths.end(), more.paths.begin(), more.paths.end());
+  if (more.features.size()) {
+    RowMatrixXf joined(set.features.rows() + more.features.rows(), set.features.cols());
+    joined << set.features, more.features;
+    set.features = std::move(joined);
+  }
+}
+
+// Shards [first, last) of a manifest, as one set (global items manifest.shards[first].first on).
+inline EncodedSet load_encoded_shards(const std::string& manifest_path, const ShardManifest& m, std::size_t first,
+                                      std::size_t last) {
+  EncodedSet set;
+  set.codes = BitCodes(0, m.bits);
+  for (std::size_t s = first; s < last; ++s) append_encoded_set(set, load_encoded_shard(manifest_path, m, s), manifest_path);
+  return set;
+}
+
+// An encoded-set file, or every shard a manifest names, joined in order: a sharded encode reads
+// back as the single-process one would.
+inline EncodedSet load_encoded_set(const std::string& path) {
+  if (is_shard_manifest(path)) {
+    const ShardManifest m = load_shard_manifest(path);
+    if (m.holds != "codes") throw Error(path, "is a manifest of '" + m.holds + "' shards, not of encoded sets");
+    return load_encoded_shards(path, m, 0, m.shards.size());
+  }
+  return parse_encoded_set(read_file_bytes(path), path);
+}
 
 }  // namespace deephash
