@@ -4,6 +4,7 @@
 // from rank 0, and the ranking the protocol scores is the exact merge of the ranks' top k, ties
 // in database order: the same numbers as one process over the whole database.
 
+#include <cstring>
 #include <string>
 
 #include "deephash/io/container/codes_file.hpp"
@@ -12,20 +13,54 @@
 
 namespace deephash::mpi {
 
-// Collective: root's encoded set (read from `path` there), on every rank.
+// Collective: root's encoded set (read from `path` there: a file, or a manifest and its shards),
+// on every rank. Only root reads the files; the others need not see them.
 inline EncodedSet broadcast_encoded_set(Communicator& comm, const std::string& path, int root = 0) {
-  std::vector<std::uint8_t> bytes;
+  std::vector<std::string> files;  // on root: the files the set is in, in order
+  std::vector<std::uint8_t> count(8, 0);
   std::string problem;
   if (comm.rank() == root) {
     try {
-      bytes = read_file_bytes(path);
+      if (is_shard_manifest(path)) {
+        const ShardManifest m = load_shard_manifest(path);
+        if (m.holds != "codes") throw Error(path, "is a manifest of '" + m.holds + "' shards, not of encoded sets");
+        for (const auto& s : m.shards) files.push_back(shard_file(path, s));
+      } else {
+        files.push_back(path);
+      }
     } catch (const std::exception& e) {
       problem = e.what();
     }
+    const std::uint64_t n = files.size();
+    std::memcpy(count.data(), &n, 8);
   }
   comm.agree("read " + path, problem);
-  comm.broadcast(bytes, root);
-  return parse_encoded_set(std::move(bytes), path);
+  comm.broadcast(count, root);
+  std::uint64_t n = 0;
+  std::memcpy(&n, count.data(), 8);
+  EncodedSet set;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::vector<std::uint8_t> bytes, name;
+    if (comm.rank() == root) {
+      try {
+        bytes = read_file_bytes(files[std::size_t(i)]);
+      } catch (const std::exception& e) {
+        problem = e.what();
+      }
+      name.assign(files[std::size_t(i)].begin(), files[std::size_t(i)].end());
+    }
+    comm.agree("read " + path, problem);
+    comm.broadcast(name, root);
+    comm.broadcast(bytes, root);
+    try {
+      const std::string file(name.begin(), name.end());
+      append_encoded_set(set, parse_encoded_set(std::move(bytes), file), path);
+    } catch (const std::exception& e) {
+      problem = e.what();
+    }
+    comm.agree("read " + path, problem);
+  }
+  return set;
 }
 
 // Collective: the labels of the whole database, in global order, from every rank's shard.
