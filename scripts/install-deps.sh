@@ -15,6 +15,7 @@ packages=(
   libopencv-dnn-dev                # an independent Caffe reader: the oracle of our importer's tests
   protobuf-compiler                # protoc --encode / --decode: binary Caffe fixtures for the tests
   python3-faiss                    # FAISS itself reads our FAISS-format index files in the tests
+  libopenmpi-dev openmpi-bin       # deephash::mpi: jobs of several processes (mpirun), and its tests
 )
 case "${1:-}" in
   --hardening) packages+=(clang libclang-rt-dev) ;;  # libFuzzer for the fuzz targets

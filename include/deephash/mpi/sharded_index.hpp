@@ -172,16 +172,16 @@ class ShardedIndex : public BinaryIndex {
       d.resize(m * k);
       l.resize(m * k);
       local_->search(idx_t(m), queries + q0 * words, idx_t(k), d.data(), l.data());
-      std::vector<std::uint8_t> mine;
-      detail::append_pod(mine, d.data(), d.size());
+      std::vector<std::uint8_t> mine;  // the 8-byte ids first: every value stays aligned
       detail::append_pod(mine, l.data(), l.size());
+      detail::append_pod(mine, d.data(), d.size());
       const auto all = comm_.allgather(mine);
       std::vector<const std::int32_t*> rank_d(all.size());
       std::vector<const idx_t*> rank_l(all.size());
       for (std::size_t r = 0; r < all.size(); ++r) {
         std::size_t at = 0;
-        rank_d[r] = detail::take_pod<std::int32_t>(all[r], at, m * k);
         rank_l[r] = detail::take_pod<idx_t>(all[r], at, m * k);
+        rank_d[r] = detail::take_pod<std::int32_t>(all[r], at, m * k);
       }
       thread_pool().parallel_for(m, [&](std::size_t q) {
         // A k-way merge of the ranks' sorted lists; missing ranks (kMissingLabel) sort last.
@@ -211,8 +211,8 @@ class ShardedIndex : public BinaryIndex {
     const RangeSearchResult mine = local_->range_search(idx_t(nq), queries, radius);
     std::vector<std::uint8_t> bytes;
     detail::append_pod(bytes, mine.lims.data(), mine.lims.size());
+    detail::append_pod(bytes, mine.labels.data(), mine.labels.size());  // 8-byte values first: all aligned
     detail::append_pod(bytes, mine.distances.data(), mine.distances.size());
-    detail::append_pod(bytes, mine.labels.data(), mine.labels.size());
     const auto all = comm_.allgather(bytes);
     std::vector<const std::size_t*> lims(all.size());
     std::vector<const std::int32_t*> dist(all.size());
@@ -221,8 +221,8 @@ class ShardedIndex : public BinaryIndex {
       std::size_t at = 0;
       lims[r] = detail::take_pod<std::size_t>(all[r], at, nq + 1);
       const std::size_t found = lims[r][nq];
-      dist[r] = detail::take_pod<std::int32_t>(all[r], at, found);
       ids[r] = detail::take_pod<idx_t>(all[r], at, found);
+      dist[r] = detail::take_pod<std::int32_t>(all[r], at, found);
     }
     RangeSearchResult out;
     out.lims.assign(nq + 1, 0);
