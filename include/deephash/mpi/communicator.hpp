@@ -104,38 +104,44 @@ class Communicator : public Collective {
     }
   }
 
-  // Every rank's bytes, in rank order, on every rank.
-  std::vector<std::vector<std::uint8_t>> allgather(const std::vector<std::uint8_t>& mine) {
+  // Every rank's `bytes` bytes at `mine`, joined in rank order into `joined` on every rank: rank
+  // r's at [offsets[r], offsets[r + 1]). `joined` is reused as it is (sized, not reallocated when
+  // its capacity suffices): fresh pages cost more than the copy on small machines.
+  void allgather(const void* mine, std::size_t bytes, std::vector<std::uint8_t>& joined, std::vector<std::size_t>& offsets) {
     const std::size_t ranks = static_cast<std::size_t>(size_);
     std::vector<std::uint64_t> sizes(ranks, 0);
-    sizes[std::size_t(rank_)] = mine.size();
+    sizes[std::size_t(rank_)] = bytes;
     allreduce_sum(sizes.data(), sizes.size());
-    std::uint64_t total = 0;
-    for (std::uint64_t n : sizes) total += n;
-    std::vector<std::vector<std::uint8_t>> all(ranks);
+    offsets.assign(ranks + 1, 0);
+    for (std::size_t r = 0; r < ranks; ++r) offsets[r + 1] = offsets[r] + std::size_t(sizes[r]);
+    const std::size_t total = offsets[ranks];
+    joined.resize(total);
     if (total <= kMaxMessage) {  // one exchange
-      std::vector<int> counts(ranks), offsets(ranks);
-      for (int r = 0; r < size_; ++r) {
-        counts[std::size_t(r)] = int(sizes[std::size_t(r)]);
-        offsets[std::size_t(r)] = r ? offsets[std::size_t(r) - 1] + counts[std::size_t(r) - 1] : 0;
+      std::vector<int> counts(ranks), displacements(ranks);
+      for (std::size_t r = 0; r < ranks; ++r) {
+        counts[r] = int(sizes[r]);
+        displacements[r] = int(offsets[r]);
       }
-      std::vector<std::uint8_t> joined(static_cast<std::size_t>(total));
-      check(MPI_Allgatherv(mine.data(), int(mine.size()), MPI_BYTE, joined.data(), counts.data(), offsets.data(), MPI_BYTE,
-                           comm_),
+      check(MPI_Allgatherv(mine, int(bytes), MPI_BYTE, joined.data(), counts.data(), displacements.data(), MPI_BYTE, comm_),
             "MPI_Allgatherv");
-      for (int r = 0; r < size_; ++r)
-        all[std::size_t(r)].assign(joined.begin() + offsets[std::size_t(r)],
-                                   joined.begin() + offsets[std::size_t(r)] + counts[std::size_t(r)]);
-      return all;
+      return;
     }
-    for (int r = 0; r < size_; ++r) {  // past MPI's int counts: one broadcast per rank, in pieces
-      all[std::size_t(r)] = r == rank_ ? mine : std::vector<std::uint8_t>(std::size_t(sizes[std::size_t(r)]));
-      for (std::size_t done = 0; done < sizes[std::size_t(r)];) {
-        const int piece = int(std::min<std::uint64_t>(sizes[std::size_t(r)] - done, kMaxMessage));
-        check(MPI_Bcast(all[std::size_t(r)].data() + done, piece, MPI_BYTE, r, comm_), "MPI_Bcast");
+    std::memcpy(joined.data() + offsets[std::size_t(rank_)], mine, bytes);
+    for (std::size_t r = 0; r < ranks; ++r)  // past MPI's int counts: one broadcast per rank, in pieces
+      for (std::size_t done = 0; done < sizes[r];) {
+        const int piece = int(std::min<std::uint64_t>(sizes[r] - done, kMaxMessage));
+        check(MPI_Bcast(joined.data() + offsets[r] + done, piece, MPI_BYTE, int(r), comm_), "MPI_Bcast");
         done += std::size_t(piece);
       }
-    }
+  }
+  // The same, one vector per rank.
+  std::vector<std::vector<std::uint8_t>> allgather(const std::vector<std::uint8_t>& mine) {
+    std::vector<std::uint8_t> joined;
+    std::vector<std::size_t> offsets;
+    allgather(mine.data(), mine.size(), joined, offsets);
+    std::vector<std::vector<std::uint8_t>> all(static_cast<std::size_t>(size_));
+    for (std::size_t r = 0; r < all.size(); ++r)
+      all[r].assign(joined.begin() + std::ptrdiff_t(offsets[r]), joined.begin() + std::ptrdiff_t(offsets[r + 1]));
     return all;
   }
   std::vector<std::string> allgather(const std::string& mine) {

@@ -164,43 +164,41 @@ class ShardedIndex : public BinaryIndex {
     check_same_input(nq, queries, nullptr, "search");
     // Queries in blocks, so that the exchanged results stay small whatever nq is.
     const std::size_t block = std::max<std::size_t>(1, (std::size_t(64) << 20) / (k * 12 * std::size_t(comm_.size())));
-    const std::size_t words = std::size_t(words_per_code());
-    std::vector<std::int32_t> d;
-    std::vector<idx_t> l;
+    const std::size_t words = std::size_t(words_per_code()), ranks = std::size_t(comm_.size());
     for (std::size_t q0 = 0; q0 < nq; q0 += block) {
       const std::size_t m = std::min(block, nq - q0);
-      d.resize(m * k);
-      l.resize(m * k);
-      local_->search(idx_t(m), queries + q0 * words, idx_t(k), d.data(), l.data());
-      std::vector<std::uint8_t> mine;  // the 8-byte ids first: every value stays aligned
-      detail::append_pod(mine, l.data(), l.size());
-      detail::append_pod(mine, d.data(), d.size());
-      const auto all = comm_.allgather(mine);
-      std::vector<const std::int32_t*> rank_d(all.size());
-      std::vector<const idx_t*> rank_l(all.size());
-      for (std::size_t r = 0; r < all.size(); ++r) {
-        std::size_t at = 0;
-        rank_l[r] = detail::take_pod<idx_t>(all[r], at, m * k);
-        rank_d[r] = detail::take_pod<std::int32_t>(all[r], at, m * k);
+      // This rank's top k, searched straight into what it sends: the 8-byte ids, then the
+      // distances (every value aligned).
+      send_.resize(m * k * 12);
+      idx_t* my_labels = reinterpret_cast<idx_t*>(send_.data());
+      std::int32_t* my_distances = reinterpret_cast<std::int32_t*>(send_.data() + m * k * 8);
+      local_->search(idx_t(m), queries + q0 * words, idx_t(k), my_distances, my_labels);
+      comm_.allgather(send_.data(), send_.size(), joined_, offsets_);
+      std::vector<const std::int32_t*> rank_d(ranks);
+      std::vector<const idx_t*> rank_l(ranks);
+      for (std::size_t r = 0; r < ranks; ++r) {
+        if (offsets_[r + 1] - offsets_[r] != m * k * 12) throw Error("sharded index", "internal error: a rank's results are truncated");
+        rank_l[r] = reinterpret_cast<const idx_t*>(joined_.data() + offsets_[r]);
+        rank_d[r] = reinterpret_cast<const std::int32_t*>(joined_.data() + offsets_[r] + m * k * 8);
       }
       thread_pool().parallel_for(m, [&](std::size_t q) {
         // A k-way merge of the ranks' sorted lists; missing ranks (kMissingLabel) sort last.
-        std::vector<std::size_t> at(all.size(), 0);
+        std::vector<std::size_t> at(ranks, 0);
         for (std::size_t out = 0; out < k; ++out) {
-          std::size_t best = all.size();
+          std::size_t best = ranks;
           Neighbor best_hit{kMissingDistance, kMissingLabel};
-          for (std::size_t r = 0; r < all.size(); ++r) {
+          for (std::size_t r = 0; r < ranks; ++r) {
             if (at[r] == k) continue;
             const Neighbor h{rank_d[r][q * k + at[r]], rank_l[r][q * k + at[r]]};
             if (h.id == kMissingLabel) continue;
-            if (best == all.size() || h < best_hit) {
+            if (best == ranks || h < best_hit) {
               best = r;
               best_hit = h;
             }
           }
           distances[(q0 + q) * k + out] = best_hit.distance;
           labels[(q0 + q) * k + out] = best_hit.id;
-          if (best != all.size()) ++at[best];
+          if (best != ranks) ++at[best];
         }
       });
     }
@@ -259,6 +257,9 @@ class ShardedIndex : public BinaryIndex {
   Communicator& comm_;
   std::unique_ptr<BinaryIndex> local_;
   idx_t total_ = 0;
+  // Exchange buffers, kept between searches (searches are collective, so never concurrent).
+  mutable std::vector<std::uint8_t> send_, joined_;
+  mutable std::vector<std::size_t> offsets_;
 };
 
 inline void ShardedIndex::save(const std::string& path) const {
