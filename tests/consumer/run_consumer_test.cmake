@@ -19,4 +19,14 @@ execute_process(COMMAND "${WORK_DIR}/build/consumer" "${WORK_DIR}/index.dhx" RES
 if(rc)
   message(FATAL_ERROR "the consumer ran but gave wrong results")
 endif()
+if(EXISTS "${WORK_DIR}/build/consumer_mpi")  # built where deephash::mpi was installed
+  execute_process(COMMAND "${MPIEXEC}" --allow-run-as-root --oversubscribe -np 2 "${WORK_DIR}/build/consumer_mpi"
+                  RESULT_VARIABLE rc)
+  if(rc)
+    message(FATAL_ERROR "the MPI consumer ran but gave wrong results")
+  endif()
+  message(STATUS "find_package(deephash COMPONENTS mpi) consumer: built and ran at 2 ranks")
+elseif(MPIEXEC)
+  message(FATAL_ERROR "deephash::mpi was built but find_package(deephash COMPONENTS mpi) did not find it")
+endif()
 message(STATUS "find_package(deephash) consumer: configured, built and ran")
