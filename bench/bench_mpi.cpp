@@ -1,7 +1,8 @@
 // deephash_bench_mpi: what a job of N ranks buys over one process, measured by the same program
 // both ways (bench/scaling.sh runs them one after the other and joins the JSON):
 //   mpirun -np 1 deephash_bench_mpi  (DEEPHASH_NUM_THREADS=2): the single-process code paths
-//   mpirun -np 2 deephash_bench_mpi  (DEEPHASH_NUM_THREADS=1): sharded search, sharded encode
+//   mpirun -np 2 deephash_bench_mpi  (DEEPHASH_NUM_THREADS=1): sharded search, sharded encode,
+//                                     data-parallel training
 // Every rank runs every benchmark for a fixed number of iterations (so that all make the same
 // collective calls); an iteration's time is the slowest rank's (manual time), and rank 0 reports.
 //
@@ -21,6 +22,8 @@
 #include <deephash/data/subset_source.hpp>
 #include <deephash/io/container/model_file.hpp>
 #include <deephash/mpi/sharded_index.hpp>
+#include <deephash/nn/architectures.hpp>
+#include <deephash/nn/trainer.hpp>
 #include <deephash/workflow/encoding.hpp>
 
 #include "bench_common.hpp"
@@ -121,6 +124,43 @@ void BM_ShardedEncode(benchmark::State& state) {
   state.counters["images_per_s"] = benchmark::Counter(double(n), benchmark::Counter::kIsIterationInvariantRate);
 }
 BENCHMARK(BM_ShardedEncode)->Iterations(3)->UseManualTime()->Unit(benchmark::kMillisecond);
+
+// Training the Fashion-MNIST network, global batch 64, 30 steps per iteration (after 5 of warm-up):
+// one process trains the whole batch, each of N ranks its 64 / N images (nn/trainer.hpp).
+void BM_DataParallelTrain(benchmark::State& state) {
+  const int batch = 64, steps = 30, warm_up = 5;
+  ImageDataset images;
+  images.height = images.width = 28;
+  images.channels = 1;
+  for (int c = 0; c < 10; ++c) images.class_names.push_back("c" + std::to_string(c));
+  std::mt19937_64 rng(5);
+  const std::size_t n = std::size_t(batch) * 50;
+  for (std::size_t i = 0; i < n; ++i) {
+    images.labels.push_back(int(i % 10));
+    for (int p = 0; p < 28 * 28; ++p) images.pixels.push_back(std::uint8_t((p / 28 / 3 == int(i % 10) ? 180 : 30) + rng() % 60));
+  }
+  nn::ArchitectureOptions arch;
+  arch.batch = batch / g_comm->size();
+  nn::Net<float> net(nn::fashion_mnist_net(arch), nn::Phase::Train, nn::NetOptions::seeded(1));
+  nn::SolverSpec spec;
+  spec.base_lr = 0.01f;
+  nn::SgdSolver<float> solver(net, spec);
+  nn::TrainOptions o;
+  o.batch_size = batch;
+  o.transform.crop = 28;
+  o.transform.pad = 2;
+  o.transform.mirror = true;
+  o.transform.mean_values = {72};
+  o.transform.scale = 1 / 90.0f;
+  o.show_progress = false;
+  o.collective = g_comm->size() > 1 ? g_comm : nullptr;
+  ThreadPool pool(bench::bench_threads());
+  const MemorySource source(images);
+  nn::train(net, solver, source, o, warm_up, pool);
+  time_collectively(state, [&] { nn::train(net, solver, source, o, solver.iteration() + steps, pool); });
+  state.counters["images_per_s"] = benchmark::Counter(double(batch) * steps, benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_DataParallelTrain)->Iterations(3)->UseManualTime()->Unit(benchmark::kMillisecond);
 
 // Ranks other than 0 run the benchmarks and report nothing.
 class Silent : public benchmark::BenchmarkReporter {

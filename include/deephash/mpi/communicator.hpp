@@ -76,6 +76,23 @@ class Communicator : public Collective {
   void allreduce_sum(std::uint64_t* data, std::size_t n) { allreduce(data, n, MPI_UINT64_T, MPI_SUM); }
   void allreduce_max(std::uint64_t* data, std::size_t n) { allreduce(data, n, MPI_UINT64_T, MPI_MAX); }
 
+  // Sums started without waiting (MPI_Iallreduce), advanced by MPI_Testall when asked (between
+  // the layers of a backward pass) and completed by MPI_Waitall: the gradient buckets of
+  // data-parallel training overlap the rest of the backward pass as far as the MPI library
+  // progresses them inside those calls (nn/gradient_allreduce.hpp).
+  void start_allreduce_sum(float* data, std::size_t n) override { start_allreduce(data, n, MPI_FLOAT); }
+  void start_allreduce_sum(double* data, std::size_t n) override { start_allreduce(data, n, MPI_DOUBLE); }
+  void progress() override {
+    if (requests_.empty()) return;
+    int done = 0;
+    check(MPI_Testall(int(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE), "MPI_Testall");
+  }
+  void finish_allreduces() override {
+    const int code = MPI_Waitall(int(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    requests_.clear();
+    check(code, "MPI_Waitall");
+  }
+
   void agree(const std::string& what, const std::string& problem) override {
     std::uint64_t failed = problem.empty() ? 0 : 1;
     allreduce_sum(&failed, 1);
@@ -165,8 +182,20 @@ class Communicator : public Collective {
     }
   }
 
+  template <class T>
+  void start_allreduce(T* data, std::size_t n, MPI_Datatype type) {
+    const std::size_t piece_items = std::size_t(kMaxMessage / sizeof(T));
+    for (std::size_t done = 0; done < n;) {
+      const int piece = int(std::min(n - done, piece_items));
+      requests_.emplace_back();
+      check(MPI_Iallreduce(MPI_IN_PLACE, data + done, piece, type, MPI_SUM, comm_, &requests_.back()), "MPI_Iallreduce");
+      done += std::size_t(piece);
+    }
+  }
+
   MPI_Comm comm_;
   int rank_ = 0, size_ = 1;
+  std::vector<MPI_Request> requests_;  // sums started and not yet finished
 };
 
 }  // namespace deephash::mpi

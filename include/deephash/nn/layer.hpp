@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "deephash/core/collective.hpp"
 #include "deephash/core/error.hpp"
 #include "deephash/core/thread_pool.hpp"
 #include "deephash/nn/blob.hpp"
@@ -40,7 +41,14 @@ inline int canonical_axis(int axis, const std::vector<int>& shape, const std::st
 struct RunContext {
   Phase phase = Phase::Test;
   ThreadPool* pool = nullptr;      // null: everything on the calling thread
-  std::mt19937_64* rng = nullptr;  // for layers that sample (dropout)
+  std::mt19937_64* rng = nullptr;  // for layers that sample (dropout); every rank's draws the same
+  // Data-parallel training (nn/trainer.hpp): the group of ranks whose batches together make the
+  // global batch, and where this rank's sample 0 sits in it. Layers that couple the samples of a
+  // batch (batch norm) sum their statistics over the group; layers that sample per sample
+  // (dropout) key their draws by global position, so that the ranks together compute what one
+  // process computes on the global batch. Null: one process, the batch is all there is.
+  Collective* collective = nullptr;
+  std::size_t first_sample = 0;
 
   std::size_t num_threads() const { return pool ? pool->num_threads() : 1; }
 

@@ -3,6 +3,7 @@
 // version rules), their blobs in host memory, forward and backward passes, and the weights by
 // layer name.
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -99,7 +100,10 @@ class Net {
   }
 
   // Gradients of the loss: bottom diffs everywhere, parameter diffs added to (see zero_param_diffs).
-  void backward(const RunContext& ctx) {
+  // after_layer(i), if given, runs once layer i's backward is done (for every layer, from the last
+  // to the first, whether it ran backward or not): its parameter gradients are then final, which
+  // lets data-parallel training start exchanging them while earlier layers still compute.
+  void backward(const RunContext& ctx, const std::function<void(std::size_t layer)>& after_layer = {}) {
     for (auto& s : storages_) s->zero_diff();
     for (const auto& l : graph_.losses()) {
       BlobType& b = *storages_[l.storage];
@@ -108,6 +112,7 @@ class Net {
     for (std::size_t i = layers_.size(); i-- > 0;) {
       const NetGraph::Node& n = graph_.nodes()[i];
       if (n.runs_backward) layers_[i]->backward(top_blobs(i), n.propagate, bottom_blobs(i), ctx);
+      if (after_layer) after_layer(i);
     }
   }
 

@@ -3,20 +3,35 @@
 // into the net's input, forward, backward, solver step; with a progress bar that shows the
 // running loss and accuracy, and a history for training curves. Reproducible for a seed and a
 // thread count.
+//
+// Data-parallel training (TrainOptions::collective, a group of R ranks, e.g. MPI processes): the
+// batch size is the global batch B, and each rank decodes, transforms and runs only its slice,
+// the B / R rows [r B / R, (r + 1) B / R) of every global batch. Everything random is keyed by a
+// sample's global position (augmentation and dropout masks) or drawn alike on every rank, and
+// batch norm sums its statistics over the group (nn/layers/batch_norm.hpp), so the ranks together
+// compute the single-process forward pass of the global batch. The global mean loss is the mean
+// over ranks of the slices' mean losses (the SSDH losses of the latent layer too: they are means
+// over samples of per-sample terms), so its gradient is the mean over ranks of theirs: exchanged
+// in buckets during backward (nn/gradient_allreduce.hpp); then every rank makes the same solver
+// step on the same bits and the weights stay identical. The loss and accuracy logged are the
+// means over ranks, the same curve on every rank; the progress bar shows on rank 0 only.
 
 #include <algorithm>
 #include <chrono>
 #include <functional>
 #include <numeric>
+#include <optional>
 #include <random>
 #include <string>
 #include <type_traits>
 #include <vector>
 
+#include "deephash/core/collective.hpp"
 #include "deephash/core/progress.hpp"
 #include "deephash/data/image_dataset.hpp"
 #include "deephash/data/sources/memory_source.hpp"
 #include "deephash/data/transform.hpp"
+#include "deephash/nn/gradient_allreduce.hpp"
 #include "deephash/nn/training_batches.hpp"
 #include "deephash/nn/solver.hpp"
 
@@ -30,6 +45,10 @@ struct TrainOptions {
   std::string accuracy_blob;  // a top holding training accuracy, if the net computes one
   bool show_progress = true;
   unsigned decode_workers = 1;  // threads decoding images ahead of the network
+  // The group of ranks training together (see the top of this file); null: this process alone.
+  // batch_size is then the global batch and must be a multiple of the group's size.
+  Collective* collective = nullptr;
+  std::size_t gradient_bucket_bytes = GradientBuckets<float>::default_bucket_bytes;
 };
 
 struct TrainingHistory {
@@ -42,16 +61,17 @@ namespace detail {
 
 // Writes `count` same-sized images transformed, image_at(i) the i-th, into `data` (count x
 // channels x h x w floats), in parallel. Each sample draws from its own stream, seeded by (seed,
-// its position in the batch), so the result does not depend on how the work is split.
+// its position in the global batch: first_sample + i), so the result depends neither on how the
+// work is split over threads nor on how the batch is split over data-parallel ranks.
 template <class ImageAt>
 void transform_batch(std::size_t count, const ImageAt& image_at, const TransformSpec& transform, bool train,
-                     std::uint64_t seed, ThreadPool& pool, float* data) {
+                     std::uint64_t seed, ThreadPool& pool, float* data, std::size_t first_sample = 0) {
   if (count == 0) return;
   const ImageView first = image_at(0);
   const std::size_t per_image =
       std::size_t(first.channels) * transform.output_height(first.height) * transform.output_width(first.width);
   pool.parallel_for(count, [&](std::size_t i) {
-    std::mt19937_64 rng(seed * 1000003 + i);
+    std::mt19937_64 rng(seed * 1000003 + first_sample + i);
     transform_image(image_at(i), transform, train, &rng, data + i * per_image);
   });
 }
@@ -73,10 +93,12 @@ void fill_blob(Blob<Scalar>& blob, std::vector<int> shape, const Fill& fill) {
 }  // namespace detail
 
 // A training batch: images[rows], transformed, into `data` (rows x channels x h x w floats).
-// `images` is the whole training set; its pixels are read in place.
+// `images` is the whole training set; its pixels are read in place. rows[0] is sample
+// `first_sample` of the global batch (a data-parallel rank's slice starts past 0).
 inline void prepare_batch(const ImageBatchView& images, const std::vector<std::size_t>& rows, const TransformSpec& transform,
-                          bool train, std::uint64_t seed, ThreadPool& pool, float* data) {
-  detail::transform_batch(rows.size(), [&](std::size_t i) { return images[rows[i]]; }, transform, train, seed, pool, data);
+                          bool train, std::uint64_t seed, ThreadPool& pool, float* data, std::size_t first_sample = 0) {
+  detail::transform_batch(rows.size(), [&](std::size_t i) { return images[rows[i]]; }, transform, train, seed, pool, data,
+                          first_sample);
 }
 
 // A test batch: every image of `images` in order, transformed without augmentation (what a
@@ -91,15 +113,15 @@ inline void gather_labels(const std::vector<int>& labels, const std::vector<std:
 }
 
 // Fills the net's input blobs with a training batch: images[rows] and, when the net has
-// `label_blob`, labels[rows].
+// `label_blob`, labels[rows]; rows[0] is sample `first_sample` of the global batch.
 template <class Scalar>
 void load_batch(Net<Scalar>& net, const ImageBatchView& images, const std::vector<int>& labels,
                 const std::vector<std::size_t>& rows, const TransformSpec& transform, bool train, std::uint64_t seed,
-                ThreadPool& pool, const std::string& data_blob, const std::string& label_blob) {
+                ThreadPool& pool, const std::string& data_blob, const std::string& label_blob, std::size_t first_sample = 0) {
   const int n = int(rows.size());
   detail::fill_blob(net.blob(data_blob),
                     {n, images.channels, transform.output_height(images.height), transform.output_width(images.width)},
-                    [&](float* data) { prepare_batch(images, rows, transform, train, seed, pool, data); });
+                    [&](float* data) { prepare_batch(images, rows, transform, train, seed, pool, data, first_sample); });
   if (!label_blob.empty() && net.has_blob(label_blob))
     detail::fill_blob(net.blob(label_blob), {n}, [&](float* out) { gather_labels(labels, rows, out); });
 }
@@ -167,21 +189,43 @@ class TrainingLog {
 };
 
 // One step on the batch in the net's input blobs: forward, backward, solver step, logged. The
-// dropout masks derive from the seed and the iteration.
+// dropout masks derive from the seed, the iteration and each sample's global position (the
+// batch's first sample is `first_sample` of the global batch).
+//
+// With options.collective the net's batch is this rank's slice: batch norm is synchronised, the
+// gradients are exchanged through `buckets` (made here for the step when null) and the loss and
+// accuracy are averaged over the ranks. Every rank must call it, for the same iteration.
 template <class Scalar>
 void training_step(Net<Scalar>& net, SgdSolver<Scalar>& solver, const TrainOptions& options, ThreadPool& pool,
-                   TrainingLog& log, const std::string& label) {
+                   TrainingLog& log, const std::string& label, std::size_t first_sample = 0,
+                   GradientBuckets<Scalar>* buckets = nullptr) {
   const int it = solver.iteration();
+  // Seeded alike on every rank: dropout layers draw the same bases (see DropoutLayer).
   std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
-  const RunContext ctx{Phase::Train, &pool, &dropout_rng};
-  const double loss = double(net.forward(ctx));
+  const RunContext ctx{Phase::Train, &pool, &dropout_rng, options.collective, first_sample};
+  double measured[2] = {double(net.forward(ctx)),
+                        options.accuracy_blob.empty() ? 0.0 : double(net.blob(options.accuracy_blob).data()[0])};
+  if (options.collective) {
+    // The ranks' slices are of one size: the global batch's means are the means of theirs. A loss
+    // that is not finite on one rank is not finite in the sum: every rank stops together.
+    options.collective->allreduce_sum(measured, 2);
+    for (double& m : measured) m /= double(options.collective->size());
+  }
+  const double loss = measured[0];
   if (!std::isfinite(loss))
     throw Error(label, "the loss became " + std::to_string(loss) + " at iteration " + std::to_string(it) +
                            " (learning rate " + std::to_string(solver.current_learning_rate()) + " too high?)");
-  net.backward(ctx);
+  if (options.collective) {
+    std::optional<GradientBuckets<Scalar>> own;
+    if (!buckets) buckets = &own.emplace(net, *options.collective, options.gradient_bucket_bytes);
+    net.backward(ctx, buckets->hook());
+    buckets->finish();
+  } else {
+    net.backward(ctx);
+  }
   const double rate = solver.current_learning_rate();
   solver.step();
-  log.record(solver.iteration(), loss, options.accuracy_blob.empty() ? 0.0 : double(net.blob(options.accuracy_blob).data()[0]), rate);
+  log.record(solver.iteration(), loss, measured[1], rate);
 }
 
 // How the training images are decoded: the net's channels, and the transformation's resize
@@ -194,28 +238,93 @@ inline DecodeOptions training_decode_options(const TransformSpec& transform, int
   return d;
 }
 
+namespace detail {
+// Data-parallel training starts from rank 0's weights, batch-norm statistics and momentum on
+// every rank, whatever each rank loaded or initialised: a broadcast made of the one exchange the
+// group has (every other rank adds zeros, which keeps every value; a -0 becomes +0). First every
+// rank checks that it has rank 0's number of parameter values and iteration (all stop if one
+// has not).
+template <class Scalar>
+void start_alike(Net<Scalar>& net, SgdSolver<Scalar>& solver, Collective& group, const std::string& label) {
+  const bool root = group.rank() == 0;
+  double values = 0;
+  for (std::size_t i = 0; i < net.num_layers(); ++i)
+    for (auto& p : net.layer(i).params()) values += double(p->count());
+  const double iteration = double(solver.iteration());
+  double roots[2] = {root ? values : 0.0, root ? iteration : 0.0};  // rank 0's, once summed
+  group.allreduce_sum(roots, 2);
+  std::string problem;
+  if (values != roots[0])
+    problem = "its net has " + std::to_string(std::int64_t(values)) + " parameter values, rank 0's " +
+              std::to_string(std::int64_t(roots[0]));
+  else if (iteration != roots[1])
+    problem = "it starts at iteration " + std::to_string(solver.iteration()) + ", rank 0 at " + std::to_string(std::int64_t(roots[1]));
+  group.agree(label, problem);
+  for (std::size_t i = 0; i < net.num_layers(); ++i)
+    for (auto& p : net.layer(i).params()) {
+      if (!root) p->zero_data();
+      group.allreduce_sum(p->data(), p->count());
+    }
+  std::vector<std::vector<Scalar>> history = solver.history();
+  for (auto& h : history) {
+    if (!root) std::fill(h.begin(), h.end(), Scalar(0));
+    group.allreduce_sum(h.data(), h.size());
+  }
+  solver.restore(solver.iteration(), history);
+}
+}  // namespace detail
+
 // Trains from the solver's current iteration up to `until` on every image of `train_set`
 // (reshuffling every epoch; images decoded ahead of the network). Every random draw derives
 // from options.seed and the iteration number: the same seed and thread count give the same
 // weights, also across a snapshot and resume, and whatever the images were read from.
+//
+// With options.collective every rank of the group calls it, with the same net, solver, options
+// and set: each trains on its slice of every global batch (see the top of this file) and ends
+// with the same weights; after_step runs on every rank (write files from one).
 template <class Scalar>
 TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSource& train_set,
                       const TrainOptions& options, int until, ThreadPool& pool,
                       const std::string& label = "train",
                       const std::function<void(int iteration)>& after_step = {}) {
   if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
+  Collective* group = options.collective;
+  const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  if (options.batch_size % ranks != 0)
+    throw Error(label, "the batch of " + std::to_string(options.batch_size) + " images does not split evenly over " +
+                           std::to_string(ranks) + " ranks: make it a multiple of " + std::to_string(ranks));
+  const std::size_t slice = std::size_t(options.batch_size / ranks), first_sample = std::size_t(rank) * slice;
   const int channels = net.blob(options.data_blob).shape().size() > 1 ? net.blob(options.data_blob).shape()[1] : 0;
   TrainingBatches batches(train_set, options.seed, std::size_t(options.batch_size), solver.iteration(), until,
-                          training_decode_options(options.transform, channels), options.decode_workers, label);
-  TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty());
-  std::vector<std::size_t> rows(std::size_t(options.batch_size));
+                          training_decode_options(options.transform, channels), options.decode_workers, label, rank, ranks);
+  std::optional<GradientBuckets<Scalar>> buckets;
+  if (group) {
+    detail::start_alike(net, solver, *group, label);
+    buckets.emplace(net, *group, options.gradient_bucket_bytes);
+  }
+  TrainingLog log(label, solver.iteration(), until, options.show_progress && rank == 0, !options.accuracy_blob.empty());
+  std::vector<std::size_t> rows(slice);
   std::iota(rows.begin(), rows.end(), std::size_t(0));
   while (solver.iteration() < until) {
     const int it = solver.iteration();
-    const DecodedBatch& batch = batches.next();
-    load_batch(net, batch.view(), batch.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
-               options.data_blob, options.label_blob);
-    training_step(net, solver, options, pool, log, label);
+    auto load = [&] {
+      const DecodedBatch& batch = batches.next();
+      load_batch(net, batch.view(), batch.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
+                 options.data_blob, options.label_blob, first_sample);
+    };
+    if (!group) {
+      load();
+    } else {
+      // An image that fails to decode is one rank's: all stop with its message rather than wait.
+      std::string problem;
+      try {
+        load();
+      } catch (const std::exception& e) {
+        problem = e.what();
+      }
+      group->agree(label + ", iteration " + std::to_string(it), problem);
+    }
+    training_step(net, solver, options, pool, log, label, first_sample, buckets ? &*buckets : nullptr);
     if (after_step) after_step(solver.iteration());
   }
   return log.finish();

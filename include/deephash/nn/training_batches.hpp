@@ -46,24 +46,33 @@ inline void batch_rows(std::size_t n, std::uint64_t seed, int iteration, std::ve
 class TrainingBatches {
  public:
   // `decode` gives every image one size (the transformation's resize) and the net's channels.
+  // With `ranks` > 1 (data-parallel training) `batch` is the global batch and this rank's batches
+  // are its slice of each, rows [rank * batch / ranks, (rank + 1) * batch / ranks): only those
+  // images are decoded here.
   TrainingBatches(const ImageSource& source, std::uint64_t seed, std::size_t batch, int first, int until,
-                  DecodeOptions decode, unsigned workers, const std::string& label) {
+                  DecodeOptions decode, unsigned workers, const std::string& label, int rank = 0, int ranks = 1) {
     if (source.size() == 0) throw Error(label, "the training set is empty");
     if (batch == 0) throw Error(label, "batch size must be positive");
+    if (ranks < 1 || rank < 0 || rank >= ranks)
+      throw Error(label, "rank " + std::to_string(rank) + " is not one of " + std::to_string(ranks) + " ranks");
+    if (batch % std::size_t(ranks) != 0)
+      throw Error(label, "the batch of " + std::to_string(batch) + " images does not split evenly over " + std::to_string(ranks) +
+                             " ranks: make it a multiple of " + std::to_string(ranks));
+    const std::size_t slice = batch / std::size_t(ranks), slice_begin = std::size_t(rank) * slice;
     if (!source.random_access())
       throw Error(label, source.spec() + " is read sequentially only, and training draws its images in a shuffled order: "
                                          "open it for random access (a .tar.gz then keeps its encoded images in memory)");
     std::vector<std::size_t> order, rows(batch), epoch;
     std::size_t epoch_index = std::size_t(-1);
-    order.reserve(std::size_t(std::max(0, until - first)) * batch);
+    order.reserve(std::size_t(std::max(0, until - first)) * slice);
     for (int it = first; it < until; ++it) {
       batch_rows(source.size(), seed, it, rows, epoch, epoch_index);
-      order.insert(order.end(), rows.begin(), rows.end());
+      order.insert(order.end(), rows.begin() + std::ptrdiff_t(slice_begin), rows.begin() + std::ptrdiff_t(slice_begin + slice));
     }
-    if (!order.empty()) stream_ = std::make_unique<BatchStream>(source, std::move(order), batch, decode, workers, 4);
+    if (!order.empty()) stream_ = std::make_unique<BatchStream>(source, std::move(order), slice, decode, workers, 4);
   }
 
-  // The next iteration's images and labels.
+  // The next iteration's images and labels (this rank's slice of them).
   const DecodedBatch& next() {
     if (!stream_ || !stream_->next(batch_)) throw Error("TrainingBatches", "internal error: asked for more batches than planned");
     return batch_;

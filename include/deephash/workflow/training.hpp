@@ -3,6 +3,11 @@
 // train` does it — an architecture preset sized to the images, initial weights from any model
 // file (fine-tuning), Caffe's SGD with a learning-rate policy, snapshots to resume from exactly,
 // on the CPU or (with the GPU module) on CUDA — with the training curves as a picture.
+//
+// Data-parallel (TrainConfig::collective, e.g. the ranks of an MPI job): every rank calls
+// train_model with the same configuration and images; each trains on its slice of every global
+// batch (nn/trainer.hpp) and returns the same model. Snapshots are written by rank 0 alone (a
+// failure to write one stops every rank); whoever writes the result should do the same.
 
 #include <algorithm>
 #include <cstdio>
@@ -11,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "deephash/core/collective.hpp"
 #include "deephash/data/image_source.hpp"
 #include "deephash/eval/svg_plot.hpp"
 #include "deephash/io/container/model_file.hpp"
@@ -43,6 +49,9 @@ struct TrainConfig {
   std::string device = "cpu";  // or "cuda" (programs linked with deephash::cuda)
   std::string math = "fp32";   // on the GPU: fp32, tf32 or bf16
   bool show_progress = true;
+  // The group of ranks training together, data-parallel, on the CPU: `batch` is then the global
+  // batch, a multiple of the group's size. Null: this process alone.
+  Collective* collective = nullptr;
 };
 
 struct TrainResult {
@@ -103,6 +112,11 @@ inline void check_train_config(const TrainConfig& c) {
   if (c.bits < 1) throw Error("train", "the code length must be positive, not " + std::to_string(c.bits));
   if (c.batch < 1) throw Error("train", "the batch size must be positive, not " + std::to_string(c.batch));
   if (c.epochs && !(*c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
+#ifndef DEEPHASH_WITH_NCCL
+  if (c.collective && c.collective->size() > 1 && c.device == "cuda")
+    throw Error("device cuda", "data-parallel training on GPUs needs the GPU module built with NCCL; use --device cpu, "
+                               "or train on one GPU in one process");
+#endif
 }
 
 // What a training run falls back on where the configuration is silent, and the layers that
@@ -140,6 +154,7 @@ inline nn::TrainOptions training_options_for(const TrainConfig& c, const Hashing
   t.data_blob = model.frontend.input_blob;
   t.seed = c.seed;
   t.show_progress = c.show_progress;
+  t.collective = c.collective;
   return t;
 }
 
@@ -165,26 +180,41 @@ inline TrainResult train_model(HashingModel start, const TrainingDefaults& defau
   if (chw.size() != 3) throw Error(label, "the model does not say its input shape (channels, height, width)");
   nn::NetOptions options;
   options.seed = c.seed;
-  options.input_shapes[result.model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
-  options.input_shapes["label"] = {c.batch};
+  // Data-parallel, a rank's net holds its slice of the batch (nn::train checks that it divides).
+  const int ranks = c.collective ? c.collective->size() : 1;
+  const int net_batch = c.batch % ranks == 0 ? c.batch / ranks : c.batch;
+  options.input_shapes[result.model.frontend.input_blob] = {net_batch, chw[0], chw[1], chw[2]};
+  options.input_shapes["label"] = {net_batch};
   const nn::SolverSpec s = c.resume.empty() ? solver_spec(c, defaults, images.size()) : resumed.solver;
   nn::TrainOptions t = training_options_for(c, result.model);
 
   // The same steps on either device: load the starting weights, restore a resumed solver, train
   // with snapshots, collect the weights.
+  const bool rank0 = !c.collective || c.collective->rank() == 0;
   auto run = [&](auto& net, auto& solver, auto&& train_loop) {
     if (!c.resume.empty()) {
       net.load_weights(resumed.model.weights, c.resume);
       solver.restore(resumed.iteration, resumed.history);
     } else if (!c.init.empty()) {
       const auto loaded = net.load_weights(without_layers(load_weights(c.init), defaults.fresh_layers), c.init);
-      if (c.show_progress) std::fprintf(stderr, "initialised %zu layers from %s\n", loaded.size(), c.init.c_str());
+      if (c.show_progress && rank0) std::fprintf(stderr, "initialised %zu layers from %s\n", loaded.size(), c.init.c_str());
     }
     t.accuracy_blob = net.has_blob("accuracy") ? "accuracy" : "";
+    // Every rank has the same weights: rank 0 writes them, and a failure there stops every rank
+    // (the others would otherwise wait for it in the next exchange).
     auto snapshot = [&] {
-      TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
-      snap.model.weights = net.weights();
-      save_snapshot(snap, snapshot_path(c.snapshot, snap.iteration));
+      std::string problem;
+      if (rank0) {
+        try {
+          TrainingSnapshot snap{result.model, s, solver.iteration(), c.seed, c.batch, solver.history()};
+          snap.model.weights = net.weights();
+          save_snapshot(snap, snapshot_path(c.snapshot, snap.iteration));
+        } catch (const std::exception& e) {
+          if (!c.collective) throw;
+          problem = e.what();
+        }
+      }
+      if (c.collective) c.collective->agree(label + ": snapshot", problem);
     };
     std::function<void(int)> after_step;
     if (!c.snapshot.empty() && c.snapshot_every > 0)

@@ -79,8 +79,26 @@ class SigmoidLayer : public Layer<Scalar> {
   Eigen::Matrix<Scalar, Eigen::Dynamic, 1> output_;
 };
 
+namespace detail {
+// SplitMix64's finaliser: a bijection of 64-bit words in which every input bit moves about half
+// the output bits; consecutive inputs give unrelated outputs.
+inline std::uint64_t mix64(std::uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+}  // namespace detail
+
 // Inverted dropout: at training time each unit is kept with probability 1 - ratio and scaled by
 // 1 / (1 - ratio), so that the test phase is the identity (as in Caffe).
+//
+// The mask of a sample is a function of (one draw from the run's generator, the sample's global
+// position: ctx.first_sample + its row): the same sample gets the same mask whether one process
+// runs the whole batch or data-parallel ranks each run a slice of it (their generators are
+// seeded alike, so they draw the same base), and two dropout layers draw different bases. Within
+// a sample, unit j's draw is SplitMix64's j-th output from the sample's seed: a counter, so the
+// samples split over threads without changing the mask, and the draws are the same on every
+// platform (std::bernoulli_distribution's are not specified).
 template <class Scalar>
 class DropoutLayer : public Layer<Scalar> {
   using Base = Layer<Scalar>;
@@ -105,14 +123,24 @@ class DropoutLayer : public Layer<Scalar> {
     if (!ctx.rng) this->fail("training needs a random generator in the run context");
     const double keep = 1.0 - this->spec_.dropout.ratio;
     const Scalar scale = Scalar(1 / keep);
-    std::bernoulli_distribution kept(keep);
+    // Unit kept where the top 53 bits of its draw, a uniform integer, lie below keep * 2^53.
+    const std::uint64_t below = std::uint64_t(std::ldexp(keep, 53));
+    const std::uint64_t base = (*ctx.rng)();
     mask_.resize(bottom[0]->count());
+    const std::size_t samples = bottom[0]->num_axes() > 0 ? std::size_t(bottom[0]->shape(0)) : 1;
+    const std::size_t per_sample = samples > 0 ? mask_.size() / samples : 0;
     const Scalar* x = bottom[0]->data();
     Scalar* y = top[0]->data();
-    for (std::size_t i = 0; i < mask_.size(); ++i) {
-      mask_[i] = kept(*ctx.rng) ? scale : Scalar(0);
-      y[i] = x[i] * mask_[i];
-    }
+    ctx.parallel_chunks(samples, [&](std::size_t, std::size_t s0, std::size_t s1) {
+      for (std::size_t s = s0; s < s1; ++s) {
+        const std::uint64_t seed = detail::mix64(base ^ detail::mix64(std::uint64_t(ctx.first_sample + s)));
+        for (std::size_t j = 0, i = s * per_sample; j < per_sample; ++j, ++i) {
+          const std::uint64_t draw = detail::mix64(seed + (std::uint64_t(j) + 1) * 0x9E3779B97F4A7C15ull);
+          mask_[i] = (draw >> 11) < below ? scale : Scalar(0);
+          y[i] = x[i] * mask_[i];
+        }
+      }
+    });
   }
   void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
                 const RunContext&) override {

@@ -6,8 +6,18 @@
 // (sum of means, sum of unbiased variances, normaliser); the estimate is sum / normaliser. We keep
 // the same three blobs so that imported models (e.g. ResNets) work unchanged. They are not
 // learned: their lr and decay multipliers are 0 whatever the spec says.
+//
+// Data-parallel training (a collective in the run context): the batch statistics are those of
+// the global batch, not of this rank's slice. Forward sums, per channel, x and x^2 and the count
+// over the group (in double, one allreduce per layer); backward sums dy and dy * y the same way.
+// Every rank then normalises with the same mean and variance, computes the gradient the whole
+// batch would give its samples, and updates the running statistics identically, so they stay
+// the same on every rank without being exchanged. One process (no collective) computes exactly
+// what it did before, bit for bit.
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "deephash/nn/filler.hpp"
 #include "deephash/nn/layer.hpp"
@@ -50,6 +60,7 @@ class BatchNormLayer : public Layer<Scalar> {
     const std::size_t plane = bottom[0]->count_from(2);
     const Scalar eps = Scalar(s.eps);
     global_ = s.use_global_stats.value_or(ctx.phase == Phase::Test);
+    synced_ = false;
     mean_.setZero(c);
     inv_std_.setZero(c);
     if (global_) {
@@ -60,8 +71,8 @@ class BatchNormLayer : public Layer<Scalar> {
         inv_std_[ch] = Scalar(1) / std::sqrt(this->params_[1]->data()[ch] * factor + eps);
       }
     } else {
-      const double count = double(n) * double(plane);
-      Vector var = Vector::Zero(c);
+      // Per channel: [0, c) sums of x, [c, 2c) sums of x^2, [2c] the count; over the group if any.
+      std::vector<double> sums(2 * std::size_t(c) + 1, 0.0);
       ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
         for (int ch = int(c0); ch < int(c1); ++ch) {
           double sum = 0, sq = 0;
@@ -72,12 +83,21 @@ class BatchNormLayer : public Layer<Scalar> {
               sq += double(x[j]) * x[j];
             }
           }
-          const double mean = sum / count;
-          mean_[ch] = Scalar(mean);
-          var[ch] = Scalar(std::max(0.0, sq / count - mean * mean));
-          inv_std_[ch] = Scalar(1) / std::sqrt(var[ch] + eps);
+          sums[std::size_t(ch)] = sum;
+          sums[std::size_t(c + ch)] = sq;
         }
       });
+      sums[2 * std::size_t(c)] = double(n) * double(plane);
+      synced_ = ctx.collective != nullptr;
+      if (synced_) ctx.collective->allreduce_sum(sums.data(), sums.size());
+      const double count = sums[2 * std::size_t(c)];
+      Vector var = Vector::Zero(c);
+      for (int ch = 0; ch < c; ++ch) {
+        const double mean = sums[std::size_t(ch)] / count;
+        mean_[ch] = Scalar(mean);
+        var[ch] = Scalar(std::max(0.0, sums[std::size_t(c + ch)] / count - mean * mean));
+        inv_std_[ch] = Scalar(1) / std::sqrt(var[ch] + eps);
+      }
       // Running statistics, Caffe's way: decayed sums and their normaliser.
       const Scalar decay = Scalar(s.moving_average_fraction);
       Scalar* running = this->params_[2]->data();
@@ -101,27 +121,46 @@ class BatchNormLayer : public Layer<Scalar> {
   }
 
   // Training: dx = inv_std * (dy - mean(dy) - y * mean(dy * y)), means per channel over the
-  // batch and positions. Global statistics: dx = inv_std * dy.
+  // batch and positions (the global batch's, when the statistics were synchronised). Global
+  // statistics: dx = inv_std * dy.
   void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
                 const RunContext& ctx) override {
     if (!propagate[0]) return;
     const int n = top[0]->shape(0), c = top[0]->shape(1);
     const std::size_t plane = top[0]->count_from(2);
-    const double count = double(n) * double(plane);
-    ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
-      for (int ch = int(c0); ch < int(c1); ++ch) {
-        double mean_dy = 0, mean_dy_y = 0;
-        if (!global_) {
+    // Per channel: [0, c) sums of dy, [c, 2c) sums of dy * y, [2c] the count.
+    std::vector<double> sums;
+    if (!global_) {
+      sums.assign(2 * std::size_t(c) + 1, 0.0);
+      ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
+        for (int ch = int(c0); ch < int(c1); ++ch) {
+          double sum_dy = 0, sum_dy_y = 0;
           for (int i = 0; i < n; ++i) {
             const std::size_t off = (std::size_t(i) * c + ch) * plane;
             const Scalar *y = normalized_.data() + off, *dy = top[0]->diff() + off;
             for (std::size_t j = 0; j < plane; ++j) {
-              mean_dy += dy[j];
-              mean_dy_y += double(dy[j]) * y[j];
+              sum_dy += dy[j];
+              sum_dy_y += double(dy[j]) * y[j];
             }
           }
-          mean_dy /= count;
-          mean_dy_y /= count;
+          sums[std::size_t(ch)] = sum_dy;
+          sums[std::size_t(c + ch)] = sum_dy_y;
+        }
+      });
+      sums[2 * std::size_t(c)] = double(n) * double(plane);
+      if (synced_) {
+        // Forward summed over the group, so backward must too: every rank takes part.
+        if (!ctx.collective) this->fail("the forward pass synchronised its statistics over a group; backward needs the group too");
+        ctx.collective->allreduce_sum(sums.data(), sums.size());
+      }
+    }
+    ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
+      for (int ch = int(c0); ch < int(c1); ++ch) {
+        double mean_dy = 0, mean_dy_y = 0;
+        if (!global_) {
+          const double count = sums[2 * std::size_t(c)];
+          mean_dy = sums[std::size_t(ch)] / count;
+          mean_dy_y = sums[std::size_t(c + ch)] / count;
         }
         for (int i = 0; i < n; ++i) {
           const std::size_t off = (std::size_t(i) * c + ch) * plane;
@@ -141,6 +180,7 @@ class BatchNormLayer : public Layer<Scalar> {
 
  private:
   bool global_ = false;
+  bool synced_ = false;  // the last forward pass summed its statistics over a group
   Vector mean_, inv_std_, normalized_;
 };
 

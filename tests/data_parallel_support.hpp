@@ -1,0 +1,172 @@
+#pragma once
+// What the data-parallel tests share (the thread-group test under doctest, the MPI test under
+// mpirun): two small nets, one with batch norm and one with dropout and the SSDH losses, a small
+// training set (the first Fashion-MNIST training images when installed, generated images
+// otherwise), a training run at a global batch and seed, and the comparison of two runs.
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "deephash/core/collective.hpp"
+#include "deephash/data/idx.hpp"
+#include "deephash/data/sources/memory_source.hpp"
+#include "deephash/nn/net_builder.hpp"
+#include "deephash/nn/trainer.hpp"
+
+namespace deephash::test {
+
+// conv-BN-ReLU-pool twice, fc-BN-ReLU, latent layer and classifier, for 28x28 gray images: every
+// batch-norm layer couples the samples of a batch.
+inline nn::NetSpec batch_norm_net(int batch) {
+  nn::NetBuilder b("data_parallel_bn");
+  auto x = b.input("data", {batch, 1, 28, 28});
+  b.input("label", {batch});
+  x = b.relu(b.batch_norm(b.convolution("conv1", x, 8, 3, 1, 1, 1, nn::msra_filler(), false)));
+  x = b.max_pool("pool1", x, 2, 2);
+  x = b.relu(b.batch_norm(b.convolution("conv2", x, 16, 3, 1, 1, 1, nn::msra_filler(), false)));
+  x = b.max_pool("pool2", x, 2, 2);
+  x = b.relu(b.batch_norm(b.inner_product("fc1", x, 32, nn::msra_filler(), false)));
+  b.latent("latent", x, 12);
+  b.inner_product("scores", "latent", 10, nn::xavier_filler());
+  b.softmax_loss("loss", "scores", "label");
+  b.accuracy("accuracy", "scores", "label");
+  return b.spec();
+}
+
+// Two dropout layers (each must draw its own masks) and the latent layer's SSDH losses, whose
+// batch means must split over ranks like the classification loss.
+inline nn::NetSpec dropout_net(int batch) {
+  nn::NetBuilder b("data_parallel_dropout");
+  auto x = b.input("data", {batch, 1, 28, 28});
+  b.input("label", {batch});
+  x = b.dropout(b.relu(b.inner_product("fc1", x, 64)), 0.5f);
+  x = b.dropout(b.relu(b.inner_product("fc2", x, 32)), 0.3f);
+  b.latent("latent", x, 16, 0.1f, 0.1f);
+  b.inner_product("scores", "latent", 10, nn::xavier_filler());
+  b.softmax_loss("loss", "scores", "label");
+  b.accuracy("accuracy", "scores", "label");
+  return b.spec();
+}
+
+// The first `count` Fashion-MNIST training images when the dataset is installed; otherwise
+// generated 28x28 images of 10 classes (a class is a bright band at its own rows, plus noise).
+inline ImageDataset small_training_set(std::size_t count, std::string* described = nullptr) {
+  const std::string dir = default_fashion_mnist_dir();
+  if (std::filesystem::exists(dir + "/train-images-idx3-ubyte.gz")) {
+    ImageDataset all = load_fashion_mnist(dir, "train");
+    std::vector<std::size_t> rows(std::min(count, all.size()));
+    for (std::size_t i = 0; i < rows.size(); ++i) rows[i] = i;
+    if (described) *described = "the first " + std::to_string(rows.size()) + " Fashion-MNIST training images";
+    return all.subset(rows);
+  }
+  ImageDataset d;
+  d.height = d.width = 28;
+  d.channels = 1;
+  for (int c = 0; c < 10; ++c) d.class_names.push_back("class" + std::to_string(c));
+  std::mt19937_64 rng(11);
+  for (std::size_t i = 0; i < count; ++i) {
+    const int label = int(i % 10);
+    d.labels.push_back(label);
+    for (int y = 0; y < 28; ++y)
+      for (int x = 0; x < 28; ++x) {
+        const bool band = y >= 2 + 2 * label && y < 6 + 2 * label;
+        d.pixels.push_back(std::uint8_t((band ? 150 : 20) + int(rng() % 80)));
+      }
+  }
+  if (described) *described = std::to_string(count) + " generated images (Fashion-MNIST is not installed)";
+  return d;
+}
+
+// The Fashion-MNIST preset's augmentation: random shifts of up to 2 pixels and mirror images.
+inline TransformSpec augmenting_transform() {
+  TransformSpec t;
+  t.crop = 28;
+  t.pad = 2;
+  t.mirror = true;
+  t.mean_values = {72};
+  t.scale = 1 / 90.0f;
+  return t;
+}
+
+struct TrainingRun {
+  std::vector<double> loss, accuracy;  // per iteration
+  std::vector<nn::LayerWeights> weights;
+  double seconds = 0;
+};
+
+// `iterations` steps of SGD at global batch `batch` from the net's seeded initialisation: alone
+// (group null) or as one rank of `group`, on `threads` threads, in float (as deephash trains) or
+// double (where rounding differences stay too small to grow).
+template <class Scalar = float>
+TrainingRun train_small(const nn::NetSpec& spec, const ImageDataset& images, int batch, int iterations, Collective* group,
+                        unsigned threads = 1, std::uint64_t seed = 3) {
+  nn::Net<Scalar> net(spec, nn::Phase::Train, nn::NetOptions::seeded(seed));
+  nn::SolverSpec s;
+  s.base_lr = 0.05f;
+  s.momentum = 0.9f;
+  s.weight_decay = 5e-4f;
+  nn::SgdSolver<Scalar> solver(net, s);
+  nn::TrainOptions o;
+  o.batch_size = batch;
+  o.seed = seed;
+  o.transform = augmenting_transform();
+  o.accuracy_blob = "accuracy";
+  o.show_progress = false;
+  o.collective = group;
+  ThreadPool pool(threads);
+  const MemorySource source(images);
+  const nn::TrainingHistory h = nn::train(net, solver, source, o, iterations, pool, "data-parallel test");
+  return {h.loss, h.accuracy, net.weights(), h.seconds};
+}
+
+// How far R ranks' run may be from one process's, relative: losses per iteration, weights per
+// blob in Euclidean norm. Why these figures: test_data_parallel.cpp, where the measurements are.
+struct Tolerance {
+  double loss, weights;
+};
+template <class Scalar>
+constexpr Tolerance tolerance() {
+  return std::is_same<Scalar, float>::value ? Tolerance{5e-3, 1e-1} : Tolerance{1e-9, 1e-6};
+}
+
+struct RunDifference {
+  double loss = 0;     // the largest |a - b| / |b| over the iterations' losses
+  double weights = 0;  // the largest |a - b| / |b| over the parameter blobs (Euclidean norms)
+  bool weights_identical = true;
+};
+
+inline RunDifference difference(const TrainingRun& a, const TrainingRun& reference) {
+  RunDifference d;
+  if (a.loss.size() != reference.loss.size() || a.weights.size() != reference.weights.size()) {
+    d.loss = d.weights = INFINITY;
+    d.weights_identical = false;
+    return d;
+  }
+  for (std::size_t i = 0; i < a.loss.size(); ++i)
+    d.loss = std::max(d.loss, std::abs(a.loss[i] - reference.loss[i]) / std::abs(reference.loss[i]));
+  for (std::size_t l = 0; l < a.weights.size(); ++l)
+    for (std::size_t b = 0; b < a.weights[l].blobs.size(); ++b) {
+      const std::vector<float>&x = a.weights[l].blobs[b].data, &y = reference.weights[l].blobs[b].data;
+      if (x.size() != y.size()) {
+        d.weights = INFINITY;
+        d.weights_identical = false;
+        continue;
+      }
+      double norm = 0, off = 0;
+      for (std::size_t i = 0; i < x.size(); ++i) {
+        norm += double(y[i]) * y[i];
+        off += (double(x[i]) - y[i]) * (double(x[i]) - y[i]);
+      }
+      if (norm > 0) d.weights = std::max(d.weights, std::sqrt(off / norm));
+      d.weights_identical = d.weights_identical && x == y;
+    }
+  return d;
+}
+
+}  // namespace deephash::test
