@@ -6,9 +6,13 @@
 #include <cuda_runtime_api.h>
 
 #include <future>
+#include <memory>
 #include <numeric>
 
 #include "deephash/core/progress.hpp"
+#ifdef DEEPHASH_WITH_NCCL
+#include "deephash/cuda/nccl_group.hpp"
+#endif
 #include "deephash/nn/net.hpp"
 #include "gpu_layers.hpp"
 #include "kernels.hpp"
@@ -130,6 +134,15 @@ void GpuNet::backward() {
   m.sync("running the backward pass");
 }
 
+std::vector<std::pair<float*, std::size_t>> GpuNet::param_buffers(bool gradients) {
+  std::vector<std::pair<float*, std::size_t>> out;
+  for (auto& l : impl_->layers)
+    for (auto& p : l->params()) out.emplace_back((gradients ? p->diff : p->data).data(), p->count);
+  return out;
+}
+void* GpuNet::stream_handle() const { return impl_->stream; }
+void GpuNet::synchronize() { impl_->sync("finishing the GPU's work"); }
+
 void GpuNet::zero_param_diffs() {
   for (auto& l : impl_->layers)
     for (auto& p : l->params()) p->diff.zero();
@@ -244,15 +257,32 @@ nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageS
                                  int until, ThreadPool& host_pool, const std::string& label,
                                  const std::function<void(int iteration)>& after_step) {
   if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
-  const std::size_t batch = std::size_t(options.batch_size);
+  // Data-parallel over the ranks of options.collective, one GPU each (nccl_group.hpp): each runs
+  // its slice of every global batch, and NCCL averages the gradients.
+  Collective* group = options.collective && options.collective->size() > 1 ? options.collective : nullptr;
+  const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
+  if (options.batch_size % ranks != 0)
+    throw Error(label, "the batch of " + std::to_string(options.batch_size) + " images does not split evenly over " +
+                           std::to_string(ranks) + " ranks: make it a multiple of " + std::to_string(ranks));
+  const std::size_t batch = std::size_t(options.batch_size / ranks), first_sample = std::size_t(rank) * batch;
   const int first = solver.iteration();
   // The net was built for its input's shape (N, C, H, W): batches are decoded to its channels and
   // transformed to its size.
   const std::vector<int> data_shape = net.blob_shape(options.data_blob);
-  if (data_shape.size() != 4 || data_shape[0] != options.batch_size)
-    throw Error(label, "the net's input '" + options.data_blob + "' is not a batch of " + std::to_string(options.batch_size) + " images");
-  nn::TrainingBatches batches(train_set, options.seed, batch, first, until, nn::training_decode_options(options.transform, data_shape[1]),
-                              options.decode_workers, label);
+  if (data_shape.size() != 4 || data_shape[0] != int(batch))
+    throw Error(label, "the net's input '" + options.data_blob + "' is not a batch of " + std::to_string(batch) + " images");
+#ifdef DEEPHASH_WITH_NCCL
+  std::unique_ptr<NcclGroup> nccl;
+  if (group) {
+    nccl = std::make_unique<NcclGroup>(*group);
+    nccl->broadcast_weights(net);  // every GPU starts from rank 0's weights
+  }
+#else
+  if (group) throw Error(label, "data-parallel training on GPUs needs NCCL, which this build of deephash::cuda was made without");
+#endif
+  nn::TrainingBatches batches(train_set, options.seed, std::size_t(options.batch_size), first, until,
+                              nn::training_decode_options(options.transform, data_shape[1]), options.decode_workers, label,
+                              rank, ranks);
   const std::size_t per_batch = batch * std::size_t(data_shape[1]) * std::size_t(data_shape[2]) * std::size_t(data_shape[3]);
   PinnedFloats data[2] = {PinnedFloats(per_batch), PinnedFloats(per_batch)}, labels[2] = {PinnedFloats(batch), PinnedFloats(batch)};
   std::vector<std::size_t> rows(batch);
@@ -263,7 +293,8 @@ nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageS
       throw Error(label, "the transformed images are " + std::to_string(options.transform.output_height(b.height)) + "x" +
                              std::to_string(options.transform.output_width(b.width)) + ", the net's input " +
                              std::to_string(data_shape[2]) + "x" + std::to_string(data_shape[3]));
-    nn::prepare_batch(b.view(), rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool, data[slot].p);
+    nn::prepare_batch(b.view(), rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool, data[slot].p,
+                      first_sample);
     nn::gather_labels(b.labels, rows, labels[slot].p);
   };
 
@@ -276,12 +307,19 @@ nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageS
     // The host prepares the next batch while the GPU runs this one.
     std::future<void> next;
     if (it + 1 < until) next = std::async(std::launch::async, [&, it, slot] { prepare(it + 1, slot ^ 1); });
-    const double loss = net.forward(options.seed * 31 + std::uint64_t(it));
+    double loss = net.forward(options.seed * 31 + std::uint64_t(it));
+    if (group) {  // the global batch's mean loss; not finite on one rank, not finite on all
+      group->allreduce_sum(&loss, 1);
+      loss /= double(ranks);
+    }
     if (!std::isfinite(loss)) {
       if (next.valid()) next.wait();
       throw Error(label, "the loss became " + std::to_string(loss) + " at iteration " + std::to_string(it));
     }
     net.backward();
+#ifdef DEEPHASH_WITH_NCCL
+    if (nccl) nccl->average_gradients(net);
+#endif
     const double rate = solver.current_learning_rate();
     solver.step();
     const double accuracy = options.accuracy_blob.empty() ? 0.0 : double(net.blob_data(options.accuracy_blob)[0]);

@@ -8,6 +8,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "deephash/core/thread_pool.hpp"
@@ -46,6 +47,12 @@ class GpuNet {
   std::vector<nn::LayerWeights> weights() const;
   std::vector<nn::LayerWeights> weight_gradients() const;
   std::vector<std::string> load_weights(const std::vector<nn::LayerWeights>& weights, const std::string& source);
+
+  // Every learnable parameter's device values (or gradients) and size, in layer order, and the
+  // stream (a cudaStream_t) the net runs on: for exchanges between GPUs (nccl_group.hpp).
+  std::vector<std::pair<float*, std::size_t>> param_buffers(bool gradients);
+  void* stream_handle() const;
+  void synchronize();
 
   struct Impl;
   Impl& impl() { return *impl_; }
