@@ -177,3 +177,26 @@ TEST_CASE("a rank that dies ends the job within seconds, with a message from eve
   CHECK_FALSE(std::filesystem::exists(out));
   for (int s = 0; s < 3; ++s) CHECK_FALSE(std::filesystem::exists(out + ".part-" + std::to_string(s) + "-of-3"));
 }
+
+TEST_CASE("mpirun -np 2 deephash train: one model, written by rank 0; a batch that does not split is refused by every rank") {
+  TempDir dir;
+  test::write_split(dir.path.string(), "train", 300, 1);
+  test::write_split(dir.path.string(), "t10k", 20, 2);
+  const std::string data = "--dataset fashion-mnist:" + dir.path.string() + " --bits 16 --epochs 1 --lr 0.05 --threads 1";
+  Run r = deephash_job(2, "train " + data + " --batch 20 --out " + dir.file("m.dhm"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(count(r.output, "data-parallel over 2 ranks") == 1);
+  CHECK(count(r.output, "wrote " + dir.file("m.dhm")) == 1);
+  CHECK(std::filesystem::exists(dir.file("m.dhm")));
+  // The model encodes: its codes are those of a working 16-bit model.
+  r = deephash_one("encode --dataset fashion-mnist:" + dir.path.string() + " --role queries --model " + dir.file("m.dhm") +
+                   " --out " + dir.file("q.dhc"));
+  CHECK(r.status == 0);
+  CHECK(load_encoded_set(dir.file("q.dhc")).codes.bits() == 16);
+
+  r = deephash_job(2, "train " + data + " --batch 21 --out " + dir.file("n.dhm"));
+  CHECK(r.status != 0);
+  CHECK(count(r.output, "does not split evenly over 2 ranks") >= 1);
+  CHECK_FALSE(std::filesystem::exists(dir.file("n.dhm")));
+}
