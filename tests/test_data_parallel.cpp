@@ -321,7 +321,7 @@ TEST_CASE_TEMPLATE("data-parallel training with dropout and the SSDH losses: 2 a
   check_follows<Scalar>(spec, alone, 3, false);
 }
 
-TEST_CASE("data-parallel training refuses a batch that does not split over the ranks, and the GPU") {
+TEST_CASE("data-parallel training refuses a batch that does not split over the ranks, and GPUs without NCCL") {
   const NetSpec spec = test::batch_norm_net(8);
   ThreadGroup three(3);
   const std::string message = test::error_message([&] {
@@ -334,8 +334,9 @@ TEST_CASE("data-parallel training refuses a batch that does not split over the r
   TrainConfig c;
   c.device = "cuda";
   c.collective = &rank0;
-  CHECK(test::error_message([&] { check_train_config(c); }).find("data-parallel training over MPI runs on the CPU") !=
-        std::string::npos);
+  // This program is not linked with the GPU module (and so has no NCCL): refused, saying why.
+  CHECK(test::error_message([&] { check_train_config(c); })
+            .find("data-parallel training on GPUs needs the GPU module built with NCCL") != std::string::npos);
 }
 
 TEST_CASE("train_model over 2 ranks: the same model on both, the one process's within tolerance, a snapshot from rank 0") {
