@@ -168,8 +168,10 @@ class ShardedIndex : public BinaryIndex {
     for (std::size_t q0 = 0; q0 < nq; q0 += block) {
       const std::size_t m = std::min(block, nq - q0);
       // This rank's top k, searched straight into what it sends: the 8-byte ids, then the
-      // distances (every value aligned).
-      send_.resize(m * k * 12);
+      // distances, padded to a multiple of 8 bytes so that every rank's part of what is received
+      // starts aligned for its ids.
+      const std::size_t part = m * k * 8 + (m * k * 4 + 7) / 8 * 8;
+      send_.resize(part);
       idx_t* my_labels = reinterpret_cast<idx_t*>(send_.data());
       std::int32_t* my_distances = reinterpret_cast<std::int32_t*>(send_.data() + m * k * 8);
       local_->search(idx_t(m), queries + q0 * words, idx_t(k), my_distances, my_labels);
@@ -177,7 +179,7 @@ class ShardedIndex : public BinaryIndex {
       std::vector<const std::int32_t*> rank_d(ranks);
       std::vector<const idx_t*> rank_l(ranks);
       for (std::size_t r = 0; r < ranks; ++r) {
-        if (offsets_[r + 1] - offsets_[r] != m * k * 12) throw Error("sharded index", "internal error: a rank's results are truncated");
+        if (offsets_[r + 1] - offsets_[r] != part) throw Error("sharded index", "internal error: a rank's results are truncated");
         rank_l[r] = reinterpret_cast<const idx_t*>(joined_.data() + offsets_[r]);
         rank_d[r] = reinterpret_cast<const std::int32_t*>(joined_.data() + offsets_[r] + m * k * 8);
       }
