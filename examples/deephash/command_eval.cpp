@@ -20,20 +20,8 @@ namespace deephash::cli {
 static int eval_sharded(const Args& args, Job& job, const std::string& out, unsigned threads) {
   mpi::Communicator& comm = job.communicator();
   const std::string db_path = args.get("codes"), queries_path = args.required("query-codes");
-  mpi::EncodedShard shard;
-  if (is_shard_manifest(db_path)) {
-    shard = mpi::load_encoded_shard_of_rank(comm, db_path);
-  } else {  // one file: every rank reads it and keeps its slice
-    EncodedSet whole = load_encoded_set(db_path);
-    const auto [first, last] = slice_of(whole.codes.size(), job.rank(), job.size());
-    shard.first = idx_t(first);
-    shard.total = whole.codes.size();
-    shard.set = whole;
-    shard.set.codes = whole.codes.slice(first, last);
-    shard.set.labels.assign(whole.labels.begin() + std::ptrdiff_t(first), whole.labels.begin() + std::ptrdiff_t(last));
-    shard.set.paths.clear();
-    shard.set.features.resize(0, 0);
-  }
+  // A sharded set, or one file that each rank slices.
+  const mpi::EncodedShard shard = mpi::load_encoded_shard_of_rank(comm, db_path);
   const EncodedSet queries = mpi::broadcast_encoded_set(comm, queries_path);
   const std::string name = shard.set.source.empty() ? "encoded sets" : shard.set.source;
   const ProtocolResult r = mpi::evaluate_sharded(comm, shard, queries, name, args.get("shard-index", "flat"), threads);

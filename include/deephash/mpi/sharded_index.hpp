@@ -337,10 +337,25 @@ struct EncodedShard {
   std::uint64_t total = 0;  // items in the whole collection
 };
 
+// `manifest_path` may also name one encoded-set file: every rank reads it and keeps its slice.
 inline EncodedShard load_encoded_shard_of_rank(Communicator& comm, const std::string& manifest_path) {
   EncodedShard mine;
   std::string problem;
   try {
+    if (!is_shard_manifest(manifest_path)) {
+      EncodedSet whole = load_encoded_set(manifest_path);
+      const auto [first, last] = slice_of(whole.codes.size(), comm.rank(), comm.size());
+      mine.first = idx_t(first);
+      mine.total = whole.codes.size();
+      mine.set = std::move(whole);
+      mine.set.codes = mine.set.codes.slice(first, last);
+      mine.set.labels = std::vector<int>(mine.set.labels.begin() + std::ptrdiff_t(first),
+                                         mine.set.labels.begin() + std::ptrdiff_t(last));
+      mine.set.paths.clear();
+      mine.set.features.resize(0, 0);
+      comm.agree("load " + manifest_path, "");
+      return mine;
+    }
     const ShardManifest m = load_shard_manifest(manifest_path);
     if (m.holds != "codes") throw Error(manifest_path, "is a manifest of '" + m.holds + "' shards, not of encoded sets");
     const auto [first, last] = shards_of_rank(m.shards.size(), comm.rank(), comm.size());
