@@ -298,7 +298,7 @@ nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageS
     nn::gather_labels(b.labels, rows, labels[slot].p);
   };
 
-  nn::TrainingLog log(label + " (GPU)", first, until, options.show_progress, !options.accuracy_blob.empty());
+  nn::TrainingLog log(label + " (GPU)", first, until, options.show_progress, !options.accuracy_blob.empty(), options.on_step);
   if (first < until) prepare(first, 0);
   for (int slot = 0; solver.iteration() < until; slot ^= 1) {
     const int it = solver.iteration();

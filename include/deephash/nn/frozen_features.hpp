@@ -89,7 +89,7 @@ TrainingHistory train_on_features(Net<Scalar>& above, SgdSolver<Scalar>& solver,
   std::size_t order_epoch = std::size_t(-1);
   std::vector<int> shape = {options.batch_size};
   shape.insert(shape.end(), features.item_shape.begin(), features.item_shape.end());
-  TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty());
+  TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty(), options.on_step);
   while (solver.iteration() < until) {
     const int it = solver.iteration();
     batch_rows(features.size(), options.seed, it, rows, order, order_epoch);

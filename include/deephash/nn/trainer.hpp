@@ -37,6 +37,15 @@
 
 namespace deephash::nn {
 
+// Where a training run stands after a step: what a caller shows its own way (a notebook's bar, a
+// log), or stops the run at by throwing from TrainOptions::on_step.
+struct TrainingProgress {
+  int iteration = 0, until = 0;  // steps done (the solver's iteration), and where the run ends
+  bool logged = false;           // whether this step closed an entry of the history (about 200 per run)
+  double loss = 0, accuracy = 0, learning_rate = 0;  // the entry's running means when logged, else this step's
+  double seconds = 0;            // since the run started
+};
+
 struct TrainOptions {
   int batch_size = 64;
   TransformSpec transform;
@@ -49,6 +58,9 @@ struct TrainOptions {
   // batch_size is then the global batch and must be a multiple of the group's size.
   Collective* collective = nullptr;
   std::size_t gradient_bucket_bytes = GradientBuckets<float>::default_bucket_bytes;
+  // Called after every step, on the training thread (data-parallel: on every rank); an exception
+  // it throws ends the run and propagates to the caller.
+  std::function<void(const TrainingProgress&)> on_step;
 };
 
 struct TrainingHistory {
@@ -148,28 +160,38 @@ void mirror_images(Blob<Scalar>& blob) {
 // and shown on the progress bar. Shared by the CPU and GPU training loops.
 class TrainingLog {
  public:
-  TrainingLog(const std::string& label, int first, int until, bool show_progress, bool with_accuracy)
+  TrainingLog(const std::string& label, int first, int until, bool show_progress, bool with_accuracy,
+              std::function<void(const TrainingProgress&)> on_step = {})
       : progress_(label, std::size_t(std::max(0, until - first))), first_(first), until_(until),
         log_every_(std::max(1, (until - first) / 200)), show_(show_progress), with_accuracy_(with_accuracy),
-        start_(std::chrono::steady_clock::now()) {}
+        on_step_(std::move(on_step)), start_(std::chrono::steady_clock::now()) {}
 
   // After the solver step that made `iteration` the current one.
   void record(int iteration, double loss, double accuracy, double rate) {
     loss_sum_ += loss;
     acc_sum_ += accuracy;
-    if (++since_ < log_every_ && iteration != until_) return;
-    history_.iteration.push_back(iteration);
-    history_.loss.push_back(loss_sum_ / since_);
-    history_.accuracy.push_back(acc_sum_ / since_);
-    history_.learning_rate.push_back(rate);
-    char status[96];
-    if (with_accuracy_)
-      std::snprintf(status, sizeof status, "loss %.4f  acc %.3f  lr %.2g", loss_sum_ / since_, acc_sum_ / since_, rate);
-    else
-      std::snprintf(status, sizeof status, "loss %.4f  lr %.2g", loss_sum_ / since_, rate);
-    if (show_) progress_.update(std::size_t(iteration - first_), status);
-    loss_sum_ = acc_sum_ = 0;
-    since_ = 0;
+    TrainingProgress p{iteration, until_, false, loss, accuracy, rate, 0};
+    if (++since_ >= log_every_ || iteration == until_) {
+      p.logged = true;
+      p.loss = loss_sum_ / since_;
+      p.accuracy = acc_sum_ / since_;
+      history_.iteration.push_back(iteration);
+      history_.loss.push_back(p.loss);
+      history_.accuracy.push_back(p.accuracy);
+      history_.learning_rate.push_back(rate);
+      char status[96];
+      if (with_accuracy_)
+        std::snprintf(status, sizeof status, "loss %.4f  acc %.3f  lr %.2g", p.loss, p.accuracy, rate);
+      else
+        std::snprintf(status, sizeof status, "loss %.4f  lr %.2g", p.loss, rate);
+      if (show_) progress_.update(std::size_t(iteration - first_), status);
+      loss_sum_ = acc_sum_ = 0;
+      since_ = 0;
+    }
+    if (on_step_) {
+      p.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      on_step_(p);
+    }
   }
 
   TrainingHistory finish() {
@@ -182,6 +204,7 @@ class TrainingLog {
   ProgressBar progress_;
   int first_, until_, log_every_;
   bool show_, with_accuracy_;
+  std::function<void(const TrainingProgress&)> on_step_;
   std::chrono::steady_clock::time_point start_;
   TrainingHistory history_;
   double loss_sum_ = 0, acc_sum_ = 0;
@@ -302,7 +325,8 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSo
     detail::start_alike(net, solver, *group, label);
     buckets.emplace(net, *group, options.gradient_bucket_bytes);
   }
-  TrainingLog log(label, solver.iteration(), until, options.show_progress && rank == 0, !options.accuracy_blob.empty());
+  TrainingLog log(label, solver.iteration(), until, options.show_progress && rank == 0, !options.accuracy_blob.empty(),
+                  options.on_step);
   std::vector<std::size_t> rows(slice);
   std::iota(rows.begin(), rows.end(), std::size_t(0));
   while (solver.iteration() < until) {

@@ -52,6 +52,9 @@ struct TrainConfig {
   // The group of ranks training together, data-parallel, on the CPU: `batch` is then the global
   // batch, a multiple of the group's size. Null: this process alone.
   Collective* collective = nullptr;
+  // Called after every training step (nn::TrainOptions::on_step): progress shown another way, or
+  // a run stopped by throwing.
+  std::function<void(const nn::TrainingProgress&)> on_step;
 };
 
 struct TrainResult {
@@ -155,6 +158,7 @@ inline nn::TrainOptions training_options_for(const TrainConfig& c, const Hashing
   t.seed = c.seed;
   t.show_progress = c.show_progress;
   t.collective = c.collective;
+  t.on_step = c.on_step;
   return t;
 }
 
