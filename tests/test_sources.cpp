@@ -351,6 +351,14 @@ TEST_CASE("IDX, CIFAR-10 and memory sources give what the in-memory readers give
   const ImageDataset cifar = load_cifar10_binary(dir.file("cifar"), "test");
   const MemorySource memory(cifar);
   check_same(stream_dataset(memory), cifar, memory);
+  // Any images back to back (a numpy array from Python) with their labels, not copied.
+  const MemorySource view(cifar.all(), cifar.labels, cifar.class_names, "view");
+  check_same(stream_dataset(view), cifar, view);
+  CHECK(view.locator(2) == "view#2");
+  CHECK_THROWS_WITH_AS(MemorySource(cifar.all(), {1, 2}), doctest::Contains("4 images but 2 labels"), Error);
+  CHECK_THROWS_WITH_AS(MemorySource(cifar.all(), {0, 1, -1, 0}), doctest::Contains("label -1 of image 2 is negative"), Error);
+  CHECK_THROWS_WITH_AS(MemorySource(ImageBatchView{0, 32, 3, cifar.pixels.data(), 1}, {0}), doctest::Contains("a positive size, got 0x32x3"),
+                       Error);
   DecodeOptions gray;
   gray.channels = 1;
   const ImageDataset as_gray = stream_dataset(memory, gray);

@@ -141,6 +141,24 @@ TEST_CASE("training from a streamed folder gives the weights that training on th
   CHECK(streamed.model.class_names == std::vector<std::string>{"blue", "green", "red"});
   CHECK(streamed.history.iteration.back() == 4);  // 24 images, batch 6, one epoch
 
+  // The same images named by path (PathListSource), and a step hook that sees every step and
+  // stops the run by throwing.
+  TrainConfig hooked = tiny_training();
+  std::vector<nn::TrainingProgress> steps;
+  hooked.on_step = [&](const nn::TrainingProgress& p) { steps.push_back(p); };
+  const TrainResult by_path = train_hashing_model(PathListSource(loaded.paths, loaded.labels), hooked, pool);
+  CHECK(by_path.model.weights.back().blobs[0].data == in_memory.model.weights.back().blobs[0].data);
+  // The preset trains the network (4 steps), then its hash layers (the second stage's steps).
+  REQUIRE(steps.size() > 4);
+  for (std::size_t i = 0; i < 4; ++i) CHECK((steps[i].iteration == int(i) + 1 && steps[i].until == 4));
+  CHECK((steps[3].logged && steps[3].loss == by_path.history.loss.back()));
+  CHECK((steps.back().logged && steps.back().iteration == steps.back().until && steps.back().until != 4));
+  hooked.on_step = [](const nn::TrainingProgress& p) {
+    if (p.iteration == 2) throw Error("hook", "stop here");
+  };
+  CHECK_THROWS_WITH_AS(train_hashing_model(folder, hooked, pool), "hook: stop here", Error);
+  CHECK_THROWS_WITH_AS(PathListSource({"a.png"}, {0, 1}), doctest::Contains("1 paths but 2 labels"), Error);
+
   // Encoding: streamed to a file, in memory, and through the in-memory dataset all agree.
   auto frontend = streamed.model.make_frontend(2);
   EncodeOptions o;
