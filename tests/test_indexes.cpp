@@ -276,6 +276,10 @@ TEST_CASE("index files keep kind, ids and tables") {
       const std::string path = dir.file(index->kind() + std::to_string(with_ids) + ".dhx");
       index->save(path);
       const auto loaded = load_index(path, 2);
+      // The same bytes in memory (pickling from Python) as on disk.
+      const std::vector<std::uint8_t> bytes = dynamic_cast<const StoredCodesIndex&>(*index).to_bytes();
+      CHECK(bytes == read_file_bytes(path));
+      CHECK(parse_index(bytes, "bytes", 2)->search(queries, 20).labels == flat.search(queries, 20).labels);
       CHECK(loaded->kind() == index->kind());
       CHECK(loaded->ids() == index->ids());
       CHECK(loaded->codes() == index->codes());

@@ -118,7 +118,7 @@ void GpuHammingIndex::reset() {
 }
 
 void GpuHammingIndex::save(const std::string& path) const {
-  write_index_file(path, kFlatIndexFileKind, kFlatIndexFileVersion, 0, codes_);
+  write_index_file(path, flat_index_file_format(), codes_);
 }
 
 namespace {

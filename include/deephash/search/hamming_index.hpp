@@ -46,12 +46,9 @@ class BasicHammingIndex : public StoredCodesIndex {
 
   std::size_t memory_bytes() const override { return codes_.memory_bytes(); }
 
-  // Kind "HIDX" (io/container/index_payload.hpp).
-  void save(const std::string& path) const override {
-    write_index_file(path, kFlatIndexFileKind, kFlatIndexFileVersion, 0, codes_);
-  }
 
  protected:
+  IndexFileFormat file_format() const override { return flat_index_file_format(); }
   void add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) override { store(n, codes, ids); }
   std::size_t remove_codes(std::size_t n, const idx_t* ids) override { return codes_.remove(n, ids); }
 

@@ -147,12 +147,10 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     return bytes + shells_.memory_bytes();
   }
 
-  // Kind "MIHX" (io/container/index_payload.hpp): the codes, ids and tables asked for.
-  void save(const std::string& path) const override {
-    write_index_file(path, kMihIndexFileKind, kMihIndexFileVersion, requested_tables_, codes_);
-  }
 
  protected:
+  // Kind "MIHX": the codes, ids and tables asked for (the tables themselves are rebuilt on load).
+  IndexFileFormat file_format() const override { return {kMihIndexFileKind, kMihIndexFileVersion, requested_tables_}; }
   void add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) override {
     require(codes_.size() + n <= kMaxCodes, "MultiIndexHashing::add",
             "an index holds at most " + std::to_string(kMaxCodes) + " codes; shard larger collections");

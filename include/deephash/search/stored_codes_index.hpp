@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "deephash/io/container/index_payload.hpp"
 #include "deephash/search/binary_index.hpp"
 #include "deephash/search/id_ordered_codes.hpp"
 
@@ -35,6 +36,11 @@ class StoredCodesIndex : public BinaryIndex {
   // The stored codes and ids.
   const IdOrderedCodes& stored() const { return codes_; }
 
+  // Kind "HIDX" or "MIHX" (io/container/index_payload.hpp), atomically.
+  void save(const std::string& path) const override { write_index_file(path, file_format(), codes_); }
+  // The bytes save() writes, in memory (parse_index reads them back): for pickling, sending.
+  std::vector<std::uint8_t> to_bytes() const { return index_file_bytes(file_format(), codes_); }
+
  protected:
   // `name` is the class, as errors name it.
   StoredCodesIndex(std::string name, int bits, unsigned num_threads)
@@ -48,6 +54,8 @@ class StoredCodesIndex : public BinaryIndex {
   bool store(std::size_t n, const std::uint64_t* codes, const idx_t* ids) {
     return codes_.add(n, codes, ids, name_ + "::add_with_ids");
   }
+  // The header its files are written with.
+  virtual IndexFileFormat file_format() const = 0;
 
   std::string name_;
   IdOrderedCodes codes_;

@@ -52,6 +52,15 @@ inline constexpr std::uint32_t kFlatIndexFileVersion = 3;  // the mappable layou
 inline constexpr char kMihIndexFileKind[5] = "MIHX";
 inline constexpr std::uint32_t kMihIndexFileVersion = 2;  // the mappable layout; 1 compact
 
+// What an index writes into its file's header: kind (kFlatIndexFileKind, kMihIndexFileKind),
+// version, and the number of tables multi-index hashing was asked for (0 otherwise).
+struct IndexFileFormat {
+  const char* kind;
+  std::uint32_t version;
+  int tables;
+};
+inline IndexFileFormat flat_index_file_format() { return {kFlatIndexFileKind, kFlatIndexFileVersion, 0}; }
+
 // Sections start on page boundaries; checksums cover 1 MiB chunks (a chunk is checked in well
 // under a millisecond, and a 10^8-code, 64-bit index has 763 of them).
 inline constexpr std::uint64_t kIndexPageBytes = 4096;
@@ -83,9 +92,10 @@ inline std::uint32_t mappable_header_crc(const std::uint8_t* header, const std::
   return crc32(chunk_crcs.data(), chunk_crcs.size() * 4, crc32(header, kIndexPageBytes - 4));
 }
 
-// Writes codes (and their ids unless they are 0 .. n - 1) in the mappable layout, atomically.
-inline void write_index_file(const std::string& path, const char (&kind)[5], std::uint32_t version, int tables,
-                             const IdOrderedCodes& codes) {
+// Hands the bytes of an index file in the mappable layout, holding codes (and their ids unless
+// they are 0 .. n - 1), to put(data, size) in order.
+template <class Put>
+void write_index_image(const IndexFileFormat& format, const IdOrderedCodes& codes, Put&& put) {
   codes.check_all();  // never re-seal corrupted codes read from a file under fresh checksums
   const std::uint64_t n = codes.size();
   const bool with_ids = !codes.sequential_ids();
@@ -100,11 +110,11 @@ inline void write_index_file(const std::string& path, const char (&kind)[5], std
 
   ByteWriter head;
   head.append(kContainerMagic, 8);
-  head.append(kind, 4);
-  head.write<std::uint32_t>(version);
+  head.append(format.kind, 4);
+  head.write<std::uint32_t>(format.version);
   head.write<std::uint64_t>(layout.file_bytes);
   head.write<std::uint32_t>(std::uint32_t(codes.bits()));
-  head.write<std::uint32_t>(std::uint32_t(tables));
+  head.write<std::uint32_t>(std::uint32_t(format.tables));
   head.write<std::uint64_t>(n);
   head.write<std::uint64_t>(with_ids ? 1 : 0);
   head.write<std::uint64_t>(kIndexChunkBytes);
@@ -114,23 +124,38 @@ inline void write_index_file(const std::string& path, const char (&kind)[5], std
   head.bytes().resize(kIndexPageBytes - 4, 0);
   head.write<std::uint32_t>(mappable_header_crc(head.bytes().data(), checksums));
 
-  AtomicFileWriter out(path);
   std::uint64_t written = 0;
-  auto put = [&](const void* data, std::uint64_t size) {
-    out.write(data, std::size_t(size));
+  auto put_counted = [&](const void* data, std::uint64_t size) {
+    put(data, std::size_t(size));
     written += size;
   };
   const std::vector<std::uint8_t> zeros(kIndexPageBytes, 0);
-  auto pad_to = [&](std::uint64_t offset) { put(zeros.data(), offset - written); };
-  put(head.bytes().data(), head.bytes().size());
-  put(code_bytes, layout.codes_bytes);
+  auto pad_to = [&](std::uint64_t offset) { put_counted(zeros.data(), offset - written); };
+  put_counted(head.bytes().data(), head.bytes().size());
+  put_counted(code_bytes, layout.codes_bytes);
   if (with_ids) {
     pad_to(layout.ids_offset);
-    put(id_bytes, layout.ids_bytes);
+    put_counted(id_bytes, layout.ids_bytes);
   }
   pad_to(layout.checksums_offset);
-  put(checksums.data(), checksums.size() * 4);
+  put_counted(checksums.data(), checksums.size() * 4);
+}
+
+// Writes an index file in the mappable layout, atomically.
+inline void write_index_file(const std::string& path, const IndexFileFormat& format, const IdOrderedCodes& codes) {
+  AtomicFileWriter out(path);
+  write_index_image(format, codes, [&](const void* data, std::size_t size) { out.write(data, size); });
   out.commit();
+}
+
+// The same bytes in memory (parse_index in index_file.hpp reads them back).
+inline std::vector<std::uint8_t> index_file_bytes(const IndexFileFormat& format, const IdOrderedCodes& codes) {
+  std::vector<std::uint8_t> bytes;
+  write_index_image(format, codes, [&](const void* data, std::size_t size) {
+    const auto* b = static_cast<const std::uint8_t*>(data);
+    bytes.insert(bytes.end(), b, b + size);
+  });
+  return bytes;
 }
 
 // The kind ("HIDX", "MIHX") and version of a deephash index file from its first bytes; kind ""
