@@ -16,6 +16,7 @@ packages=(
   protobuf-compiler                # protoc --encode / --decode: binary Caffe fixtures for the tests
   python3-faiss                    # FAISS itself reads our FAISS-format index files in the tests
   libopenmpi-dev openmpi-bin       # deephash::mpi: jobs of several processes (mpirun), and its tests
+  pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module (import deephash), its tests
 )
 case "${1:-}" in
   --hardening) packages+=(clang libclang-rt-dev) ;;  # libFuzzer for the fuzz targets

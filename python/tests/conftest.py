@@ -1,0 +1,41 @@
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+SOURCE_DIR = pathlib.Path(os.environ.get("DEEPHASH_SOURCE_DIR", pathlib.Path(__file__).resolve().parents[2]))
+FASHION_MNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")  # Debian's dataset-fashion-mnist
+
+
+def clustered_codes(rng, n, bits, centres=10, flip=0.08):
+    """Codes like a trained model's: a few class centres with some bits flipped, so that many
+    codes tie at one distance (bool, n x bits)."""
+    centre = rng.random((centres, bits)) < 0.5
+    which = rng.integers(0, centres, n)
+    return centre[which] ^ (rng.random((n, bits)) < flip)
+
+
+def brute_force_knn(database, queries, k, ids=None):
+    """The k nearest by Hamming distance, ties by ascending id (bool codes)."""
+    ids = np.arange(len(database)) if ids is None else np.asarray(ids)
+    distances = (queries[:, None, :] != database[None, :, :]).sum(axis=2)
+    D = np.full((len(queries), k), 2**31 - 1, dtype=np.int32)
+    I = np.full((len(queries), k), -1, dtype=np.int64)
+    for q in range(len(queries)):
+        order = np.lexsort((ids, distances[q]))[:k]
+        D[q, : len(order)] = distances[q, order]
+        I[q, : len(order)] = ids[order]
+    return D, I, distances
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(7)
+
+
+@pytest.fixture
+def fashion_mnist_dir():
+    if not (FASHION_MNIST / "t10k-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"Debian's dataset-fashion-mnist is not installed ({FASHION_MNIST})")
+    return FASHION_MNIST
