@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # CI's second pass, after the README's test command: the whole test suite again under
 # AddressSanitizer + UndefinedBehaviorSanitizer (leaks included), then a short fuzz run of every
-# parser on its seed corpus. Built with clang, which compiles the sanitized suite in half the time
-# gcc takes, and only what ctest runs (target deephash_tests); the sanitized tests run as many at a
-# time as there are cores (each is a process of its own, with temporary files of its own).
+# parser on its seed corpus, then a compile check of the examples and benchmarks (which the test
+# command does not build). Built with clang, which compiles the sanitized suite in half the time
+# gcc takes, with line tables only (-g1: full debug info costs a fifth more time for the same
+# stack traces), and only the library's test programs (target deephash_tests): not the deephash
+# command and its tests (a thin layer over the library API, whose code the sanitized suites and
+# the fuzzers run; in the plain build the command's tests run), nor the Python module (see
+# docs/ARCHITECTURE.md). The sanitized tests run as many at a time as there are cores (each is a
+# process of its own, with temporary files of its own).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh --hardening
-CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DDEEPHASH_CUDA=OFF -DDEEPHASH_BUILD_BENCH=OFF \
+CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG= -DDEEPHASH_CUDA=OFF -DDEEPHASH_BUILD_BENCH=OFF \
+      -DDEEPHASH_BUILD_EXAMPLES=OFF -DDEEPHASH_PYTHON=OFF \
       -DCMAKE_CXX_FLAGS="-O1 -g1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" \
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
 cmake --build build-asan -j"$(nproc)" --target deephash_tests
@@ -21,3 +27,7 @@ ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 
 ASAN_OPTIONS=detect_leaks=0:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L mpi
 ./scripts/fuzz.sh "${DEEPHASH_CI_FUZZ_SECONDS:-15}"
+# The examples and benchmarks compile (clang at -O0, nothing run: what they call is tested above).
+CXX=clang++ cmake -S . -B build-check -DCMAKE_BUILD_TYPE=None -DCMAKE_CXX_FLAGS=-O0 -DDEEPHASH_CUDA=OFF -DDEEPHASH_PYTHON=OFF \
+      -DDEEPHASH_BUILD_TESTS=OFF >/dev/null
+cmake --build build-check -j"$(nproc)" --target deephash_examples deephash_benchmarks
