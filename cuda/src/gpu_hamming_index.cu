@@ -117,10 +117,6 @@ void GpuHammingIndex::reset() {
   impl_->n = 0;
 }
 
-void GpuHammingIndex::save(const std::string& path) const {
-  write_index_file(path, flat_index_file_format(), codes_);
-}
-
 namespace {
 
 // Per query, how many database codes lie at each distance 0 .. bits (row-major nq x (bits + 1)).

@@ -29,9 +29,10 @@ class GpuHammingIndex : public StoredCodesIndex {
   std::string kind() const override { return "gpu-flat"; }
   void reset() override;
   std::size_t memory_bytes() const override { return codes_.memory_bytes(); }
-  void save(const std::string& path) const override;
 
  protected:
+  // A flat index file: it loads as a CPU HammingIndex.
+  IndexFileFormat file_format() const override { return flat_index_file_format(); }
   void add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) override;
   std::size_t remove_codes(std::size_t n, const idx_t* ids) override;
   void search_codes(std::size_t nq, const std::uint64_t* queries, std::size_t k, std::int32_t* distances,
