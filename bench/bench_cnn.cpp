@@ -149,9 +149,10 @@ const bool kLayersRegistered = [] {
   fm.batch = 64;
   ArchitectureOptions kn;
   kn.batch = 32;
-  for (const auto& [name, spec] : {std::make_pair(std::string("fashion_mnist"), fashion_mnist_net(fm)),
-                                   std::make_pair(std::string("cifar"), cifar_net(fm)),
-                                   std::make_pair(std::string("kevinnet"), kevin_net(kn))}) {
+  for (const auto& [name, net] : {std::make_pair(std::string("fashion_mnist"), fashion_mnist_net(fm)),
+                                  std::make_pair(std::string("cifar"), cifar_net(fm)),
+                                  std::make_pair(std::string("kevinnet"), kevin_net(kn))}) {
+    const NetSpec spec = net;  // a copy the benchmarks keep (C++17 lambdas cannot capture a structured binding)
     Net<float> probe(spec, Phase::Train);
     for (std::size_t i = 0; i < probe.num_layers(); ++i) {
       const std::string layer = probe.layer(i).name();
