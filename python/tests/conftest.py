@@ -29,6 +29,10 @@ def brute_force_knn(database, queries, k, ids=None):
     return D, I, distances
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "real_data: needs Debian's Fashion-MNIST or the deephash command (ctest: python_tests:real_data)")
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(7)

@@ -27,6 +27,7 @@ def cli():
     return path
 
 
+@pytest.mark.real_data
 def test_python_demo_scores_a_model_as_the_command_does(fashion_mnist_dir, cli, tmp_path):
     """examples/python/demo_eval.py (numpy arrays, the Python API) against `deephash eval` (the
     C++ API) on the shipped Fashion-MNIST model: the same rows to the last digit written."""
@@ -49,6 +50,7 @@ def write_idx(path, array):
         f.write(header + array.astype(np.uint8).tobytes())
 
 
+@pytest.mark.real_data
 def test_training_from_numpy_trains_the_commands_model(cli, tmp_path):
     """deephash.train on numpy arrays and `deephash train` on the same images in IDX files: the
     same seed and threads give the same model, bit for bit in its codes."""

@@ -90,6 +90,7 @@ def read_idx_labels(path, count):
         return np.frombuffer(f.read(8 + count), dtype=np.uint8, offset=8).astype(np.int64)
 
 
+@pytest.mark.real_data
 def test_itq_beats_lsh_on_fashion_mnist(fashion_mnist_dir):
     images = read_idx_images(fashion_mnist_dir / "train-images-idx3-ubyte.gz", 6000)
     labels = read_idx_labels(fashion_mnist_dir / "train-labels-idx1-ubyte.gz", 6000)
