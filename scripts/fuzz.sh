@@ -15,7 +15,9 @@ targets=("$@")
 # The default list is DEEPHASH_FUZZ_TARGETS in tests/fuzz/CMakeLists.txt; keep the two alike.
 [ ${#targets[@]} -gt 0 ] || targets=(idx gzip inflate cifar image tar tar_stream list prototxt caffemodel index model snapshot codes)
 
-CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDEEPHASH_FUZZ=ON -DDEEPHASH_CUDA=OFF \
+# -O1 with line tables only, as libFuzzer's documentation builds its targets: less compile time
+# than -O2 -g, and the same stack traces (file and line).
+CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DDEEPHASH_FUZZ=ON -DDEEPHASH_CUDA=OFF \
     -DDEEPHASH_BUILD_BENCH=OFF -DDEEPHASH_BUILD_EXAMPLES=OFF -DDEEPHASH_NATIVE=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON >/dev/null || exit 1
 cmake --build build-fuzz -j"$(nproc)" --target make_fuzz_corpus "${targets[@]/#/fuzz_}" || exit 1
 rm -rf build-fuzz/seeds && ./build-fuzz/tests/fuzz/make_fuzz_corpus build-fuzz/seeds >/dev/null || exit 1

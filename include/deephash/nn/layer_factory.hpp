@@ -1,5 +1,12 @@
 #pragma once
 // Makes the layer a LayerSpec's type names, from the one list of layer types (layer_types.hpp).
+//
+// make_layer<Scalar> instantiates every layer type: in a translation unit that builds a network,
+// about three quarters of an optimised compile. A program of many translation units compiles them
+// once: it adds deephash/nn/layer_instances.cpp to its sources and defines
+// DEEPHASH_PRECOMPILED_LAYERS in all of them, which declares make_layer<float> and <double>
+// instantiated elsewhere. The repository's own programs do (CMake target
+// deephash_precompiled_layers); nothing changes in what the code does.
 
 #include <memory>
 
@@ -20,5 +27,10 @@ std::unique_ptr<Layer<Scalar>> make_layer(const LayerSpec& spec) {
                 "unsupported layer type '" + spec.type + "'; supported: " + supported_layer_types());
   return layer;
 }
+
+#ifdef DEEPHASH_PRECOMPILED_LAYERS
+extern template std::unique_ptr<Layer<float>> make_layer<float>(const LayerSpec&);
+extern template std::unique_ptr<Layer<double>> make_layer<double>(const LayerSpec&);
+#endif
 
 }  // namespace deephash::nn
