@@ -18,12 +18,13 @@ CXX=clang++ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_
       -DCMAKE_EXE_LINKER_FLAGS="-fsanitize=address,undefined"
 cmake --build build-asan -j"$(nproc)" --target deephash_tests
 # The shipped models' scores on real data run the same code as the rest of the suite, over
-# thousands of images: the plain test command runs them, the sanitized pass leaves them out.
+# thousands of images: the plain test command runs them, the sanitized pass leaves them out, and
+# the find_package test too (it installs and builds an outside project, with no sanitizer).
 # The MPI tests (label mpi) run sanitized too, but without leak detection: Open MPI's plugins leak
 # at MPI_Finalize and are unloaded before LeakSanitizer can name them, so no suppression can
 # single them out. Our code under them is leak-checked by the other suites.
 ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$(nproc)" -E '^test_shipped_models:' -LE mpi
+  ctest --test-dir build-asan --output-on-failure -j"$(nproc)" -E '^test_shipped_models:|^find_package_consumer$' -LE mpi
 ASAN_OPTIONS=detect_leaks=0:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L mpi
 ./scripts/fuzz.sh "${DEEPHASH_CI_FUZZ_SECONDS:-15}"

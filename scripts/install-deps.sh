@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs what deephash needs to build, test and run its main job, from Debian/Ubuntu packages.
 # Idempotent: packages already present are left alone, and apt is not touched when none is missing.
-# Works as root or through sudo. With --hardening, also clang and its libFuzzer runtime (for
+# Works as root or through sudo. With --hardening, also clang's libFuzzer runtime (for
 # scripts/fuzz.sh and CI's sanitizer pass); with --anchors, PyTorch (the speed anchor of
 # bench/compare_cnn.sh; large, and never needed to build or test).
 set -euo pipefail
 
 packages=(
   g++ cmake make pkg-config        # toolchain
+  clang ninja-build                # the tests' build: clang compiles this code faster than g++
   libeigen3-dev libxsimd-dev       # the library: linear algebra, portable SIMD
   libstb-dev                       # image decoding and PNG writing
   doctest-dev libbenchmark-dev     # tests and micro-benchmarks
@@ -19,7 +20,7 @@ packages=(
   pybind11-dev python3-dev python3-numpy python3-pytest  # the Python module (import deephash), its tests
 )
 case "${1:-}" in
-  --hardening) packages+=(clang libclang-rt-dev) ;;  # libFuzzer for the fuzz targets
+  --hardening) packages+=(libclang-rt-dev) ;;  # libFuzzer for the fuzz targets
   --anchors) packages+=(python3-torch) ;;
 esac
 

@@ -30,11 +30,18 @@ def cli():
 @pytest.mark.real_data
 def test_python_demo_scores_a_model_as_the_command_does(fashion_mnist_dir, cli, tmp_path):
     """examples/python/demo_eval.py (numpy arrays, the Python API) against `deephash eval` (the
-    C++ API) on the shipped Fashion-MNIST model: the same rows to the last digit written."""
+    C++ API) on the shipped Fashion-MNIST model: the same rows to the last digit written. On an
+    evenly spaced sixth of Fashion-MNIST (10,000 database images, 2,000 queries): the same code
+    paths as the whole set, in a seventh of the time."""
+    data = tmp_path / "fashion-mnist"
+    data.mkdir()
+    for name, step in (("train-images-idx3-ubyte", 6), ("train-labels-idx1-ubyte", 6),
+                       ("t10k-images-idx3-ubyte", 5), ("t10k-labels-idx1-ubyte", 5)):
+        write_idx(data / f"{name}.gz", read_idx(fashion_mnist_dir / f"{name}.gz")[::step])
     py_out, cli_out = tmp_path / "py", tmp_path / "cli"
-    run([sys.executable, SOURCE_DIR / "examples/python/demo_eval.py", "--data", fashion_mnist_dir, "--model", FASHION_MODEL,
+    run([sys.executable, SOURCE_DIR / "examples/python/demo_eval.py", "--data", data, "--model", FASHION_MODEL,
          "--baselines", "12", "--no-euclidean", "--out", py_out])
-    run([cli, "eval", "--model", FASHION_MODEL, "--dataset", "fashion-mnist", "--baselines", "12", "--out", cli_out])
+    run([cli, "eval", "--model", FASHION_MODEL, "--dataset", f"fashion-mnist:{data}", "--baselines", "12", "--out", cli_out])
     ours = {(r["method"], r["bits"]): r["map_at_1000"] for r in json.loads((py_out / "results.json").read_text())}
     theirs = {(r["method"], r["bits"]): r["map_at_1000"] for r in json.loads((cli_out / "results.json").read_text())}
     assert set(ours) == {("deephash (ours)", 48), ("LSH", 12), ("ITQ", 12)}
@@ -42,6 +49,14 @@ def test_python_demo_scores_a_model_as_the_command_does(fashion_mnist_dir, cli, 
         match = [v for (m, b), v in theirs.items() if b == bits and (m == method or (method == "deephash (ours)" and m not in ("LSH", "ITQ")))]
         assert match, f"no {method} {bits}-bit row in the command's results: {sorted(theirs)}"
         assert value == pytest.approx(match[0], rel=2e-6), (method, bits)  # results.json: 6 significant digits
+
+
+def read_idx(path):
+    with gzip.open(path) as f:
+        data = f.read()
+    ndim = data[3]
+    shape = [int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim)]
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def write_idx(path, array):
