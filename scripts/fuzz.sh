@@ -17,7 +17,10 @@ targets=("$@")
 
 # -O1 with line tables only, as libFuzzer's documentation builds its targets: less compile time
 # than -O2 -g, and the same stack traces (file and line).
-CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DDEEPHASH_FUZZ=ON -DDEEPHASH_CUDA=OFF \
+# Ninja builds the targets side by side (make built them one after another); a tree that another
+# generator configured is configured afresh, keeping its corpora and findings.
+grep -qs '^CMAKE_GENERATOR:INTERNAL=Ninja$' build-fuzz/CMakeCache.txt || rm -rf build-fuzz/CMakeCache.txt build-fuzz/CMakeFiles
+CXX=clang++ cmake -G Ninja -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g1 -DNDEBUG" -DDEEPHASH_FUZZ=ON -DDEEPHASH_CUDA=OFF \
     -DDEEPHASH_BUILD_BENCH=OFF -DDEEPHASH_BUILD_EXAMPLES=OFF -DDEEPHASH_NATIVE=OFF -DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON >/dev/null || exit 1
 cmake --build build-fuzz -j"$(nproc)" --target make_fuzz_corpus "${targets[@]/#/fuzz_}" || exit 1
 rm -rf build-fuzz/seeds && ./build-fuzz/tests/fuzz/make_fuzz_corpus build-fuzz/seeds >/dev/null || exit 1

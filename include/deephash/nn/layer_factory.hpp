@@ -3,10 +3,10 @@
 //
 // make_layer<Scalar> instantiates every layer type: in a translation unit that builds a network,
 // about three quarters of an optimised compile. A program of many translation units compiles them
-// once: it adds deephash/nn/layer_instances.cpp to its sources and defines
-// DEEPHASH_PRECOMPILED_LAYERS in all of them, which declares make_layer<float> and <double>
-// instantiated elsewhere. The repository's own programs do (CMake target
-// deephash_precompiled_layers); nothing changes in what the code does.
+// once: it adds deephash/nn/layer_instances.cpp to its sources and defines DEEPHASH_PRECOMPILED
+// in all of them, which declares make_layer<float> and <double> instantiated elsewhere (the
+// indexes do the same: search/index_instances.cpp). The repository's own programs do (CMake
+// target deephash_precompiled); nothing changes in what the code does.
 
 #include <memory>
 
@@ -28,7 +28,7 @@ std::unique_ptr<Layer<Scalar>> make_layer(const LayerSpec& spec) {
   return layer;
 }
 
-#ifdef DEEPHASH_PRECOMPILED_LAYERS
+#ifdef DEEPHASH_PRECOMPILED
 extern template std::unique_ptr<Layer<float>> make_layer<float>(const LayerSpec&);
 extern template std::unique_ptr<Layer<double>> make_layer<double>(const LayerSpec&);
 #endif

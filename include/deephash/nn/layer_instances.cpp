@@ -1,5 +1,5 @@
 // Every layer type, compiled once for a program whose translation units define
-// DEEPHASH_PRECOMPILED_LAYERS (see layer_factory.hpp): float for networks, double for the
+// DEEPHASH_PRECOMPILED (see layer_factory.hpp): float for networks, double for the
 // gradient checks.
 
 #include "deephash/nn/layer_factory.hpp"

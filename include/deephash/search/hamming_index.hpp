@@ -70,4 +70,8 @@ class BasicHammingIndex : public StoredCodesIndex {
 
 using HammingIndex = BasicHammingIndex<>;
 
+#ifdef DEEPHASH_PRECOMPILED  // compiled once, in search/index_instances.cpp (see nn/layer_factory.hpp)
+extern template class BasicHammingIndex<simd::DefaultBackend>;
+#endif
+
 }  // namespace deephash

@@ -480,4 +480,8 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
 
 using MultiIndexHashing = BasicMultiIndexHashing<>;
 
+#ifdef DEEPHASH_PRECOMPILED  // compiled once, in search/index_instances.cpp (see nn/layer_factory.hpp)
+extern template class BasicMultiIndexHashing<simd::DefaultBackend>;
+#endif
+
 }  // namespace deephash
