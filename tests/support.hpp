@@ -35,6 +35,15 @@ inline void skip_unless(bool present, const std::string& why) {
   std::exit(77);
 }
 
+// Fills a blob (anything with count() and data()) with draws from N(mean, stddev^2): the same
+// values for the same seed.
+template <class Blob>
+void fill_normal(Blob& blob, std::uint64_t seed, double mean, double stddev) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> g(mean, stddev);
+  for (std::size_t i = 0; i < blob.count(); ++i) blob.data()[i] = g(rng);
+}
+
 // A fresh directory under the system's temporary directory, removed with everything in it.
 struct TempDir {
   std::filesystem::path path;

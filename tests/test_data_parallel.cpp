@@ -55,12 +55,6 @@ LayerSpec layer_spec(const std::string& type) {
   return s;
 }
 
-void randomize(Blob<double>& b, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> g(0.5, 2.0);
-  for (std::size_t i = 0; i < b.count(); ++i) b.data()[i] = g(rng);
-}
-
 // Rows [begin, begin + count) of an N x ... blob, as a blob of their own.
 Blob<double> rows_of(const Blob<double>& b, int begin, int count, bool diff = false) {
   std::vector<int> shape = b.shape();
@@ -139,8 +133,8 @@ void check_follows(const NetSpec& spec, const test::TrainingRun& alone, int rank
 
 TEST_CASE("batch norm over two half-batches with the group's statistics equals batch norm over the whole batch") {
   Blob<double> x({8, 3, 2, 2}), dy({8, 3, 2, 2});
-  randomize(x, 1);
-  randomize(dy, 2);
+  test::fill_normal(x, 1, 0.5, 2.0);
+  test::fill_normal(dy, 2, 0.5, 2.0);
   std::copy(dy.data(), dy.data() + dy.count(), dy.diff());
   // One process, the whole batch.
   std::mt19937_64 setup_rng(3);

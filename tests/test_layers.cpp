@@ -8,6 +8,8 @@
 #include <deephash/nn/gradient_check.hpp>
 #include <deephash/nn/layer_factory.hpp>
 
+#include "support.hpp"
+
 using namespace deephash;
 using namespace deephash::nn;
 
@@ -15,11 +17,7 @@ namespace {
 
 using B = Blob<double>;
 
-void randomize(B& b, std::uint64_t seed, double scale = 1.0) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<double> g(0, scale);
-  for (std::size_t i = 0; i < b.count(); ++i) b.data()[i] = g(rng);
-}
+void randomize(B& b, std::uint64_t seed, double scale = 1.0) { test::fill_normal(b, seed, 0.0, scale); }
 
 // Values far from each other (max pooling, max eltwise) or from 0 (ReLU), so that a small
 // step never crosses a kink.

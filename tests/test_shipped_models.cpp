@@ -33,7 +33,7 @@ double subset_map(const ShippedModel& s, const HashingModel& model) {
   RetrievalSets sets = all.validation_sets();
   std::vector<std::size_t> every_tenth;
   for (std::size_t i = 0; i < all.training->size(); i += 10) every_tenth.push_back(i);
-  sets.database = detail::subset(all.training, every_tenth, "every 10th training image");
+  sets.database = deephash::detail::subset(all.training, every_tenth, "every 10th training image");
   EncodeOptions quiet;
   quiet.show_progress = false;
   return evaluate_model(model, sets, s.folder, 0, default_num_threads(), quiet).record.map_at_1000;
