@@ -196,9 +196,10 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
     TrainConfig twelve = tiny_training();
     twelve.arch = k.arch;
     const TrainResult r = train_hashing_model(folder, twelve, pool);
-    // The first stage alone, as the recipe runs it.
+    // The first stage alone, as the recipe runs it, with a snapshot at its end (resumed below).
     TrainConfig network = twelve;
     network.bits = 48;
+    network.snapshot = dir.file("network.snapshot");
     const ArchitecturePreset preset = preset_for(folder, network);
     REQUIRE(preset.retrain_hash_layers);
     const TrainResult first = train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}},
@@ -238,12 +239,8 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
 
     // The first stage's final snapshot, resumed at another length, takes the second stage alone
     // (how one network gives codes of several lengths), and the curves are then that stage's.
-    TrainConfig snapshotted = network;
-    snapshotted.snapshot = dir.file("network.snapshot");
-    train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}}, folder,
-                snapshotted, pool);
     TrainConfig resumed = twelve;
-    resumed.resume = snapshotted.snapshot;
+    resumed.resume = network.snapshot;
     resumed.bits = 32;
     const TrainResult again = train_hashing_model(folder, resumed, pool);
     CHECK(layer(again, "latent").blobs[0].shape == std::vector<int>{32, 256});
