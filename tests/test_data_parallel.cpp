@@ -2,11 +2,17 @@
 // over a group equals batch norm over the whole batch, dropout masks follow a sample's global
 // position, the gradient buckets average over ranks, and 2 or 3 ranks follow the single-process
 // loss curve of the same global batch and seed for 100 iterations (and stop doing so when batch
-// norm is not synchronised). The MPI version of the last is test_data_parallel_mpi.cpp.
+// norm is not synchronised); the second stage of a two-stage preset (values of the frozen layers,
+// then the layers above) splits over the ranks too. The MPI version of the loss-curve test is
+// test_data_parallel_mpi.cpp.
 #include <doctest/doctest.h>
+
+#include <atomic>
+#include <memory>
 
 #include <deephash/nn/gradient_allreduce.hpp>
 #include <deephash/nn/layer_factory.hpp>
+#include <deephash/workflow/recipe.hpp>
 #include <deephash/workflow/training.hpp>
 
 #include "data_parallel_support.hpp"
@@ -127,6 +133,67 @@ void check_follows(const NetSpec& spec, const test::TrainingRun& alone, int rank
     CHECK(runs[std::size_t(r)].accuracy == runs[0].accuracy);
     CHECK(test::difference(runs[std::size_t(r)], runs[0]).weights_identical);
   }
+}
+
+// The fashion-mnist preset at 12 bits for one epoch of 48 images, at global batch `batch`.
+TrainConfig one_epoch_of_48(int batch) {
+  TrainConfig c;
+  c.arch = "fashion-mnist";
+  c.bits = 12;
+  c.batch = batch;
+  c.epochs = 1;
+  c.lr = 0.01f;
+  c.show_progress = false;
+  return c;
+}
+
+// `inner`, counting the images read through it (its readers share the count).
+class CountingSource : public ImageSource {
+ public:
+  explicit CountingSource(const ImageSource& inner) : inner_(inner) {}
+  const std::string& spec() const override { return inner_.spec(); }
+  std::size_t size() const override { return inner_.size(); }
+  const std::vector<std::string>& class_names() const override { return inner_.class_names(); }
+  int label(std::size_t i) const override { return inner_.label(i); }
+  std::string locator(std::size_t i) const override { return inner_.locator(i); }
+  bool random_access() const override { return inner_.random_access(); }
+  int natural_channels() const override { return inner_.natural_channels(); }
+  int natural_height() const override { return inner_.natural_height(); }
+  int natural_width() const override { return inner_.natural_width(); }
+  std::unique_ptr<Reader> reader() const override { return std::make_unique<CountingReader>(inner_.reader(), reads_); }
+  std::size_t reads() const { return reads_; }
+
+ private:
+  struct CountingReader : Reader {
+    CountingReader(std::unique_ptr<Reader> inner, std::atomic<std::size_t>& reads) : inner(std::move(inner)), reads(reads) {}
+    Image read(std::size_t i, int channels) override {
+      ++reads;
+      return inner->read(i, channels);
+    }
+    std::unique_ptr<Reader> inner;
+    std::atomic<std::size_t>& reads;
+  };
+  const ImageSource& inner_;
+  mutable std::atomic<std::size_t> reads_{0};
+};
+
+// The largest difference between two models' weights, relative to the largest weight of its
+// blob in `one`.
+double weights_off(const HashingModel& model, const HashingModel& one) {
+  REQUIRE(model.weights.size() == one.weights.size());
+  double off = 0;
+  for (std::size_t l = 0; l < one.weights.size(); ++l)
+    for (std::size_t b = 0; b < one.weights[l].blobs.size(); ++b) {
+      const std::vector<float>&mine = model.weights[l].blobs[b].data, &theirs = one.weights[l].blobs[b].data;
+      REQUIRE(mine.size() == theirs.size());
+      double largest = 0, d = 0;
+      for (std::size_t i = 0; i < theirs.size(); ++i) {
+        largest = std::max(largest, double(std::abs(theirs[i])));
+        d = std::max(d, double(std::abs(mine[i] - theirs[i])));
+      }
+      if (largest > 0) off = std::max(off, d / largest);
+    }
+  return off;
 }
 
 }  // namespace
@@ -336,13 +403,7 @@ TEST_CASE("data-parallel training refuses a batch that does not split over the r
 TEST_CASE("train_model over 2 ranks: the same model on both, the one process's within tolerance, a snapshot from rank 0") {
   const ImageDataset set = test::small_training_set(48);
   const MemorySource source(set);
-  TrainConfig c;
-  c.arch = "fashion-mnist";
-  c.bits = 12;
-  c.batch = 8;
-  c.epochs = 1;  // 6 iterations
-  c.lr = 0.01f;
-  c.show_progress = false;
+  TrainConfig c = one_epoch_of_48(8);  // 6 iterations
   const ArchitecturePreset preset = preset_for(source, c);
   ThreadPool pool(1);
   const TrainResult alone = train_model(untrained_model(preset, source, c), {}, source, c, pool);
@@ -359,22 +420,95 @@ TEST_CASE("train_model over 2 ranks: the same model on both, the one process's w
     results[std::size_t(collective.rank())] = train_model(untrained_model(preset, source, mine), {}, source, mine, own);
   });
   CHECK(results[0].history.loss == results[1].history.loss);
-  REQUIRE(results[0].model.weights.size() == alone.model.weights.size());
-  double off = 0;
-  for (std::size_t l = 0; l < alone.model.weights.size(); ++l)
-    for (std::size_t b = 0; b < alone.model.weights[l].blobs.size(); ++b) {
-      const auto &mine = results[0].model.weights[l].blobs[b].data, &other = results[1].model.weights[l].blobs[b].data,
-                 &one = alone.model.weights[l].blobs[b].data;
-      CHECK(mine == other);
-      double largest = 0, d = 0;
-      for (std::size_t i = 0; i < one.size(); ++i) {
-        largest = std::max(largest, double(std::abs(one[i])));
-        d = std::max(d, double(std::abs(mine[i] - one[i])));
-      }
-      if (largest > 0) off = std::max(off, d / largest);
-    }
+  CHECK(weights_off(results[1].model, results[0].model) == 0);
+  const double off = weights_off(results[0].model, alone.model);
   MESSAGE("fashion-mnist preset, 2 ranks, 6 iterations: weights within " << off << " of one process");
   CHECK(off < tolerance<float>().weights);
   CHECK(std::filesystem::exists(dir.file("snapshot-3")));
   CHECK(std::filesystem::exists(dir.file("snapshot-6")));
+}
+
+TEST_CASE("a two-stage preset over 2 and 3 ranks: the frozen values computed in slices are one process's, and both stages follow its run") {
+  const ImageDataset set = test::small_training_set(48);
+  const MemorySource source(set);
+  // 2 and 3 ranks take equal shares of 12. The network: 4 iterations; its hash layers: 30
+  // epochs, 120 iterations.
+  TrainConfig c = one_epoch_of_48(12);
+  const ArchitecturePreset preset = preset_for(source, c);
+  REQUIRE(preset.retrain_hash_layers);
+  REQUIRE(!preset.second_stage.frozen_below.empty());
+  // The values below the second stage, of the untrained network (its fillers' weights, seeded).
+  const HashingModel untrained = untrained_model(preset, source, c);
+  const NetCut cut = cut_at_blob(untrained.net, preset.second_stage.frozen_below, Phase::Train, {});
+  // In batches of 4, every slice (24 or 16 images) starts a batch: each image shares its batch
+  // with the same images as in one process. In batches of 5 the slices' ends fall inside
+  // batches, and matrix products over another number of rows may round differently.
+  // Each rank reads its slice of the images and no more (checked after the threads: `reads`).
+  auto frozen_values = [&](Collective* group, int batch, std::size_t* reads = nullptr) {
+    NetOptions o;
+    const std::vector<int>& chw = untrained.frontend.input_shape;
+    o.input_shapes[untrained.frontend.input_blob] = {batch, chw[0], chw[1], chw[2]};
+    Net<float> below(cut.below, Phase::Test, o);
+    ThreadPool pool(1);
+    const CountingSource counted(source);
+    FrozenFeatures f = compute_frozen_features(below, counted, untrained.frontend.transform, untrained.frontend.input_blob,
+                                               preset.second_stage.frozen_below, std::size_t(batch), pool, false,
+                                               "frozen layers", group);
+    if (reads) *reads = counted.reads();
+    return f;
+  };
+  const FrozenFeatures one = frozen_values(nullptr, 4), one_by_5 = frozen_values(nullptr, 5);
+  REQUIRE(one.size() == 48);
+  ThreadPool pool(1);
+  const TrainResult alone = train_hashing_model(source, c, pool);
+
+  for (int ranks : {2, 3}) {
+    CAPTURE(ranks);
+    std::vector<FrozenFeatures> values(static_cast<std::size_t>(ranks)), values_by_5(static_cast<std::size_t>(ranks));
+    std::vector<TrainResult> results(static_cast<std::size_t>(ranks));
+    std::vector<std::size_t> reads(static_cast<std::size_t>(ranks));
+    ThreadGroup group(ranks);
+    group.run([&](ThreadGroupCollective& collective) {
+      const std::size_t r = std::size_t(collective.rank());
+      values[r] = frozen_values(&collective, 4, &reads[r]);
+      values_by_5[r] = frozen_values(&collective, 5);
+      TrainConfig mine = c;
+      mine.collective = &collective;
+      ThreadPool own(1);
+      results[r] = train_hashing_model(source, mine, own);
+    });
+    for (int r = 0; r < ranks; ++r) {
+      CAPTURE(r);
+      const auto [first, last] = slice_of(source.size(), r, ranks);
+      CHECK(reads[std::size_t(r)] == last - first);
+      CHECK(values[std::size_t(r)].values == one.values);
+      CHECK(values[std::size_t(r)].labels == one.labels);
+      CHECK(values_by_5[std::size_t(r)].values == values_by_5[0].values);
+      REQUIRE(values_by_5[std::size_t(r)].values.size() == one_by_5.values.size());
+      double largest = 0, off = 0;
+      for (std::size_t i = 0; i < one_by_5.values.size(); ++i) {
+        largest = std::max(largest, double(std::abs(one_by_5.values[i])));
+        off = std::max(off, double(std::abs(values_by_5[std::size_t(r)].values[i] - one_by_5.values[i])));
+      }
+      MESSAGE("values in batches of 5 over " << ranks << " ranks: within " << off / largest << " of one process (relative)");
+      CHECK(off <= 1e-5 * largest);
+      CHECK(results[std::size_t(r)].history.loss == results[0].history.loss);
+      CHECK(weights_off(results[std::size_t(r)].model, results[0].model) == 0);
+    }
+    const double off = weights_off(results[0].model, alone.model);
+    MESSAGE("fashion-mnist preset, both stages, " << ranks << " ranks: weights within " << off << " of one process");
+    CHECK(off < tolerance<float>().weights);
+    CHECK(results[0].model.description == alone.model.description);
+  }
+  // A batch that does not split is refused before any work, as the first stage refuses it.
+  c.batch = 10;
+  ThreadGroup three(3);
+  std::vector<std::string> messages(3);
+  three.run([&](ThreadGroupCollective& collective) {
+    TrainConfig mine = c;
+    mine.collective = &collective;
+    ThreadPool own(1);
+    messages[std::size_t(collective.rank())] = test::error_message([&] { train_hashing_model(source, mine, own); });
+  });
+  for (const std::string& m : messages) CHECK(m.find("does not split evenly over 3 ranks") != std::string::npos);
 }

@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "deephash/core/error.hpp"
 
@@ -36,6 +37,13 @@ inline int launched_ranks() {
     }
   }
   return 0;
+}
+
+// The items [begin, end) of `n` that rank `rank` of `ranks` takes: contiguous slices whose sizes
+// differ by at most one, the same for every run with the same n and ranks.
+inline std::pair<std::size_t, std::size_t> slice_of(std::size_t n, int rank, int ranks) {
+  const auto at = [&](int r) { return std::size_t((unsigned __int128)n * unsigned(r) / unsigned(ranks)); };
+  return {at(rank), at(rank + 1)};
 }
 
 class Collective {

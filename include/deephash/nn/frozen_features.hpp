@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdio>
 #include <functional>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -31,79 +32,113 @@ struct FrozenFeatures {
 
 // Runs `below` (a test-phase net from `input_blob` to `output_blob`) over every image of
 // `images`, transformed without augmentation, and over its mirror image.
+//
+// Data-parallel (`group`, the ranks of a training job): each rank runs its slice of the images
+// (slice_of) and the group sums the values, zero outside each slice (x + 0 is x), so that every
+// rank ends with all of them, in a rank's share of the time: the values one process computes,
+// bit for bit where every slice starts a batch, else within float rounding of the batches'
+// matrix products (an image's batch holds other images).
 inline FrozenFeatures compute_frozen_features(Net<float>& below, const ImageSource& images, const TransformSpec& transform,
                                               const std::string& input_blob, const std::string& output_blob,
                                               std::size_t batch, ThreadPool& pool, bool show_progress,
-                                              const std::string& label = "frozen layers") {
+                                              const std::string& label = "frozen layers", Collective* group = nullptr) {
   if (images.size() == 0) throw Error(label, "the training set is empty");
+  const int rank = group ? group->rank() : 0;
+  const auto [first, last] = slice_of(images.size(), rank, group ? group->size() : 1);
   const std::vector<int>& input_shape = below.blob(input_blob).shape();
   const int channels = input_shape.size() > 1 ? input_shape[1] : 3;
-  std::vector<std::size_t> order(images.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  BatchStream stream(images, std::move(order), batch, training_decode_options(transform, channels), 1, 4);
+  const Blob<float>& out = below.blob(output_blob);  // shaped when the net was built
   FrozenFeatures f;
+  f.item_shape.assign(out.shape().begin() + 1, out.shape().end());
+  f.item_size = out.count_from(1);
+  f.values.assign(2 * images.size() * f.item_size, 0.0f);
   f.labels = images.labels();
-  ProgressBar progress(label, images.size());
-  DecodedBatch decoded;
-  std::size_t done = 0;
-  while (stream.next(decoded)) {
-    const ImageBatchView view = decoded.view();
-    load_images(below, view, transform, pool, input_blob);
-    for (int mirrored = 0; mirrored < 2; ++mirrored) {
-      if (mirrored) mirror_images(below.blob(input_blob));
-      below.forward(RunContext{Phase::Test, &pool, nullptr});
-      const Blob<float>& out = below.blob(output_blob);
-      if (f.values.empty()) {
-        f.item_shape.assign(out.shape().begin() + 1, out.shape().end());
-        f.item_size = out.count_from(1);
-        f.values.resize(2 * images.size() * f.item_size);
+  std::string problem;  // one rank's, shared with the group before the sum
+  try {
+    std::vector<std::size_t> order(last - first);
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = first + i;
+    BatchStream stream(images, std::move(order), batch, training_decode_options(transform, channels), 1, 4);
+    ProgressBar progress(label, last - first);
+    show_progress = show_progress && rank == 0;  // rank 0's bar stands for all: slices are equal
+    DecodedBatch decoded;
+    std::size_t done = first;
+    while (stream.next(decoded)) {
+      const ImageBatchView view = decoded.view();
+      load_images(below, view, transform, pool, input_blob);
+      for (int mirrored = 0; mirrored < 2; ++mirrored) {
+        if (mirrored) mirror_images(below.blob(input_blob));
+        below.forward(RunContext{Phase::Test, &pool, nullptr});
+        for (std::size_t i = 0; i < view.count; ++i) {
+          const float* from = out.data() + i * f.item_size;
+          for (std::size_t k = 0; k < f.item_size; ++k)
+            if (!std::isfinite(from[k]))
+              throw Error(label, "blob '" + output_blob + "' is not finite for image " + std::to_string(done + i) +
+                                     " (" + images.locator(done + i) + ")");
+          std::copy(from, from + f.item_size, f.values.data() + (2 * (done + i) + std::size_t(mirrored)) * f.item_size);
+        }
       }
-      for (std::size_t i = 0; i < view.count; ++i) {
-        const float* from = out.data() + i * f.item_size;
-        for (std::size_t k = 0; k < f.item_size; ++k)
-          if (!std::isfinite(from[k]))
-            throw Error(label, "blob '" + output_blob + "' is not finite for image " + std::to_string(done + i) +
-                                   " (" + images.locator(done + i) + ")");
-        std::copy(from, from + f.item_size, f.values.data() + (2 * (done + i) + std::size_t(mirrored)) * f.item_size);
-      }
+      done += view.count;
+      if (show_progress) progress.update(done - first);
     }
-    done += view.count;
-    if (show_progress) progress.update(done);
+    if (show_progress) progress.finish();
+  } catch (const std::exception& e) {
+    if (!group) throw;
+    problem = e.what();
   }
-  if (show_progress) progress.finish();
+  if (group) {
+    group->agree(label, problem);
+    group->allreduce_sum(f.values.data(), f.values.size());
+  }
   return f;
 }
 
 // Trains `above` (whose input blob options.data_blob takes the frozen values) from the solver's
 // current iteration up to `until`: the batches of the image training loop (the same per-epoch
 // shuffles), each item as it is or mirrored by a draw from (seed, iteration, position).
+//
+// Data-parallel (options.collective): as nn::train, every rank holds all the values and trains
+// on its slice of every global batch (`above`'s batch is the slice), with synchronised batch
+// norm and the gradients' mean over the ranks; every rank ends with the same weights.
 template <class Scalar>
 TrainingHistory train_on_features(Net<Scalar>& above, SgdSolver<Scalar>& solver, const FrozenFeatures& features,
                                   const TrainOptions& options, int until, ThreadPool& pool,
                                   const std::string& label = "train",
                                   const std::function<void(int iteration)>& after_step = {}) {
-  if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
+  Collective* group = options.collective;
+  const std::size_t slice = detail::rank_share(options.batch_size, group, label);
+  const int rank = group ? group->rank() : 0;
+  const std::size_t first_sample = std::size_t(rank) * slice;
   if (features.size() == 0) throw Error(label, "the training set is empty");
   const std::size_t batch = std::size_t(options.batch_size);
   std::vector<std::size_t> rows(batch), order;
+  std::vector<int> views(batch);
   std::size_t order_epoch = std::size_t(-1);
-  std::vector<int> shape = {options.batch_size};
+  std::vector<int> shape = {int(slice)};
   shape.insert(shape.end(), features.item_shape.begin(), features.item_shape.end());
-  TrainingLog log(label, solver.iteration(), until, options.show_progress, !options.accuracy_blob.empty(), options.on_step);
+  std::optional<GradientBuckets<Scalar>> buckets;
+  if (group) {
+    detail::start_alike(above, solver, *group, label);
+    buckets.emplace(above, *group, options.gradient_bucket_bytes);
+  }
+  TrainingLog log(label, solver.iteration(), until, options.show_progress && rank == 0,
+                  !options.accuracy_blob.empty(), options.on_step);
   while (solver.iteration() < until) {
     const int it = solver.iteration();
     batch_rows(features.size(), options.seed, it, rows, order, order_epoch);
+    // Drawn for the whole global batch on every rank, so that a sample's view follows its position.
     std::mt19937_64 rng(options.seed * 1000003 + std::uint64_t(it));
+    for (int& v : views) v = int(rng() & 1);
+    const std::vector<std::size_t> mine(rows.begin() + std::ptrdiff_t(first_sample), rows.begin() + std::ptrdiff_t(first_sample + slice));
     detail::fill_blob(above.blob(options.data_blob), shape, [&](float* data) {
-      for (std::size_t b = 0; b < batch; ++b) {
-        const float* from = features.item(rows[b], int(rng() & 1));
+      for (std::size_t b = 0; b < slice; ++b) {
+        const float* from = features.item(mine[b], views[first_sample + b]);
         std::copy(from, from + features.item_size, data + b * features.item_size);
       }
     });
     if (above.has_blob(options.label_blob))
-      detail::fill_blob(above.blob(options.label_blob), {options.batch_size},
-                        [&](float* out) { gather_labels(features.labels, rows, out); });
-    training_step(above, solver, options, pool, log, label);
+      detail::fill_blob(above.blob(options.label_blob), {int(slice)},
+                        [&](float* out) { gather_labels(features.labels, mine, out); });
+    training_step(above, solver, options, pool, log, label, first_sample, buckets ? &*buckets : nullptr);
     if (after_step) after_step(solver.iteration());
   }
   return log.finish();

@@ -262,6 +262,17 @@ inline DecodeOptions training_decode_options(const TransformSpec& transform, int
 }
 
 namespace detail {
+// A rank's share of every global batch of `batch` samples over the group (all of it without
+// one): refused, saying what would split, when the ranks cannot have equal shares.
+inline std::size_t rank_share(int batch, const Collective* group, const std::string& label) {
+  const int ranks = group ? group->size() : 1;
+  if (batch <= 0) throw Error(label, "batch size must be positive");
+  if (batch % ranks != 0)
+    throw Error(label, "the batch of " + std::to_string(batch) + " images does not split evenly over " +
+                           std::to_string(ranks) + " ranks: make it a multiple of " + std::to_string(ranks));
+  return std::size_t(batch / ranks);
+}
+
 // Data-parallel training starts from rank 0's weights, batch-norm statistics and momentum on
 // every rank, whatever each rank loaded or initialised: a broadcast made of the one exchange the
 // group has (every other rank adds zeros, which keeps every value; a -0 becomes +0). First every
@@ -310,13 +321,9 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSo
                       const TrainOptions& options, int until, ThreadPool& pool,
                       const std::string& label = "train",
                       const std::function<void(int iteration)>& after_step = {}) {
-  if (options.batch_size <= 0) throw Error(label, "batch size must be positive");
   Collective* group = options.collective;
   const int ranks = group ? group->size() : 1, rank = group ? group->rank() : 0;
-  if (options.batch_size % ranks != 0)
-    throw Error(label, "the batch of " + std::to_string(options.batch_size) + " images does not split evenly over " +
-                           std::to_string(ranks) + " ranks: make it a multiple of " + std::to_string(ranks));
-  const std::size_t slice = std::size_t(options.batch_size / ranks), first_sample = std::size_t(rank) * slice;
+  const std::size_t slice = detail::rank_share(options.batch_size, group, label), first_sample = std::size_t(rank) * slice;
   const int channels = net.blob(options.data_blob).shape().size() > 1 ? net.blob(options.data_blob).shape()[1] : 0;
   TrainingBatches batches(train_set, options.seed, std::size_t(options.batch_size), solver.iteration(), until,
                           training_decode_options(options.transform, channels), options.decode_workers, label, rank, ranks);

@@ -128,14 +128,17 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
     if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
       throw Error(weights_from, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
   const auto start = std::chrono::steady_clock::now();
+  // Data-parallel (c.collective), each rank computes its slice of the values and trains on its
+  // share of every batch: the part above holds a share.
+  const int share = int(nn::detail::rank_share(c.batch, c.collective, label));
   const nn::FrozenFeatures features = nn::compute_frozen_features(
       below, images, model.frontend.transform, model.frontend.input_blob, t.freeze_below, std::size_t(c.batch), pool,
-      c.show_progress, label + ": frozen layers");
+      c.show_progress, label + ": frozen layers", c.collective);
 
   nn::NetOptions above_options;
   above_options.seed = c.seed;
-  above_options.input_shapes["label"] = {c.batch};
-  std::vector<int> input = {c.batch};
+  above_options.input_shapes["label"] = {share};
+  std::vector<int> input = {share};
   input.insert(input.end(), features.item_shape.begin(), features.item_shape.end());
   above_options.input_shapes[t.freeze_below] = input;
   nn::Net<float> above(cut.above, nn::Phase::Train, above_options);

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "deephash/codes/bit_codes.hpp"
+#include "deephash/core/collective.hpp"  // slice_of: which items a shard holds
 #include "deephash/io/container/format.hpp"
 
 namespace deephash {
@@ -34,13 +35,6 @@ struct ShardManifest {
   std::uint64_t total = 0;
   std::vector<Shard> shards;
 };
-
-// The items [begin, end) of `n` that rank `rank` of `ranks` takes: contiguous slices whose sizes
-// differ by at most one, the same for every run with the same n and ranks.
-inline std::pair<std::size_t, std::size_t> slice_of(std::size_t n, int rank, int ranks) {
-  const auto at = [&](int r) { return std::size_t((unsigned __int128)n * unsigned(r) / unsigned(ranks)); };
-  return {at(rank), at(rank + 1)};
-}
 
 // Where shard `shard` of `shards` of the collection whose manifest is `manifest_path` goes:
 // "db.dhc" -> "db.dhc.part-1-of-4", next to the manifest.
