@@ -13,7 +13,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 # The default list is DEEPHASH_FUZZ_TARGETS in tests/fuzz/CMakeLists.txt; keep the two alike.
-[ ${#targets[@]} -gt 0 ] || targets=(idx gzip inflate cifar image tar tar_stream list prototxt caffemodel index model snapshot codes)
+[ ${#targets[@]} -gt 0 ] || targets=(index model snapshot idx gzip inflate cifar image tar tar_stream list prototxt caffemodel codes)
 
 # -O1 with line tables only, as libFuzzer's documentation builds its targets: less compile time
 # than -O2 -g, and the same stack traces (file and line).
