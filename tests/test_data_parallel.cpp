@@ -135,8 +135,8 @@ void check_follows(const NetSpec& spec, const test::TrainingRun& alone, int rank
   }
 }
 
-// The fashion-mnist preset at 12 bits for one epoch of 48 images, at global batch `batch`.
-TrainConfig one_epoch_of_48(int batch) {
+// The fashion-mnist preset at 12 bits for one epoch, at global batch `batch`.
+TrainConfig one_epoch(int batch) {
   TrainConfig c;
   c.arch = "fashion-mnist";
   c.bits = 12;
@@ -403,7 +403,7 @@ TEST_CASE("data-parallel training refuses a batch that does not split over the r
 TEST_CASE("train_model over 2 ranks: the same model on both, the one process's within tolerance, a snapshot from rank 0") {
   const ImageDataset set = test::small_training_set(48);
   const MemorySource source(set);
-  TrainConfig c = one_epoch_of_48(8);  // 6 iterations
+  TrainConfig c = one_epoch(8);  // 6 iterations of 48 images
   const ArchitecturePreset preset = preset_for(source, c);
   ThreadPool pool(1);
   const TrainResult alone = train_model(untrained_model(preset, source, c), {}, source, c, pool);
@@ -429,18 +429,18 @@ TEST_CASE("train_model over 2 ranks: the same model on both, the one process's w
 }
 
 TEST_CASE("a two-stage preset over 2 and 3 ranks: the frozen values computed in slices are one process's, and both stages follow its run") {
-  const ImageDataset set = test::small_training_set(48);
+  const ImageDataset set = test::small_training_set(24);
   const MemorySource source(set);
-  // 2 and 3 ranks take equal shares of 12. The network: 4 iterations; its hash layers: 30
-  // epochs, 120 iterations.
-  TrainConfig c = one_epoch_of_48(12);
+  // 2 and 3 ranks take equal shares of 12. The network: 2 iterations; its hash layers: 30
+  // epochs, 60 iterations.
+  TrainConfig c = one_epoch(12);
   const ArchitecturePreset preset = preset_for(source, c);
   REQUIRE(preset.retrain_hash_layers);
   REQUIRE(!preset.second_stage.frozen_below.empty());
   // The values below the second stage, of the untrained network (its fillers' weights, seeded).
   const HashingModel untrained = untrained_model(preset, source, c);
   const NetCut cut = cut_at_blob(untrained.net, preset.second_stage.frozen_below, Phase::Train, {});
-  // In batches of 4, every slice (24 or 16 images) starts a batch: each image shares its batch
+  // In batches of 4, every slice (12 or 8 images) starts a batch: each image shares its batch
   // with the same images as in one process. In batches of 5 the slices' ends fall inside
   // batches, and matrix products over another number of rows may round differently.
   // Each rank reads its slice of the images and no more (checked after the threads: `reads`).
@@ -458,7 +458,7 @@ TEST_CASE("a two-stage preset over 2 and 3 ranks: the frozen values computed in 
     return f;
   };
   const FrozenFeatures one = frozen_values(nullptr, 4), one_by_5 = frozen_values(nullptr, 5);
-  REQUIRE(one.size() == 48);
+  REQUIRE(one.size() == 24);
   ThreadPool pool(1);
   const TrainResult alone = train_hashing_model(source, c, pool);
 
