@@ -4,6 +4,7 @@
 
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -26,8 +27,16 @@ const StoredCodesIndex& stored(const BinaryIndex& index) {
   return *s;
 }
 
+// k as Python searches with it: positive, and at most the index's size, as the deephash command
+// shows at most the database. Results are nq x k, so an uncapped k = 10**9 would allocate 12 GB a
+// query (FAISS pads such ranks with -1) before a single distance is computed.
+idx_t capped_k(const BinaryIndex& index, idx_t k, const char* name = "k") {
+  if (k <= 0) throw py::value_error(std::string(name) + " must be >= 1, got " + std::to_string(k));
+  return std::min(k, index.size());
+}
+
 std::tuple<py::array_t<std::int32_t>, py::array_t<idx_t>> search(const BinaryIndex& index, const py::handle& queries, idx_t k) {
-  if (k < 0) throw py::value_error("k must be >= 0, got " + std::to_string(k));
+  k = capped_k(index, k);
   const CodesArg q(queries, index.bits(), "queries");
   const py::ssize_t nq = py::ssize_t(q.size());
   py::array_t<std::int32_t> distances({nq, py::ssize_t(k)});
@@ -97,9 +106,10 @@ constexpr const char* kIndexDoc = R"(What every index offers, shaped like FAISS'
 
 Codes are numpy uint8 rows in FAISS's layout (ceil(bits / 8) bytes, bit j in byte j // 8 at
 position j % 8) or bool rows of `bits` values; one code may be given as a 1-D row. Results are
-ordered by (distance, id): ties by ascending id. A k larger than the index fills the ranks past
-its size with distance 2**31 - 1 and id -1. Searches release the GIL: threads may search one
-index at once; nothing may change it meanwhile.)";
+ordered by (distance, id): ties by ascending id. k must be >= 1 and is capped at the index's
+size: search(queries, k) returns nq x min(k, ntotal) results (FAISS would pad the ranks past
+ntotal with id -1; deephash does not allocate them). Searches release the GIL: threads may search
+one index at once; nothing may change it meanwhile.)";
 
 }  // namespace
 
@@ -117,7 +127,8 @@ void bind_index(py::module_& m) {
       .def("add_with_ids", &add, py::arg("codes"), py::arg("ids"),
            "Adds codes with their ids: non-negative int64, unique in the index.")
       .def("search", &search, py::arg("queries"), py::arg("k"),
-           "D, I = index.search(queries, k): int32 Hamming distances and int64 ids, both nq x k.")
+           "D, I = index.search(queries, k): int32 Hamming distances and int64 ids, both nq x min(k, ntotal);\n"
+           "k must be >= 1.")
       .def("range_search", &range_search, py::arg("queries"), py::arg("radius"),
            R"(lims, D, I = index.range_search(queries, radius): every code within Hamming distance
 <= radius; query i's results are D[lims[i]:lims[i + 1]] and I[lims[i]:lims[i + 1]].)")
@@ -208,6 +219,9 @@ processes mapping one file share its pages; each chunk is checked when first rea
           const CodesArg q(query_codes, index.bits(), "query_codes");
           const BitCodes queries = q.codes();
           if (pool <= 0 && radius < 0) throw py::value_error("give a candidate pool: pool > 0 (nearest codes) or radius >= 0");
+          // Both allocate nq x k (or pool) results: capped at the index's size as search is.
+          k = capped_k(index, k);
+          if (pool > 0) pool = std::max<idx_t>(1, capped_k(index, pool, "pool"));
           RerankedResult r;
           {
             py::gil_scoped_release unlocked;
@@ -224,7 +238,8 @@ processes mapping one file share its pages; each chunk is checked when first rea
         R"(The paper's coarse-to-fine retrieval: the index gives each query a candidate pool (its `pool`
 nearest codes, or every code within `radius`), re-ranked by Euclidean distance between float
 features (fc7). database_features: one float32 row per id. Returns E, I, H, each nq x k:
-Euclidean distances, ids (-1 past the pool) and Hamming distances.)");
+Euclidean distances, ids (-1 past the pool) and Hamming distances; k (>= 1) and pool are capped
+at the index's size as in search.)");
 }
 
 }  // namespace deephash::python
