@@ -284,6 +284,14 @@ TEST_CASE("the command explains bad input and fails without writing anything") {
   CHECK(r.status == 1);
   CHECK(r.output.find(dir.path.string() + ": neither train-images-idx3-ubyte nor") != std::string::npos);
   CHECK_FALSE(std::ifstream(dir.file("m.dhm")).good());
+  // A directory where a file is expected is named as one (it used to end in std::bad_alloc).
+  std::filesystem::create_directories(dir.file("folder.dhm"));
+  r = run("search --model " + dir.file("folder.dhm") + " --codes x --image y");
+  CHECK(r.status == 1);
+  CHECK(r.output.find(dir.file("folder.dhm") + ": is a directory, where a file was expected") != std::string::npos);
+  r = run("index --codes " + dir.file("folder.dhm") + " --out " + dir.file("x.dhx"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find(dir.file("folder.dhm") + ": is a directory") != std::string::npos);
   r = run("eval --dataset fashion-mnist --model m.dhm --bogus 3");
   CHECK(r.status == 1);
   CHECK(r.output.find("unknown option --bogus") != std::string::npos);

@@ -16,12 +16,15 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
+#include "deephash/core/file_path.hpp"
 
 namespace deephash {
 
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::string path) : path_(std::move(path)) {
+    // Else the file would be written whole and only the rename would fail.
+    require_not_directory(path_, "a file to write");
     temp_path_ = path_ + ".tmp-XXXXXX";
     fd_ = ::mkstemp(&temp_path_[0]);
     if (fd_ < 0) fail("cannot create a temporary file next to it", errno);

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
+#include "deephash/core/file_path.hpp"
 
 namespace deephash {
 
@@ -33,6 +34,7 @@ inline std::uint32_t read_be32(const std::uint8_t* p) {
 // data that SIMD kernels read in place).
 template <class Bytes = std::vector<std::uint8_t>>
 Bytes read_file_bytes(const std::string& path) {
+  require_not_directory(path);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) throw Error(path, "cannot open file for reading");
   const std::streamoff size = in.tellg();

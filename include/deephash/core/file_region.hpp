@@ -49,6 +49,7 @@ class FileRegion {
 class MappedFile : public FileRegion {
  public:
   explicit MappedFile(const std::string& path) : FileRegion(path) {
+    require_not_directory(path);
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw Error(path, std::string("cannot open file for reading (") + std::strerror(errno) + ")");
     struct stat st;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "deephash/core/error.hpp"
+#include "deephash/core/file_path.hpp"
 #include "deephash/data/gzip.hpp"
 #include "deephash/data/inflate.hpp"
 
@@ -38,6 +39,7 @@ class ByteStream {
 class PlainFileStream : public ByteStream {
  public:
   explicit PlainFileStream(std::string path) : source_(std::move(path)) {
+    require_not_directory(source_);
     file_.reset(std::fopen(source_.c_str(), "rb"));
     if (!file_) throw Error(source_, "cannot open file for reading");
   }
@@ -113,6 +115,7 @@ class GzipFileStream : public ByteStream {
 
 // True when the file starts with gzip's magic bytes (whatever its name).
 inline bool is_gzip_file(const std::string& path) {
+  require_not_directory(path);
   std::unique_ptr<std::FILE, int (*)(std::FILE*)> f(std::fopen(path.c_str(), "rb"), &std::fclose);
   if (!f) throw Error(path, "cannot open file for reading");
   std::uint8_t magic[2] = {0, 0};
@@ -130,6 +133,7 @@ inline std::unique_ptr<ByteStream> open_byte_stream(const std::string& path) {
 class RandomAccessFile {
  public:
   explicit RandomAccessFile(std::string path) : source_(std::move(path)) {
+    require_not_directory(source_);
     fd_ = ::open(source_.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd_ < 0) throw Error(source_, "cannot open file for reading (" + std::string(std::strerror(errno)) + ")");
     const off_t end = ::lseek(fd_, 0, SEEK_END);

@@ -25,6 +25,7 @@
 
 #include "deephash/core/checksum.hpp"
 #include "deephash/core/error.hpp"
+#include "deephash/core/file_path.hpp"
 #include "deephash/data/gzip_header.hpp"
 
 namespace deephash {
@@ -89,6 +90,7 @@ struct HuffmanCode {
 class GzipFileReader {
  public:
   explicit GzipFileReader(std::string path) : source_(std::move(path)) {
+    require_not_directory(source_);
     file_.reset(std::fopen(source_.c_str(), "rb"));
     if (!file_) throw Error(source_, "cannot open file for reading");
     start_member();

@@ -38,6 +38,7 @@ struct FileHead {
 };
 
 inline FileHead read_file_head(const std::string& path, const std::string& what) {
+  require_not_directory(path, "the " + what);
   std::ifstream in(path, std::ios::binary);
   if (!in) throw Error(path, "cannot open the " + what);
   FileHead h;
