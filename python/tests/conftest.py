@@ -30,8 +30,22 @@ def brute_force_knn(database, queries, k, ids=None):
     return D, I, distances
 
 
+# The tests whose oracle is an outside Python module (test name: module). They are marked
+# `oracle` here and run as a ctest entry of their own (python_tests:oracle), reported as skipped
+# where the module is absent, so that python_tests itself needs nothing outside this project.
+ORACLE_TESTS = {"test_faiss_finds_the_same_distances": "faiss", "test_load_index_reads_what_faiss_writes": "faiss"}
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "real_data: needs Debian's Fashion-MNIST or the deephash command (ctest: python_tests:real_data)")
+    config.addinivalue_line("markers", "oracle(module): compared with an outside Python module (ctest: python_tests:oracle)")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        module = ORACLE_TESTS.get(getattr(item, "originalname", item.name))
+        if module:
+            item.add_marker(pytest.mark.oracle(module))
 
 
 @pytest.fixture

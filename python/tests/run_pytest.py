@@ -9,18 +9,24 @@ except ImportError as missing:
     sys.exit(77)
 
 class Outcomes:
-    """Counts what ran, so that a selection whose every test was skipped (its data or tool is
-    absent) is reported to ctest as skipped (77), not as passed."""
+    """Records what was skipped and why, so that a selection in which any test was skipped (its
+    data, tool or oracle is absent) is reported to ctest as skipped (77), naming each, not as
+    passed: a ctest entry passes only when every test it selects ran and passed."""
 
     def __init__(self):
-        self.ran = self.skipped = 0
+        self.skipped = []
 
     def pytest_runtest_logreport(self, report):
-        if report.when == "call" or (report.when == "setup" and report.skipped):
-            self.ran += 1
-            self.skipped += report.skipped
+        if report.skipped and report.when in ("setup", "call") and not hasattr(report, "wasxfail"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+            self.skipped.append(f"{report.nodeid}: {reason}")
 
 
 outcomes = Outcomes()
 status = pytest.main(["-q", "-p", "no:cacheprovider", *sys.argv[1:]], plugins=[outcomes])
-sys.exit(77 if status == 0 and outcomes.ran and outcomes.ran == outcomes.skipped else status)
+if status == 0 and outcomes.skipped:
+    print(f"python_tests skipped: {len(outcomes.skipped)} test(s) did not run:")
+    for line in outcomes.skipped:
+        print(f"  {line}")
+    sys.exit(77)
+sys.exit(status)
