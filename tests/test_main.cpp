@@ -1,7 +1,9 @@
-// doctest's main, with two rules for the cases that need data or a tool that may be absent (the
+// doctest's main, with three rules for the cases that need data or a tool that may be absent (the
 // "optional" test suite, see tests/support.hpp): a run that names no test case or suite leaves
-// them out, as each runs alone as its own ctest entry; and a run that names some fails when none
-// matches, so that such an entry cannot pass by running nothing after a case is renamed.
+// them out, as each runs alone as its own ctest entry; a run that names some fails when none
+// matches, so that such an entry cannot pass by running nothing after a case is renamed; and a
+// run that names none but runs no case (every case of a file is optional, or a --source-file
+// filter matches nothing) exits with 77, which ctest reports as skipped, not as passed.
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
@@ -47,9 +49,13 @@ int main(int argc, char** argv) {
   context.applyCommandLine(argc, argv);
   const int status = context.run();
   if (context.shouldExit()) return status;
-  if (selected && g_cases_run == 0) {
-    std::fprintf(stderr, "no test case matches the filters given\n");
-    return 1;
+  if (g_cases_run == 0 && status == 0) {
+    if (selected) {
+      std::fprintf(stderr, "no test case matches the filters given\n");
+      return 1;
+    }
+    std::printf("skipped: no test case ran (the filters leave none but optional cases, each a ctest entry of its own)\n");
+    return 77;
   }
   return status;
 }
