@@ -218,6 +218,39 @@ TEST_CASE("database and queries apart, one hold-out rule, grids drawn from an ar
   INFO(r.output);
   REQUIRE(r.status == 0);
 
+  // A folder with a file that is no image and a PNG cut short: the error names both (not only the
+  // first); --skip-unreadable encodes the rest, lists both and records how many were left out.
+  write_class_tree(dir.file("mixed"), 3, 5);
+  std::ofstream(dir.file("mixed/blue/readme.txt")) << "photos of the sky\n";
+  {
+    std::vector<std::uint8_t> png = read_file_bytes(dir.file("mixed/red/101.png"));
+    png.resize(png.size() / 2);
+    write_file_atomically(dir.file("mixed/red/101.png"), png);
+  }
+  const std::string mixed = "encode --model " + model + " --images folder:" + dir.file("mixed") + " --out " + dir.file("mixed.dhc");
+  r = run(mixed);
+  CHECK(r.status == 1);
+  CHECK(r.output.find("folder:" + dir.file("mixed") + ": 2 unreadable images:") != std::string::npos);
+  CHECK(r.output.find("\n  " + dir.file("mixed/blue/readme.txt") + ": ") != std::string::npos);
+  CHECK(r.output.find("\n  " + dir.file("mixed/red/101.png") + ": ") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(dir.file("mixed.dhc")));
+  r = run(mixed + " --skip-unreadable");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r.output.find("wrote " + dir.file("mixed.dhc") + ": 8 8-bit codes") != std::string::npos);
+  CHECK(r.output.find("skipped 2 unreadable images:\n  " + dir.file("mixed/blue/readme.txt") + ": ") != std::string::npos);
+  CHECK(r.output.find("\n  " + dir.file("mixed/red/101.png") + ": ") != std::string::npos);
+  {
+    const EncodedSet kept = load_encoded_set(dir.file("mixed.dhc"));
+    CHECK(kept.codes.size() == 8);  // 3 classes of 3 images, one of them cut short
+    CHECK(kept.labels.size() == 8);
+    CHECK(kept.skipped == 2);
+    CHECK(std::count(kept.paths.begin(), kept.paths.end(), dir.file("mixed/blue/readme.txt")) == 0);
+    CHECK(std::count(kept.paths.begin(), kept.paths.end(), dir.file("mixed/red/101.png")) == 0);
+    CHECK(kept.paths.back() == dir.file("mixed/red/102.png"));
+    CHECK(kept.labels.back() == 2);
+  }
+
   // One set: queries held out by the shared rule, never trained on and not in the database.
   const std::string one = "folder:" + dir.file("photos/train");
   r = run("train --dataset " + one + " --queries-per-class 3" + small + "--out " + dir.file("one.dhm"));
@@ -251,6 +284,41 @@ TEST_CASE("database and queries apart, one hold-out rule, grids drawn from an ar
   r = run("eval --codes " + dir.file("one_db.dhc") + " --query-codes " + dir.file("other_q.dhc"));
   CHECK(r.status == 1);
   CHECK(r.output.find("different rules") != std::string::npos);
+
+  // Sets record the model that made them; sets of two models of one length do not meet, nor does
+  // a model search another's codes.
+  CHECK(db.model == model_digest(load_model(model)));
+  CHECK(one_db.model == model_digest(load_model(dir.file("one.dhm"))));
+  REQUIRE(db.model != one_db.model);
+  r = run("eval --codes " + dir.file("db.dhc") + " --query-codes " + dir.file("one_q.dhc"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find(dir.file("db.dhc") + " and " + dir.file("one_q.dhc") + ": were encoded by different models (model digests " +
+                      db.model + " and " + one_db.model + ")") != std::string::npos);
+  r = run("search --model " + dir.file("one.dhm") + " --codes " + dir.file("db.dhc") + " --image " + dir.file("photos/test/red/101.png"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find(dir.file("db.dhc") + " and " + dir.file("one.dhm") + ": were made by different models") != std::string::npos);
+  r = run("search --model " + model + " --codes " + dir.file("db.dhc") + " --query-codes " + dir.file("one_q.dhc") + " --query 0");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("were encoded by different models") != std::string::npos);
+  // Queries of one model whose labels count other classes: red is yellow there.
+  std::filesystem::copy(dir.file("photos/test"), dir.file("renamed"), std::filesystem::copy_options::recursive);
+  std::filesystem::rename(dir.file("renamed/red"), dir.file("renamed/yellow"));
+  REQUIRE(run("encode --model " + model + " --queries folder:" + dir.file("renamed") + " --out " + dir.file("renamed.dhc")).status == 0);
+  r = run("eval --codes " + dir.file("db.dhc") + " --query-codes " + dir.file("renamed.dhc"));
+  CHECK(r.status == 1);
+  CHECK(r.output.find("number their labels by different class lists (label 2 is class 'red' in " + dir.file("db.dhc") +
+                      " and 'yellow' in " + dir.file("renamed.dhc") + ")") != std::string::npos);
+  r = run("search --model " + model + " --codes " + dir.file("db.dhc") + " --queries folder:" + dir.file("renamed") + " --query 0");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("different class lists") != std::string::npos);
+  // A set of the file version before models were recorded still meets, with a note.
+  save_encoded_set(q, dir.file("q_v2.dhc"), 2);
+  CHECK(load_encoded_set(dir.file("q_v2.dhc")).model.empty());
+  r = run("eval --codes " + dir.file("db.dhc") + " --query-codes " + dir.file("q_v2.dhc") + " --out " + dir.file("old"));
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("note: " + dir.file("db.dhc") + " and " + dir.file("q_v2.dhc") + ": " + dir.file("q_v2.dhc") +
+                      " does not record its model") != std::string::npos);
   // A validation split comes out of the training images and is scored at the end.
   r = run("train --dataset " + one + " --queries-per-class 3 --validation-per-class 2" + small + "--out " + dir.file("v.dhm"));
   INFO(r.output);

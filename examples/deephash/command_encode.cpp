@@ -21,6 +21,7 @@ int command_encode(int argc, char** argv, Job& job) {
                                  {"features", "", "also store the rerank features (fc7 / fc1)"},
                                  {"batch", "N", "images per network pass (default 64)"},
                                  {"decode-threads", "N", "threads decoding images ahead of the network (default 1)"},
+                                 {"skip-unreadable", "", "leave out images that cannot be read, and list them (else: fail, naming them all)"},
                                  threads_option()});
   const CommandSpec spec{"encode", "--model MODEL (--dataset SPEC [--role R] | --database SPEC | --queries SPEC | --images SPEC) --out CODES",
                          "Runs the model over a set of images and writes their codes, labels, class names, where each\n"
@@ -58,6 +59,8 @@ int command_encode(int argc, char** argv, Job& job) {
   o.batch = std::size_t(args.get_int("batch", 64));
   o.decode_workers = unsigned(args.get_int("decode-threads", 1));
   o.label = "encode " + provenance.role;
+  o.model_digest = model_digest(model);
+  o.skip_unreadable = args.has("skip-unreadable");
   const auto start = std::chrono::steady_clock::now();
   if (job.sharded()) {
 #ifdef DEEPHASH_WITH_MPI
@@ -74,10 +77,12 @@ int command_encode(int argc, char** argv, Job& job) {
 #endif
     return 0;
   }
-  encode_source_to_file(*frontend, *images, provenance, args.required("out"), o);
+  const std::vector<UnreadableItem> skipped = encode_source_to_file(*frontend, *images, provenance, args.required("out"), o);
   const double seconds = seconds_since(start);
-  std::printf("wrote %s: %zu %d-bit codes%s (%.1f s, %.0f images/s)\n", args.get("out").c_str(), images->size(),
-              frontend->code_bits(), o.with_features ? ", with features" : "", seconds, double(images->size()) / seconds);
+  const std::size_t encoded = images->size() - skipped.size();
+  std::printf("wrote %s: %zu %d-bit codes%s (%.1f s, %.0f images/s)\n", args.get("out").c_str(), encoded, frontend->code_bits(),
+              o.with_features ? ", with features" : "", seconds, double(encoded) / seconds);
+  if (!skipped.empty()) std::printf("skipped %s\n", describe_unreadable_items(skipped).c_str());
   return 0;
 }
 

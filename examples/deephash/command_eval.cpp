@@ -75,7 +75,9 @@ int command_eval(int argc, char** argv, Job& job) {
     if (job.sharded()) return eval_sharded(args, job, out, threads);
 #endif
     const EncodedSet db = load_encoded_set(args.get("codes")), queries = load_encoded_set(args.required("query-codes"));
-    check_sets_meet(db, queries, args.get("codes"), args.get("query-codes"));
+    Notes notes;
+    notes.add(check_sets_meet(db, queries, args.get("codes"), args.get("query-codes")));
+    notes.print();
     const std::string name = db.source.empty() ? "encoded sets" : db.source;
     const ProtocolResult r = evaluate_encoded(db, queries, protocol_for(db, queries, name), threads);
     const std::vector<ResultRecord> records = {result_record("deephash (ours)", name, db.codes.bits(), r.scores, 0, r.seconds)};

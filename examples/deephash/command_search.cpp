@@ -33,18 +33,6 @@ Query encode_query_image(Frontend& frontend, Image image, int label, std::string
   return q;
 }
 
-// The database codes must be the database of the collection the query comes from, chosen by
-// the same rule: else ids and the query's held-out status would not mean what they seem.
-void check_database_matches(const EncodedSet& db, const RetrievalSets& sets, const std::string& db_path) {
-  if (db.source != sets.database_spec || db.role != "database" || db.holdout != sets.holdout ||
-      db.codes.size() != sets.database->size())
-    throw Error(db_path, "holds the " + (db.role.empty() ? std::string("images") : db.role) + " of " +
-                             (db.source.empty() ? std::string("an unnamed source") : db.source) +
-                             (db.holdout.empty() ? std::string() : " (held out " + db.holdout + ")") + ", not the database of " +
-                             sets.database_spec + (sets.holdout.empty() ? std::string() : " (held out " + sets.holdout + ")") +
-                             ": encode that with `deephash encode --dataset ...` and the same --queries-per-class");
-}
-
 }  // namespace
 
 int command_search(int argc, char** argv, Job&) {
@@ -80,6 +68,10 @@ int command_search(int argc, char** argv, Job&) {
   const std::string db_path = args.required("codes");
   const EncodedSet db = load_encoded_set(db_path);
   check_same_bits(db.codes.bits(), frontend->code_bits(), db_path + " vs " + args.get("model"));
+  // The database must be the model's codes, and the query of the same kind (workflow/evaluation.hpp).
+  const std::string digest = model_digest(model);
+  Notes notes;
+  notes.add(check_made_by(db, digest, db_path, args.get("model")));
   const int channels = frontend->decode_options().channels;
 
   Query q;
@@ -89,7 +81,7 @@ int command_search(int argc, char** argv, Job&) {
     const long n = args.get_int("query", 0);
     if (args.has("query-codes")) {
       const EncodedSet qs = load_encoded_set(args.get("query-codes"));
-      check_sets_meet(db, qs, db_path, args.get("query-codes"));
+      notes.add(check_sets_meet(db, qs, db_path, args.get("query-codes")));
       if (n < 0 || std::size_t(n) >= qs.codes.size())
         throw Error("--query " + std::to_string(n), "is out of range: " + args.get("query-codes") + " holds " +
                                                         std::to_string(qs.codes.size()) + " queries");
@@ -103,10 +95,12 @@ int command_search(int argc, char** argv, Job&) {
       std::shared_ptr<const ImageSource> queries;
       if (args.has("dataset")) {
         const RetrievalSets sets = open_retrieval_sets(args.get("dataset"), holdout_from(args));
-        check_database_matches(db, sets, db_path);
+        notes.add(check_database_of(db, sets, digest, db_path));
         queries = sets.queries;
       } else if (args.has("queries")) {
         queries = open_image_source(args.get("queries"));
+        notes.add(check_sets_meet(db, describe_encoded_set(*queries, {args.get("queries"), "queries", ""}, db.codes.bits(), digest),
+                                  db_path, "the queries of " + args.get("queries")));
       } else {
         throw Error("deephash search", "--query N needs --dataset SPEC, --queries SPEC or --query-codes CODES");
       }
@@ -126,6 +120,7 @@ int command_search(int argc, char** argv, Job&) {
     loaded = std::make_unique<HammingIndex>(db.codes.bits());
     loaded->add(db.codes);
   }
+  notes.print();
   const BinaryIndex& index = *loaded;
   if (std::size_t(index.size()) != db.codes.size())
     throw Error(args.get("index"), "holds " + std::to_string(index.size()) + " codes but " + db_path + " has " +

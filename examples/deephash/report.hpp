@@ -1,6 +1,7 @@
 #pragma once
 // Printing results: a line per method, the paper's table, and the files written.
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -8,6 +9,18 @@
 #include <deephash/workflow/experiment.hpp>
 
 namespace deephash::cli {
+
+// What the checks of workflow/evaluation.hpp could not check, each said once, on stderr.
+struct Notes {
+  std::vector<std::string> lines;
+  void add(const std::vector<std::string>& more) {
+    for (const auto& line : more)
+      if (std::find(lines.begin(), lines.end(), line) == lines.end()) lines.push_back(line);
+  }
+  void print() const {
+    for (const auto& line : lines) std::fprintf(stderr, "note: %s\n", line.c_str());
+  }
+};
 
 inline void print_record(const ResultRecord& r) {
   const std::string bits = r.bits ? std::to_string(r.bits) + " bits" : "";

@@ -20,6 +20,13 @@ struct EncodedSet {
   // the hold-out rule that chose them from one set ("" when the source's sets were used as they
   // are). Two sets meet (search, eval) only when these agree.
   std::string source, role, holdout;
+  // The digest of the model that made the codes (io/container/model_file.hpp's model_digest), ""
+  // when unknown (a set of an older file version, a frontend of one's own): sets meet, and a
+  // model searches a set, only when these agree.
+  std::string model;
+  // Items of the source left out as unreadable (workflow/encoding.hpp, skip_unreadable): the set
+  // holds the source's other items, in order.
+  std::size_t skipped = 0;
   std::vector<std::string> paths;  // per image, a locator that data/locator.hpp's read_image_at reads back
   RowMatrixXf features;            // n x dim, or empty
 };

@@ -49,6 +49,8 @@ inline ShardedEncodeResult encode_sharded(Communicator& comm, Frontend& frontend
                                           const Provenance& provenance, const std::string& out, EncodeOptions options = {}) {
   const std::string step = "sharded encode of " + images->spec() + " into " + out;
   const std::size_t n = images->size();
+  // Each shard holds the items of its slice (the manifest says which): none may be left out.
+  if (options.skip_unreadable) throw Error(step, "unreadable items cannot be skipped in a sharded encode: encode in one process");
   agree_on_values(comm, step, {n, std::uint64_t(frontend.code_bits()), std::uint64_t(options.with_features)},
                   "the collection's size, the code length or --features (each rank must open the same images and model)");
 

@@ -12,6 +12,8 @@
 #include "deephash/core/progress.hpp"
 #include "deephash/data/batch_stream.hpp"
 #include "deephash/data/image_source.hpp"
+#include "deephash/data/subset_source.hpp"
+#include "deephash/data/unreadable_items.hpp"
 #include "deephash/frontend.hpp"
 #include "deephash/io/container/codes_file.hpp"
 
@@ -24,6 +26,12 @@ struct EncodeOptions {
   std::size_t prefetch_batches = 4;
   bool show_progress = true;
   std::string label = "encode";
+  // The frontend's model as the set records it (io/container/model_file.hpp's model_digest), so
+  // that sets of other models are refused where they meet; "" when there is none to name.
+  std::string model_digest;
+  // Leave out the items that cannot be read (and say which, and record how many in the set)
+  // instead of failing; without it, a failure names every unreadable item.
+  bool skip_unreadable = false;
 };
 
 // Where the images of an encoded set came from; stored with the codes (codes/encoded_set.hpp).
@@ -34,8 +42,10 @@ struct Provenance {
 };
 
 // An encoded set with no codes yet: what is known of the images before encoding them.
-inline EncodedSet describe_encoded_set(const ImageSource& images, const Provenance& provenance, int bits) {
+inline EncodedSet describe_encoded_set(const ImageSource& images, const Provenance& provenance, int bits,
+                                       const std::string& model_digest = "") {
   EncodedSet s;
+  s.model = model_digest;
   s.codes = BitCodes(0, bits);
   s.labels = images.labels();
   s.class_names = images.class_names();
@@ -72,27 +82,75 @@ void encode_batches(Frontend& frontend, const ImageSource& images, const EncodeO
   if (o.show_progress) progress.finish();
 }
 
+namespace detail {
+
+// Runs encode(readable items, how many were left out) over `images`. The items are known before
+// encoding starts (a set's file begins with their labels and locators), so unreadable ones are
+// found by a pass of their own: first, when they are to be skipped; else only once encoding has
+// failed, to name every one in the error rather than the first. Returns the items left out.
+template <class Encode>
+std::vector<UnreadableItem> encode_readable(Frontend& frontend, const ImageSource& images, const EncodeOptions& o, Encode&& encode) {
+  const int channels = frontend.decode_options().channels;
+  if (!o.skip_unreadable) {
+    try {
+      encode(images, std::size_t(0));
+    } catch (const Error&) {
+      const std::vector<UnreadableItem> bad = find_unreadable_items(images, channels, o.decode_workers);
+      if (bad.empty()) throw;
+      throw Error(images.spec(), describe_unreadable_items(bad) + "\n(EncodeOptions::skip_unreadable, `deephash encode --skip-unreadable`, encodes the rest)");
+    }
+    return {};
+  }
+  std::vector<UnreadableItem> bad = find_unreadable_items(images, channels, o.decode_workers);
+  if (bad.empty()) {
+    encode(images, std::size_t(0));
+    return bad;
+  }
+  std::vector<std::size_t> readable;
+  for (std::size_t i = 0, b = 0; i < images.size(); ++i) {
+    if (b < bad.size() && bad[b].item == i) ++b;
+    else readable.push_back(i);
+  }
+  if (readable.empty()) throw Error(images.spec(), "holds no readable image: " + describe_unreadable_items(bad));
+  // The source outlives the subset, which only this call holds: a shared_ptr that owns nothing.
+  const SubsetSource subset(std::shared_ptr<const ImageSource>(&images, [](const ImageSource*) {}), std::move(readable),
+                            images.spec());
+  encode(subset, bad.size());
+  return bad;
+}
+
+}  // namespace detail
+
 // The codes (and features) of every item, with labels, class names and locators.
 inline EncodedSet encode_source(Frontend& frontend, const ImageSource& images, const Provenance& provenance,
                                 const EncodeOptions& o = {}) {
-  EncodedSet s = describe_encoded_set(images, provenance, frontend.code_bits());
-  if (o.with_features) s.features.resize(Eigen::Index(images.size()), frontend.feature_dim());
-  encode_batches(frontend, images, o, [&](std::size_t first, const BitCodes& codes, const RowMatrixXf&, const RowMatrixXf& f) {
-    s.codes.append(codes);
-    if (f.size()) s.features.middleRows(Eigen::Index(first), f.rows()) = f;
+  EncodedSet s;
+  detail::encode_readable(frontend, images, o, [&](const ImageSource& readable, std::size_t skipped) {
+    s = describe_encoded_set(readable, provenance, frontend.code_bits(), o.model_digest);
+    s.skipped = skipped;
+    if (o.with_features) s.features.resize(Eigen::Index(readable.size()), frontend.feature_dim());
+    encode_batches(frontend, readable, o, [&](std::size_t first, const BitCodes& codes, const RowMatrixXf&, const RowMatrixXf& f) {
+      s.codes.append(codes);
+      if (f.size()) s.features.middleRows(Eigen::Index(first), f.rows()) = f;
+    });
   });
   return s;
 }
 
 // The same, streamed to an encoded-set file: memory holds one batch, not the collection.
-inline void encode_source_to_file(Frontend& frontend, const ImageSource& images, const Provenance& provenance,
-                                  const std::string& path, const EncodeOptions& o = {}) {
-  EncodedSet header = describe_encoded_set(images, provenance, frontend.code_bits());
-  EncodedSetWriter writer(path, header, images.size(), o.with_features ? frontend.feature_dim() : 0);
-  encode_batches(frontend, images, o, [&](std::size_t, const BitCodes& codes, const RowMatrixXf&, const RowMatrixXf& f) {
-    writer.append(codes, f);
+// Returns the items left out (skip_unreadable).
+inline std::vector<UnreadableItem> encode_source_to_file(Frontend& frontend, const ImageSource& images,
+                                                         const Provenance& provenance, const std::string& path,
+                                                         const EncodeOptions& o = {}) {
+  return detail::encode_readable(frontend, images, o, [&](const ImageSource& readable, std::size_t skipped) {
+    EncodedSet header = describe_encoded_set(readable, provenance, frontend.code_bits(), o.model_digest);
+    header.skipped = skipped;
+    EncodedSetWriter writer(path, header, readable.size(), o.with_features ? frontend.feature_dim() : 0);
+    encode_batches(frontend, readable, o, [&](std::size_t, const BitCodes& codes, const RowMatrixXf&, const RowMatrixXf& f) {
+      writer.append(codes, f);
+    });
+    writer.commit();
   });
-  writer.commit();
 }
 
 }  // namespace deephash

@@ -1,12 +1,15 @@
 #pragma once
 // Saving and loading an EncodedSet (codes/encoded_set.hpp). Container kind "CODE".
-// Version 2 (written), little-endian:
+// Version 3 (written), little-endian:
 //   u32 bits, u64 n, u32 dim (0: no features), string source, string role, string holdout,
+//   string model (the digest of the model that made the codes, "" when unknown),
+//   u64 skipped (items of the source left out as unreadable),
 //   u32 m + string[m] class names, i32[n] labels, u32 p (0 or n) + string[p] locators,
 //   then the images in chunks of kChunkItems (the last may be shorter), each chunk:
 //   its codes (ceil(bits/64) u64 words each), then its features (dim f32 each).
 // Everything before the chunks is known before encoding starts, and each chunk holds codes and
 // features of the same images, so EncodedSetWriter streams a set to disk as it is encoded.
+// Version 2 (read only): version 3 without the model.
 // Version 1 (read only): u32 bits, u64 n, codes, i32[n] labels, class names, string dataset,
 // string split, paths, u32 dim + f32[n * dim] features.
 
@@ -21,6 +24,7 @@
 namespace deephash {
 
 inline constexpr char kCodesFileKind[5] = "CODE";
+inline constexpr std::uint32_t kCodesFileVersion = 3;
 
 namespace detail {
 
@@ -31,7 +35,9 @@ inline void check_encoded_set_header(const EncodedSet& s, std::size_t n, const s
     throw Error(path, "inconsistent encoded set: the labels and locators must cover the " + std::to_string(n) + " images");
 }
 
-inline ByteWriter encoded_set_header(const EncodedSet& s, std::size_t n, std::size_t dim) {
+// `version` other than the current one only to check that older files still read.
+inline ByteWriter encoded_set_header(const EncodedSet& s, std::size_t n, std::size_t dim,
+                                     std::uint32_t version = kCodesFileVersion) {
   ByteWriter w;
   w.write<std::uint32_t>(std::uint32_t(s.codes.bits()));
   w.write<std::uint64_t>(n);
@@ -39,6 +45,10 @@ inline ByteWriter encoded_set_header(const EncodedSet& s, std::size_t n, std::si
   w.write_string(s.source);
   w.write_string(s.role);
   w.write_string(s.holdout);
+  if (version >= 3) {
+    w.write_string(s.model);
+    w.write<std::uint64_t>(s.skipped);
+  }
   w.write<std::uint32_t>(std::uint32_t(s.class_names.size()));
   for (const auto& c : s.class_names) w.write_string(c);
   w.append(s.labels.data(), s.labels.size() * 4);
@@ -55,9 +65,11 @@ inline ByteWriter encoded_set_header(const EncodedSet& s, std::size_t n, std::si
 class EncodedSetWriter {
  public:
   // `header` holds everything but the codes and features (its codes give only the length).
-  EncodedSetWriter(const std::string& path, const EncodedSet& header, std::size_t n, std::size_t dim)
-      : EncodedSetWriter(path, header, n, dim, (detail::check_encoded_set_header(header, n, path),
-                                                detail::encoded_set_header(header, n, dim))) {}
+  // `version`: as for encoded_set_header.
+  EncodedSetWriter(const std::string& path, const EncodedSet& header, std::size_t n, std::size_t dim,
+                   std::uint32_t version = kCodesFileVersion)
+      : EncodedSetWriter(path, header, n, dim, version,
+                         (detail::check_encoded_set_header(header, n, path), detail::encoded_set_header(header, n, dim, version))) {}
 
   // The next images' codes and (n x dim) features; features empty when dim is 0.
   void append(const BitCodes& codes, const RowMatrixXf& features) {
@@ -84,9 +96,10 @@ class EncodedSetWriter {
 
  private:
   // The header is serialised once: its size goes into the container's, its bytes first.
-  EncodedSetWriter(const std::string& path, const EncodedSet& header, std::size_t n, std::size_t dim, const ByteWriter& head)
+  EncodedSetWriter(const std::string& path, const EncodedSet& header, std::size_t n, std::size_t dim, std::uint32_t version,
+                   const ByteWriter& head)
       : path_(path), n_(n), dim_(dim), words_(std::size_t(header.codes.words_per_code())),
-        out_(path, kCodesFileKind, 2, head.bytes().size() + std::uint64_t(n) * (words_ * 8 + std::uint64_t(dim) * 4)),
+        out_(path, kCodesFileKind, version, head.bytes().size() + std::uint64_t(n) * (words_ * 8 + std::uint64_t(dim) * 4)),
         pending_codes_(0, header.codes.bits()) {
     out_.write(head.bytes().data(), head.bytes().size());
   }
@@ -108,12 +121,12 @@ class EncodedSetWriter {
   std::vector<float> pending_features_;
 };
 
-inline void save_encoded_set(const EncodedSet& s, const std::string& path) {
+inline void save_encoded_set(const EncodedSet& s, const std::string& path, std::uint32_t version = kCodesFileVersion) {
   const std::size_t n = s.codes.size(), dim = s.features.size() ? std::size_t(s.features.cols()) : 0;
   if (s.features.size() && std::size_t(s.features.rows()) != n)
     throw Error(path, "inconsistent encoded set: " + std::to_string(s.features.rows()) + " feature rows for " +
                           std::to_string(n) + " codes");
-  EncodedSetWriter out(path, s, n, dim);
+  EncodedSetWriter out(path, s, n, dim, version);
   out.append(s.codes, s.features);
   out.commit();
 }
@@ -160,7 +173,8 @@ inline EncodedSet parse_encoded_set_v1(ByteReader& r, const std::string& path) {
   return s;
 }
 
-inline EncodedSet parse_encoded_set_v2(ByteReader& r, const std::string& path) {
+// Versions 2 and 3 (which adds the model).
+inline EncodedSet parse_encoded_set_v2(ByteReader& r, const std::string& path, std::uint32_t version) {
   EncodedSet s;
   const auto bits = r.read<std::uint32_t>("code length");
   if (bits < 1 || bits > std::uint32_t(kMaxCodeBits)) throw Error(path, "code length " + std::to_string(bits) + " is out of range");
@@ -172,6 +186,10 @@ inline EncodedSet parse_encoded_set_v2(ByteReader& r, const std::string& path) {
   s.source = r.read_string("source");
   s.role = r.read_string("role");
   s.holdout = r.read_string("hold-out rule");
+  if (version >= 3) {
+    s.model = r.read_string("model digest");
+    s.skipped = std::size_t(r.read<std::uint64_t>("count of skipped items"));
+  }
   read_class_names_and_paths(r, s, n, path, true);
   read_paths(r, s, n, path);
   if (n > r.remaining() / (words * 8 + std::uint64_t(dim) * 4))
@@ -194,9 +212,9 @@ inline EncodedSet parse_encoded_set_v2(ByteReader& r, const std::string& path) {
 }  // namespace detail
 
 inline EncodedSet parse_encoded_set(std::vector<std::uint8_t> bytes, const std::string& path) {
-  const ContainerContents file = parse_container(std::move(bytes), path, kCodesFileKind, 2);
+  const ContainerContents file = parse_container(std::move(bytes), path, kCodesFileKind, kCodesFileVersion);
   ByteReader r = file.payload(path);
-  EncodedSet s = file.version == 1 ? detail::parse_encoded_set_v1(r, path) : detail::parse_encoded_set_v2(r, path);
+  EncodedSet s = file.version == 1 ? detail::parse_encoded_set_v1(r, path) : detail::parse_encoded_set_v2(r, path, file.version);
   if (!r.at_end()) throw Error(path, "unexpected bytes after the encoded set");
   return s;
 }
@@ -226,9 +244,10 @@ inline void append_encoded_set(EncodedSet& set, EncodedSet&& more, const std::st
   }
   if (more.codes.bits() != set.codes.bits() || more.features.cols() != set.features.cols() ||
       more.paths.empty() != set.paths.empty() || more.source != set.source || more.role != set.role ||
-      more.holdout != set.holdout || more.class_names != set.class_names)
-    throw Error(where, "the shards disagree on the code length, features, locators, classes or provenance of the set");
+      more.holdout != set.holdout || more.model != set.model || more.class_names != set.class_names)
+    throw Error(where, "the shards disagree on the code length, features, locators, classes, model or provenance of the set");
   set.codes.append(more.codes);
+  set.skipped += more.skipped;
   set.labels.insert(set.labels.end(), more.labels.begin(), more.labels.end());
   set.paths.insert(set.paths.end(), more.paths.begin(), more.paths.end());
   if (more.features.size()) {

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "deephash/core/digest.hpp"
 #include "deephash/io/caffe/prototxt.hpp"
 #include "deephash/io/container/format.hpp"
 #include "deephash/nn/hashing_model.hpp"
@@ -162,6 +163,16 @@ inline HashingModel parse_model(std::vector<std::uint8_t> bytes, const std::stri
 }
 
 inline HashingModel load_model(const std::string& path) { return parse_model(read_file_bytes(path), path); }
+
+// What tells models apart: a digest of the payload its file holds (network, transformation,
+// class names, description, weights; core/digest.hpp), as this version writes it — so a model
+// gives one digest whichever file version it was read from. Encoded sets record it
+// (codes_file.hpp), and sets meet only when they were made by one model.
+inline std::string model_digest(const HashingModel& m) {
+  ByteWriter w;
+  detail::write_model(w, m);
+  return digest64_hex(w.bytes().data(), w.bytes().size());
+}
 
 inline void save_snapshot(const TrainingSnapshot& s, const std::string& path) {
   ByteWriter w;
