@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include <deephash/io/container/codes_file.hpp>
@@ -199,4 +200,60 @@ TEST_CASE("mpirun -np 2 deephash train: one model, written by rank 0; a batch th
   CHECK(r.status != 0);
   CHECK(count(r.output, "does not split evenly over 2 ranks") >= 1);
   CHECK_FALSE(std::filesystem::exists(dir.file("n.dhm")));
+}
+
+TEST_CASE("the staging files of a killed encode are removed by the next encode to the same output; a live writer's are not") {
+  TempDir dir;
+  test::write_split(dir.path.string(), "train", 60, 1);
+  test::write_split(dir.path.string(), "t10k", 10, 2);
+  const std::string out = dir.file("db.dhc");
+  const std::string encode = "encode --dataset fashion-mnist:" + dir.path.string() + " --model " + kModel + " --threads 1 --out " + out;
+  // What a writer killed half-way leaves: its temporary file, held by no process.
+  auto abandon = [](const std::string& path) {
+    const pid_t child = fork();
+    REQUIRE(child >= 0);
+    if (child == 0) {
+      AtomicFileWriter w(path);
+      w.write("half a shard", 12);
+      ::kill(::getpid(), SIGKILL);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    REQUIRE(WIFSIGNALED(status));
+  };
+  auto temporaries = [&] {
+    std::set<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir.path))
+      if (e.path().filename().string().find(".tmp-") != std::string::npos) names.insert(e.path().string());
+    return names;
+  };
+  abandon(out + ".part-1-of-3.staged");  // a 3-rank encode killed
+  abandon(out + ".part-0-of-2.staged");  // a 2-rank one
+  REQUIRE(temporaries().size() == 2);
+  // A writer still at work (a job alongside this one) keeps its file.
+  AtomicFileWriter live(out + ".part-1-of-2.staged");
+  live.write("in progress", 11);
+  std::set<std::string> live_files;
+  for (const auto& t : temporaries())
+    if (t.find(".part-1-of-2.staged.tmp-") != std::string::npos) live_files.insert(t);
+  REQUIRE(live_files.size() == 1);
+
+  Run r = deephash_job(2, encode);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(load_encoded_set(out).codes.size() == 60);
+  CHECK(temporaries() == live_files);
+
+  // One process: the same for its own temporary file.
+  abandon(out);
+  REQUIRE(temporaries().size() == 2);
+  const std::set<std::string> before_live = temporaries();
+  AtomicFileWriter also_live(out);
+  for (const auto& t : temporaries())
+    if (!before_live.count(t)) live_files.insert(t);
+  REQUIRE(live_files.size() == 2);
+  r = deephash_one(encode);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(temporaries() == live_files);
 }

@@ -2,8 +2,16 @@
 // Saving without ever losing what was saved before: bytes go to a temporary file in the same
 // directory, are flushed to disk, and only then renamed over the destination. A crash, a full
 // disk or an exception at any point leaves the old file as it was.
+//
+// A writer holds an exclusive lock (flock) on its temporary file for as long as it lives, and the
+// kernel drops the lock when the process dies, however it dies. So a temporary file that can be
+// locked was abandoned by a writer that was killed before it could remove it, and the next save to
+// the same destination removes it; one that cannot be locked belongs to a writer still at work
+// (another process, another host sharing the folder) and is left alone.
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "deephash/core/error.hpp"
@@ -20,14 +29,73 @@
 
 namespace deephash {
 
+// Removes the files of `directory` whose name `matches` and that no live writer holds locked (see
+// above): temporary files of writers that were killed. Returns their paths. Files that cannot be
+// opened or locked for another reason are left as they are.
+template <class Matches>
+std::vector<std::string> remove_abandoned_temporaries(const std::string& directory, Matches&& matches) {
+  std::vector<std::string> removed;
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return removed;
+  std::vector<std::string> names;
+  while (const ::dirent* e = ::readdir(dir))
+    if (matches(std::string(e->d_name))) names.emplace_back(e->d_name);
+  ::closedir(dir);
+  for (const std::string& name : names) {
+    const std::string path = directory + "/" + name;
+    const int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) continue;
+    struct stat st;
+    // Unlinked while locked: a writer that creates the file just now finds it gone (see the
+    // constructor below) and makes another.
+    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && ::flock(fd, LOCK_EX | LOCK_NB) == 0 && ::unlink(path.c_str()) == 0)
+      removed.push_back(path);
+    ::close(fd);
+  }
+  return removed;
+}
+
+namespace detail {
+
+// The directory and file name of `path`.
+inline std::pair<std::string, std::string> split_path(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos) return {".", path};
+  return {slash == 0 ? "/" : path.substr(0, slash), path.substr(slash + 1)};
+}
+
+inline constexpr char kTemporarySuffix[] = ".tmp-XXXXXX";
+
+// Whether `name` is a temporary file name of AtomicFileWriter for the file named `file`.
+inline bool is_temporary_of(const std::string& name, const std::string& file) {
+  const std::size_t suffix = sizeof kTemporarySuffix - 1;
+  return name.size() == file.size() + suffix && name.compare(0, file.size() + 5, file + ".tmp-") == 0;
+}
+
+}  // namespace detail
+
 class AtomicFileWriter {
  public:
   explicit AtomicFileWriter(std::string path) : path_(std::move(path)) {
     // Else the file would be written whole and only the rename would fail.
     require_not_directory(path_, "a file to write");
-    temp_path_ = path_ + ".tmp-XXXXXX";
-    fd_ = ::mkstemp(&temp_path_[0]);
-    if (fd_ < 0) fail("cannot create a temporary file next to it", errno);
+    const std::pair<std::string, std::string> where = detail::split_path(path_);  // directory, file name
+    remove_abandoned_temporaries(where.first, [&](const std::string& name) { return detail::is_temporary_of(name, where.second); });
+    for (;;) {
+      temp_path_ = path_ + detail::kTemporarySuffix;
+      fd_ = ::mkstemp(&temp_path_[0]);
+      if (fd_ < 0) fail("cannot create a temporary file next to it", errno);
+      int locked;
+      do locked = ::flock(fd_, LOCK_EX);
+      while (locked != 0 && errno == EINTR);
+      // Locking is what tells a live writer from a dead one; where the file system has no locks
+      // (flock fails), the file is still written, only not told apart.
+      struct stat mine, named;
+      if (locked != 0 || (::fstat(fd_, &mine) == 0 && ::stat(temp_path_.c_str(), &named) == 0 && mine.st_ino == named.st_ino &&
+                          mine.st_dev == named.st_dev))
+        break;
+      ::close(fd_);  // another save removed it between mkstemp and flock, taking it for abandoned
+    }
   }
 
   ~AtomicFileWriter() {

@@ -10,7 +10,9 @@
 // Failure anywhere (an unreadable image, a full disk, ranks that disagree on the collection)
 // stops every rank with the message before any shard is put in place: each rank encodes into a
 // staging file, and the shards are renamed into place and the manifest written only when every
-// rank has finished. An earlier encode to the same --out stays whole until then.
+// rank has finished. An earlier encode to the same --out stays whole until then. The staging files
+// of an encode to the same --out that was killed (by any number of ranks) are removed when the
+// next one starts, unless a live process still writes them (core/atomic_file.hpp).
 
 #include <cstdio>
 #include <filesystem>
@@ -19,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "deephash/core/atomic_file.hpp"
 #include "deephash/data/subset_source.hpp"
 #include "deephash/io/container/shard_manifest.hpp"
 #include "deephash/mpi/communicator.hpp"
@@ -38,6 +41,18 @@ inline void agree_on_values(Communicator& comm, const std::string& step, const s
     if (highest[i] != ~lowest_inverted[i]) problem = "the ranks disagree on " + what;
   // Every rank found the same disagreement: report it once, as rank 0's.
   comm.agree(step, comm.rank() == 0 ? problem : std::string());
+}
+
+// Removes the staging files of killed encodes to `out` (OUT.part-R-of-N.staged.tmp-XXXXXX, any R
+// and N) that no live writer holds; returns their paths.
+inline std::vector<std::string> remove_abandoned_staged_shards(const std::string& out) {
+  const std::pair<std::string, std::string> where = detail::split_path(out);  // directory, file name
+  const std::string prefix = where.second + ".part-", suffix = ".staged.tmp-";
+  const std::size_t unique = sizeof detail::kTemporarySuffix - sizeof ".tmp-";  // mkstemp's six characters
+  return remove_abandoned_temporaries(where.first, [&](const std::string& name) {
+    return name.size() > prefix.size() + suffix.size() + unique && name.compare(0, prefix.size(), prefix) == 0 &&
+           name.compare(name.size() - unique - suffix.size(), suffix.size(), suffix) == 0;
+  });
 }
 
 struct ShardedEncodeResult {
@@ -67,6 +82,7 @@ inline ShardedEncodeResult encode_sharded(Communicator& comm, Frontend& frontend
   // Encoded into a staging file first: a failure on any rank leaves an earlier encode to the same
   // --out (its manifest and shards) as it was.
   const std::string staged = mine.shard + ".staged";
+  if (rank == 0) remove_abandoned_staged_shards(out);
   std::string problem;
   try {
     encode_source_to_file(frontend, slice, provenance, staged, options);
