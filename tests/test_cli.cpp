@@ -128,6 +128,54 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
   for (const char* field : {"\"method\": \"deephash (ours)\"", "\"method\": \"ITQ\"", "\"map_at_1000\"", "\"precision_at_k\"",
                             "\"train_seconds\"", "\"eval_seconds\"", "\"bits\": 16"})
     CHECK(text.find(field) != std::string::npos);
+  // The model's scores are those of its codes, ranked and scored here by hand: the database as
+  // encoded above, the queries encoded the same way (eval encodes both in batches of 64, as encode does).
+  REQUIRE(run("encode --model " + dir.file("m.dhm") + " " + data + " --role queries --out " + dir.file("q.dhc")).status == 0);
+  {
+    const EncodedSet queries = load_encoded_set(dir.file("q.dhc"));
+    REQUIRE(queries.codes.size() == 50);
+    const std::string ours = text.substr(text.find("\"method\": \"deephash (ours)\""));
+    const std::string record = ours.substr(0, ours.find("\"train_seconds\""));
+    auto number_after = [&](const std::string& key) {
+      const auto at = record.find(key);
+      REQUIRE(at != std::string::npos);
+      return std::stod(record.substr(at + key.size()));
+    };
+    std::vector<std::size_t> ks;  // the k of each precision@k reported: {"1": p, "10": p, ...}
+    const std::size_t open = record.find('{', record.find("\"precision_at_k\""));
+    std::istringstream entries(record.substr(open + 1, record.find('}', open) - open - 1));
+    for (std::string entry; std::getline(entries, entry, ',');) ks.push_back(std::size_t(std::stoul(entry.substr(entry.find('"') + 1))));
+    REQUIRE_FALSE(ks.empty());
+    double map = 0;
+    std::vector<double> precision(ks.size(), 0.0);
+    const std::size_t n = db.codes.size(), words = std::size_t(db.codes.words_per_code());
+    for (std::size_t q = 0; q < queries.codes.size(); ++q) {
+      std::vector<std::pair<int, std::size_t>> ranked;  // (Hamming distance, database row): ties in database order
+      for (std::size_t i = 0; i < n; ++i) {
+        int d = 0;
+        for (std::size_t w = 0; w < words; ++w)
+          d += __builtin_popcountll(db.codes.data()[i * words + w] ^ queries.codes.data()[q * words + w]);
+        ranked.emplace_back(d, i);
+      }
+      std::sort(ranked.begin(), ranked.end());
+      double sum = 0;
+      std::size_t hits = 0;
+      for (std::size_t r = 0; r < std::min<std::size_t>(1000, n); ++r) {
+        const bool relevant = db.labels[ranked[r].second] == queries.labels[q];
+        if (relevant) sum += double(++hits) / double(r + 1);
+        for (std::size_t j = 0; j < ks.size(); ++j)
+          if (r < ks[j] && relevant) precision[j] += 1.0 / double(ks[j]);
+      }
+      map += hits ? sum / double(hits) : 0.0;  // AP over the relevant items retrieved
+    }
+    map /= double(queries.codes.size());
+    // results.json keeps 6 significant digits.
+    CHECK(number_after("\"map_at_1000\": ") == doctest::Approx(map).epsilon(1e-6));
+    for (std::size_t j = 0; j < ks.size(); ++j) {
+      INFO("precision@" << ks[j]);
+      CHECK(number_after("\"" + std::to_string(ks[j]) + "\": ") == doctest::Approx(precision[j] / double(queries.codes.size())).epsilon(1e-6));
+    }
+  }
   CHECK(std::ifstream(dir.file("out/precision_at_k_16bits.svg")).good());
   CHECK(std::ifstream(dir.file("out/retrieval_examples.png")).good());
 
