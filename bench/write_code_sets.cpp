@@ -1,25 +1,26 @@
 // deephash_bench_write_sets: writes the benchmark material of the one-run tables (bench_tables.cpp)
 // into a cache folder, once; bench/code_sets.hpp says what a set folder holds.
 //
-//   deephash_bench_write_sets --set NAME [--cache DIR] [--rounds R] [--queries N]
+//   deephash_bench_write_sets --set NAME [--cache DIR] [--queries N]
 //
-// Real codes: NAME = <model>-aug, <model> one of the shipped models (examples/models/: cifar10-48bit,
-// cifar10-32bit, cifar10-12bit, fashion-mnist-48bit; there is no 64-bit model).
+// Real codes: NAME = <model>-aug or <model>-aug<R> (R rounds, below), <model> one of the shipped
+// models (examples/models/: cifar10-48bit, cifar10-32bit, cifar10-12bit, fashion-mnist-48bit;
+// there is no 64-bit model).
 //   database  the model's own training collection's database images (CIFAR-10: the training
 //             archive's 40,000 database images under the project's hold-out rule; Fashion-MNIST:
 //             the 60,000 training images), R times: round 0 as they are, rounds 1..R-1 each image
-//             under its own random augmentation. R defaults to the rounds that pass 10^6 codes
-//             (CIFAR-10: 26 -> 1,040,000; Fashion-MNIST: 17 -> 1,020,000). One round is one part
+//             under its own random augmentation. Without R in the name, the rounds that pass
+//             10^6 codes (CIFAR-10: 25 -> 1,000,000; Fashion-MNIST: 17 -> 1,020,000). One round is one part
 //             file, so an interrupted run resumes at the first missing round.
 //   queries   N (1,000) images evenly spaced over images no database code comes from (CIFAR-10:
 //             the held-out query images; Fashion-MNIST: the test images), once as they are and
 //             once augmented: 2N queries.
-//   Augmentation (seeded by set, round and image; the same every run): horizontal flip (p 0.5);
+//   Augmentation (seeded by round and image; the same every run): horizontal flip (p 0.5);
 //   a crop of 80-100% of the side at a random position, resized back; a rotation of -15..15
 //   degrees (one affine map with the crop, bilinear, edges clamped); brightness -25..25 grey
 //   levels and contrast x0.75..1.25 about the image's mean; Gaussian noise of sigma 0..8.
-//   Encoding runs at about the model's CPU rate (measured here: see /tmp notes of the benchmark
-//   report); at 10^6 images it takes a long time on a small machine: run it once, nice'd.
+//   Encoding is the model's forward pass, image by image: each round prints its rate; 10^6
+//   images take hours on two cores. Run it once; the cache keeps it.
 //
 // Synthetic codes: NAME = synthetic-c<centres>-p<flip>-n<count>-b<bits> (code_sets.hpp), e.g.
 //   synthetic-c10-p0.1-n10000000-b64, -c1000-, -c100000-, and c0 for uniform codes. Parts of
@@ -124,6 +125,15 @@ std::string describe_codes(const BitCodes& database, const std::vector<int>& lab
   return out.str();
 }
 
+// save_encoded_set, a chunk at a time: EncodedSetWriter copies what is left after each chunk it
+// writes, so that handing it 10^7 codes at once costs time quadratic in their number.
+void save_set(const EncodedSet& s, const fs::path& path) {
+  EncodedSetWriter writer(path.string(), s, s.codes.size(), 0);
+  for (std::size_t first = 0; first < s.codes.size(); first += detail::kEncodedSetChunkItems)
+    writer.append(s.codes.slice(first, std::min(s.codes.size(), first + detail::kEncodedSetChunkItems)), RowMatrixXf());
+  writer.commit();
+}
+
 void finish_set(const fs::path& folder, std::size_t parts, const std::string& about) {
   std::ofstream(folder / "about.txt") << about;
   std::ofstream(folder / "complete") << parts << "\n";
@@ -145,14 +155,14 @@ void write_synthetic(const fs::path& folder, const bench::SyntheticSpec& spec) {
     const std::size_t first = p * kPart, count = std::min(kPart, spec.n - first);
     header.role = "database";
     bench::synthetic_codes(spec, centres, 0, first, count, header.codes, header.labels);
-    save_encoded_set(header, path.string());
+    save_set(header, path);
     std::printf("part %zu/%zu: %zu codes in %.1f s\n", p + 1, parts, count,
                 std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     std::fflush(stdout);
   }
   header.role = "queries";
   bench::synthetic_codes(spec, centres, 1, 0, spec.queries, header.codes, header.labels);
-  save_encoded_set(header, (folder / "queries.dhc").string());
+  save_set(header, folder / "queries.dhc");
   const bench::CodeSet set = bench::load_code_set_parts(folder, parts);
   std::ostringstream about;
   about << "set: " << spec.name() << "\n" << header.source << "\n"
@@ -295,7 +305,7 @@ void write_real(const fs::path& folder, const std::string& model_name, std::size
   encode_round(*frontend, query_images, kSeed + 1, 1000, header, augmented);
   EncodedSet q = load_encoded_set(plain.string());
   append_encoded_set(q, load_encoded_set(augmented.string()), augmented.string());
-  save_encoded_set(q, (folder / "queries.dhc").string());
+  save_set(q, folder / "queries.dhc");
   fs::remove(plain);
   fs::remove(augmented);
   const bench::CodeSet set = bench::load_code_set_parts(folder, rounds);
@@ -322,16 +332,15 @@ int main(int argc, char** argv) {
     try {
       if (a == "--set") name = value();
       else if (a == "--cache") cache = value();
-      else if (a == "--rounds") rounds = std::stoul(value());
       else if (a == "--queries") queries = std::stoul(value());
-      else throw Error(a, "unknown option (--set NAME [--cache DIR] [--rounds R] [--queries N])");
+      else throw Error(a, "unknown option (--set NAME [--cache DIR] [--queries N])");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "%s\n", e.what());
       return 2;
     }
   }
   if (name.empty()) {
-    std::fprintf(stderr, "usage: %s --set NAME [--cache DIR] [--rounds R] [--queries N]  (see the header of bench/write_code_sets.cpp)\n", argv[0]);
+    std::fprintf(stderr, "usage: %s --set NAME [--cache DIR] [--queries N]  (see the header of bench/write_code_sets.cpp)\n", argv[0]);
     return 2;
   }
   try {
@@ -345,8 +354,12 @@ int main(int argc, char** argv) {
       bench::SyntheticSpec spec = bench::parse_synthetic_name(name);
       spec.queries = queries;
       write_synthetic(folder, spec);
-    } else if (name.size() > 4 && name.compare(name.size() - 4, 4, "-aug") == 0) {
-      write_real(folder, name.substr(0, name.size() - 4), rounds, queries);
+    } else if (const std::size_t aug = name.rfind("-aug"); aug != std::string::npos && aug > 0 &&
+               name.find_first_not_of("0123456789", aug + 4) == std::string::npos) {
+      // <model>-aug<R>: R rounds (a smaller set, e.g. for a quick run); <model>-aug: enough for 10^6.
+      if (aug + 4 < name.size()) rounds = std::stoul(name.substr(aug + 4));
+      if (aug + 4 < name.size() && rounds == 0) throw Error(name, "needs at least one round");
+      write_real(folder, name.substr(0, aug), rounds, queries);
     } else {
       throw Error(name, "is neither a synthetic set name (synthetic-c<centres>-p<flip>-n<count>-b<bits>) nor <shipped model>-aug");
     }
