@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <random>
+#include <set>
+#include <sstream>
 
 #include <deephash/data/idx.hpp>
 #include <deephash/data/image_decode.hpp>
@@ -418,4 +421,60 @@ TEST_CASE("the command explains bad input and fails without writing anything") {
     CHECK(r.status == 0);
     CHECK(r.output.find("usage: deephash") != std::string::npos);
   }
+}
+
+TEST_CASE("search --index reads the FAISS files that index --format faiss writes") {
+  TempDir dir;
+  write_split(dir.path.string(), "train", 100, 1);
+  write_split(dir.path.string(), "t10k", 20, 2);
+  const std::string data = "--dataset fashion-mnist:" + dir.path.string();
+  // 12 bits: FAISS stores them as 16, and search reads them back at the database's length.
+  Run r = run("train " + data + " --out " + dir.file("m.dhm") + " --bits 12 --epochs 1 --batch 20 --lr 0.05 --threads 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  REQUIRE(run("encode --model " + dir.file("m.dhm") + " " + data + " --out " + dir.file("db.dhc")).status == 0);
+  {
+    std::ofstream ids(dir.file("ids.txt"));
+    for (int i = 0; i < 100; ++i) ids << 5000 - 7 * i << "\n";  // descending: not the row order
+  }
+  r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("flat.faiss"));
+  REQUIRE(r.status == 0);
+  r = run("index --codes " + dir.file("db.dhc") + " --out " + dir.file("idmap.faiss") + " --ids " + dir.file("ids.txt"));
+  REQUIRE(r.status == 0);
+  REQUIRE(read_faiss_binary_index(dir.file("idmap.faiss")).kind == FaissBinaryKind::IDMap2);
+
+  const std::string search = "search --model " + dir.file("m.dhm") + " --codes " + dir.file("db.dhc") + " --query 4 " + data + " --k 12";
+  const Run in_memory = run(search);
+  INFO(in_memory.output);
+  REQUIRE(in_memory.status == 0);
+  auto table = [](const std::string& out) { return out.substr(out.find("rank")); };  // rank, id, label, distance, image
+  r = run(search + " --index " + dir.file("flat.faiss"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(table(r.output) == table(in_memory.output));
+  // The id map's results are found by their ids: the same distances in rank order, and the same
+  // images below the last distance (ids descend with the rows, so its ties pick other rows).
+  r = run(search + " --index " + dir.file("idmap.faiss") + " --ids " + dir.file("ids.txt"));
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  auto ranked = [](const std::string& out) {  // (distance, image) of each result line
+    std::vector<std::pair<int, std::string>> rows;
+    std::istringstream lines(out.substr(out.find('\n', out.find("rank")) + 1));
+    for (std::string line; std::getline(lines, line);) {
+      std::istringstream words(line);
+      std::vector<std::string> w{std::istream_iterator<std::string>(words), std::istream_iterator<std::string>()};
+      if (w.size() >= 4) rows.emplace_back(std::stoi(w[w.size() - 2]), w.back());  // a label may hold a space
+    }
+    return rows;
+  };
+  const auto expected = ranked(in_memory.output), got = ranked(r.output);
+  REQUIRE(expected.size() == 12);
+  REQUIRE(got.size() == 12);
+  std::multiset<std::pair<int, std::string>> expected_inside, got_inside;
+  for (std::size_t i = 0; i < 12; ++i) {
+    CHECK(got[i].first == expected[i].first);
+    if (expected[i].first < expected.back().first) expected_inside.insert(expected[i]);
+    if (got[i].first < expected.back().first) got_inside.insert(got[i]);
+  }
+  CHECK(got_inside == expected_inside);
 }

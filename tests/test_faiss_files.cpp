@@ -5,9 +5,11 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "deephash/io/container/index_file.hpp"
 #include "deephash/io/faiss/binary_index_file.hpp"
 #include "deephash/search/hamming_index.hpp"
 #include "deephash/search/popcount.hpp"
@@ -129,6 +131,60 @@ TEST_CASE("FAISS files: damaged, truncated and mismatched files and indexes are 
   CHECK_THROWS_AS(faiss_binary_index_bytes({FaissBinaryKind::Flat, codes, scattered_ids(5)}, "t"), Error);
   CHECK_THROWS_AS(faiss_binary_index_bytes({FaissBinaryKind::IDMap2, codes, {1, 2, 3, 2, 5}}, "t"), Error);
   CHECK_NOTHROW(faiss_binary_index_bytes({FaissBinaryKind::IDMap, codes, {1, 2, 3, 2, 5}}, "t"));
+}
+
+TEST_CASE("FAISS files: load_index, map_index and parse_index read them as a flat index with the same results") {
+  test::TempDir dir;
+  for (int bits : {12, 64, 100})
+    for (FaissBinaryKind kind : {FaissBinaryKind::Flat, FaissBinaryKind::IDMap, FaissBinaryKind::IDMap2}) {
+      CAPTURE(bits);
+      CAPTURE(int(kind));
+      const BitCodes codes = test::random_codes(300, bits, std::uint64_t(bits), 40);  // 40 distinct: ties
+      const BitCodes queries = test::random_codes(25, bits, std::uint64_t(bits) + 1, 40);
+      FaissBinaryIndex faiss{kind, codes, {}};
+      HammingIndex expected(bits, 2);
+      if (kind == FaissBinaryKind::Flat) {
+        expected.add(codes);
+      } else {
+        for (std::int64_t id : scattered_ids(codes.size())) faiss.ids.push_back(id + 40000000000LL);  // >= 0
+        expected.add_with_ids(codes, std::vector<idx_t>(faiss.ids.begin(), faiss.ids.end()));
+      }
+      const std::string path = dir.file("index.faiss");
+      write_faiss_binary_index(faiss, path);
+      const KnnResult want = expected.search(queries, 15);
+      const RangeSearchResult want_range = expected.range_search(queries, bits / 4);
+      std::vector<std::unique_ptr<BinaryIndex>> read;
+      read.push_back(load_index(path, 2, bits));
+      read.push_back(map_index(path, 2, Verification::on_first_use, bits));
+      read.push_back(parse_index(read_file_bytes(path), path, 2, bits));
+      for (const auto& index : read) {
+        CHECK(index->kind() == "flat");
+        REQUIRE(index->bits() == bits);
+        CHECK(index->ids() == expected.ids());
+        const KnnResult got = index->search(queries, 15);
+        CHECK(got.labels == want.labels);
+        CHECK(got.distances == want.distances);
+        const RangeSearchResult range = index->range_search(queries, bits / 4);
+        CHECK(range.lims == want_range.lims);
+        CHECK(range.labels == want_range.labels);
+      }
+      // Without the true length, the codes are FAISS's whole bytes: the distances are the same.
+      const auto padded = load_index(path, 1);
+      CHECK(padded->bits() == 8 * faiss_code_size(bits));
+      CHECK(padded->search(from_faiss_bytes(to_faiss_bytes(queries).data(), queries.size(), padded->bits()), 15).distances ==
+            want.distances);
+    }
+
+  // FAISS's IndexBinaryIDMap lets ids repeat or be negative; a deephash index cannot hold them.
+  const BitCodes codes = test::random_codes(4, 32, 9);
+  for (const std::vector<std::int64_t>& ids : {std::vector<std::int64_t>{1, 2, 2, 3}, std::vector<std::int64_t>{1, -2, 3, 4}}) {
+    write_faiss_binary_index({FaissBinaryKind::IDMap, codes, ids}, dir.file("odd-ids.faiss"));
+    const std::string message = test::error_message([&] { load_index(dir.file("odd-ids.faiss")); });
+    CHECK(message.find(dir.file("odd-ids.faiss") + ": its ids cannot index a deephash index") != std::string::npos);
+  }
+  // A file that is neither is refused as before, by name.
+  write_file_atomically(dir.file("neither.faiss"), std::vector<std::uint8_t>{'I', 'B', 'w', 'F', 0, 0, 0, 0});
+  CHECK(test::error_message([&] { load_index(dir.file("neither.faiss")); }).find(dir.file("neither.faiss")) != std::string::npos);
 }
 
 DEEPHASH_OPTIONAL_TEST_CASE("FAISS: python3-faiss reads our files with the same search results and we read what it writes") {

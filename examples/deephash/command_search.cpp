@@ -114,8 +114,10 @@ int command_search(int argc, char** argv, Job&) {
     throw Error("deephash search", "give a query: --image FILE, or --query N with --dataset, --queries or --query-codes");
   }
 
-  // Mapped, not read: a large index opens at once, and only what a search touches is checked.
-  std::unique_ptr<BinaryIndex> loaded = args.has("index") ? map_index(args.get("index")) : nullptr;
+  // Mapped, not read: a large index opens at once, and only what a search touches is checked. A
+  // FAISS file (read) stores whole bytes: its codes are taken at the database's length.
+  std::unique_ptr<BinaryIndex> loaded =
+      args.has("index") ? map_index(args.get("index"), default_num_threads(), Verification::on_first_use, db.codes.bits()) : nullptr;
   if (!loaded) {
     loaded = std::make_unique<HammingIndex>(db.codes.bits());
     loaded->add(db.codes);

@@ -184,15 +184,22 @@ codes at each rebuild.)")
       .def_property_readonly("tables", &MultiIndexHashing::tables, "Tables (substrings) in use.")
       .def(py::pickle([](const MultiIndexHashing& i) { return to_bytes(i); }, &unpickle<MultiIndexHashing>));
 
-  m.def("load_index", [](const std::string& path, int num_threads, bool mmap) {
+  m.def("load_index", [](const std::string& path, int num_threads, bool mmap, int bits) {
           require_file(path);
+          if (bits < 0) throw py::value_error("bits must be >= 0, got " + std::to_string(bits));
+          const unsigned threads = threads_or_default(num_threads);
           py::gil_scoped_release unlocked;
-          return mmap ? map_index(path, threads_or_default(num_threads)) : load_index(path, threads_or_default(num_threads));
+          return mmap ? map_index(path, threads, Verification::on_first_use, bits) : load_index(path, threads, bits);
         },
-        py::arg("path"), py::arg("num_threads") = 0, py::arg("mmap") = false,
+        py::arg("path"), py::arg("num_threads") = 0, py::arg("mmap") = false, py::arg("bits") = 0,
         R"(Reads an index file back as the kind that wrote it (HammingIndex or MultiIndexHashing),
 checking every checksum. mmap=True maps the file instead: it opens at once whatever its size and
-processes mapping one file share its pages; each chunk is checked when first read.)");
+processes mapping one file share its pages; each chunk is checked when first read.
+
+FAISS's binary index files (faiss.write_index_binary of an IndexBinaryFlat, or an
+IndexBinaryIDMap / IDMap2 around one; `deephash index --format faiss`) are read as a HammingIndex
+with the file's ids, mmap or not. FAISS stores whole bytes: bits gives the true code length of a
+file whose codes were padded to them (e.g. 12 for 12-bit codes stored as 16; 0: as stored).)");
   m.def("index_from_bytes", &from_bytes, py::arg("data"), py::arg("num_threads") = 0,
         "An index from the bytes of index.to_bytes() (or of an index file).");
 

@@ -11,6 +11,13 @@
 //                      as load_index would. Changing a mapped index (add, remove) copies it into
 //                      memory first; the file is never written.
 //   verify_index_file  checks every checksum of a file, of any layout.
+//
+// load_index, map_index and parse_index also read FAISS's binary index files (io/faiss/:
+// IndexBinaryFlat and the IDMap / IDMap2 around one, what `deephash index --format faiss` and
+// faiss.write_index_binary write), known by the kind FAISS writes first, as a flat index with
+// the file's ids. They are read, never mapped (their codes are not in deephash's search layout),
+// and hold no checksums. FAISS stores whole bytes: `faiss_bits` is the true code length of a
+// file whose codes were padded to them (0: FAISS's d); deephash's own files ignore it.
 
 #include <cstdint>
 #include <memory>
@@ -19,6 +26,7 @@
 
 #include "deephash/core/file_region.hpp"
 #include "deephash/io/container/index_payload.hpp"
+#include "deephash/io/faiss/binary_index_file.hpp"
 #include "deephash/search/hamming_index.hpp"
 #include "deephash/search/multi_index_hashing.hpp"
 
@@ -59,29 +67,52 @@ inline IndexFileContents read_index_contents(std::shared_ptr<const FileRegion> r
   return parse_compact_index(std::vector<std::uint8_t>(region->data(), region->data() + region->size()), region->path());
 }
 
+// FAISS's file as the flat index: IndexBinaryFlat is one, and an id map's ids become the index's.
+inline std::unique_ptr<BinaryIndex> make_faiss_index(const FileRegion& region, int faiss_bits, unsigned num_threads) {
+  const FaissBinaryIndex faiss = parse_faiss_binary_index(region.data(), region.size(), region.path(), faiss_bits);
+  auto index = std::make_unique<HammingIndex>(faiss.codes.bits(), num_threads);
+  if (faiss.kind == FaissBinaryKind::Flat) {
+    index->add(faiss.codes);
+    return index;
+  }
+  // FAISS's IDMap lets ids repeat or be negative; a deephash index holds each id once, >= 0.
+  try {
+    index->add_with_ids(faiss.codes, faiss.ids);
+  } catch (const Error& e) {
+    throw Error(region.path(), std::string("its ids cannot index a deephash index: ") + e.what());
+  }
+  return index;
+}
+
+// Any index file in `region`, by what it begins with; a mappable deephash file is checked as
+// `verification` says, every other kind as it is read.
+inline std::unique_ptr<BinaryIndex> open_index(std::shared_ptr<const FileRegion> region, unsigned num_threads,
+                                               Verification verification, int faiss_bits) {
+  if (is_faiss_binary_index(region->data(), region->size())) return make_faiss_index(*region, faiss_bits, num_threads);
+  return make_index(read_index_contents(std::move(region), verification), num_threads);
+}
+
 }  // namespace detail
 
 // An index from the bytes of an index file; `path` names them in errors. Every checksum is checked.
 inline std::unique_ptr<BinaryIndex> parse_index(const std::vector<std::uint8_t>& bytes, const std::string& path,
-                                                unsigned num_threads = default_num_threads()) {
+                                                unsigned num_threads = default_num_threads(), int faiss_bits = 0) {
   auto region = std::make_shared<const FileCopy>(bytes.data(), bytes.size(), path);
-  return detail::make_index(detail::read_index_contents(std::move(region), Verification::now), num_threads);
+  return detail::open_index(std::move(region), num_threads, Verification::now, faiss_bits);
 }
 
 // Reads the whole file; every checksum is checked.
-inline std::unique_ptr<BinaryIndex> load_index(const std::string& path, unsigned num_threads = default_num_threads()) {
-  auto region = std::make_shared<const FileCopy>(path);
-  return detail::make_index(detail::read_index_contents(std::move(region), Verification::now), num_threads);
+inline std::unique_ptr<BinaryIndex> load_index(const std::string& path, unsigned num_threads = default_num_threads(),
+                                               int faiss_bits = 0) {
+  return detail::open_index(std::make_shared<const FileCopy>(path), num_threads, Verification::now, faiss_bits);
 }
 
-// Maps the file (see the top of this header). Multi-index hashing reads every code to build its
-// tables, so its codes are checked at once whatever `verification` says.
+// Maps the file (see the top of this header); files that cannot be mapped (the compact layout,
+// FAISS's) are read from the mapping as load_index reads them. Multi-index hashing reads every
+// code to build its tables, so its codes are checked at once whatever `verification` says.
 inline std::unique_ptr<BinaryIndex> map_index(const std::string& path, unsigned num_threads = default_num_threads(),
-                                              Verification verification = Verification::on_first_use) {
-  auto region = std::make_shared<const MappedFile>(path);
-  const IndexFileSignature s = index_file_signature(region->data(), region->size());
-  if (is_mappable_index(s)) return detail::make_index(parse_mappable_index(std::move(region), verification), num_threads);
-  return load_index(path, num_threads);
+                                              Verification verification = Verification::on_first_use, int faiss_bits = 0) {
+  return detail::open_index(std::make_shared<const MappedFile>(path), num_threads, verification, faiss_bits);
 }
 
 // What verify_index_file found.

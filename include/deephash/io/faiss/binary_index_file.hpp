@@ -155,11 +155,20 @@ inline void write_faiss_binary_index(const FaissBinaryIndex& index, const std::s
   write_file_atomically(path, faiss_binary_index_bytes(index, path));
 }
 
-// A FAISS binary index from its file's bytes; `path` names them in errors. `bits` (0: FAISS's d)
-// is the true code length of a file written padded to whole bytes.
-inline FaissBinaryIndex parse_faiss_binary_index(const std::vector<std::uint8_t>& bytes, const std::string& path,
+// Whether `bytes` begin as a FAISS binary index file of a kind deephash reads: by the kind FAISS
+// writes first ("IBxF", "IBMp" or "IBM2"), which no deephash file begins with.
+inline bool is_faiss_binary_index(const std::uint8_t* bytes, std::size_t size) {
+  if (size < 4) return false;
+  std::uint32_t h;
+  std::memcpy(&h, bytes, 4);
+  return h == detail::faiss_fourcc("IBxF") || h == detail::faiss_fourcc("IBMp") || h == detail::faiss_fourcc("IBM2");
+}
+
+// A FAISS binary index from its file's `size` bytes; `path` names them in errors. `bits` (0:
+// FAISS's d) is the true code length of a file written padded to whole bytes.
+inline FaissBinaryIndex parse_faiss_binary_index(const std::uint8_t* bytes, std::size_t size, const std::string& path,
                                                  int bits = 0) {
-  ByteReader in(bytes, path);
+  ByteReader in(bytes, size, path);
   FaissBinaryIndex index;
   const auto h = in.read<std::uint32_t>("index kind");
   if (h == detail::faiss_fourcc("IBMp") || h == detail::faiss_fourcc("IBM2")) {
@@ -180,6 +189,10 @@ inline FaissBinaryIndex parse_faiss_binary_index(const std::vector<std::uint8_t>
   if (!in.at_end())
     throw Error(path, std::to_string(in.remaining()) + " bytes after the index: not a FAISS binary index file, or a damaged one");
   return index;
+}
+inline FaissBinaryIndex parse_faiss_binary_index(const std::vector<std::uint8_t>& bytes, const std::string& path,
+                                                 int bits = 0) {
+  return parse_faiss_binary_index(bytes.data(), bytes.size(), path, bits);
 }
 
 inline FaissBinaryIndex read_faiss_binary_index(const std::string& path, int bits = 0) {
