@@ -2,6 +2,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sys/stat.h>
@@ -47,6 +48,46 @@ TEST_CASE("thread pool: every index once, exceptions propagate, nested and concu
   std::size_t covered = 0;
   pool.parallel_ranges(10, [&](std::size_t b, std::size_t e) { covered += e - b; });
   CHECK(covered == 10);
+}
+
+TEST_CASE("thread pool: resized while other threads run parallel_for; counts out of range are refused") {
+  ThreadPool pool(1);
+  std::atomic<bool> stop{false};
+  std::atomic<long> wrong{0}, calls{0};
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t)
+    callers.emplace_back([&] {
+      while (!stop) {
+        std::vector<std::atomic<int>> hits(257);
+        pool.parallel_for(hits.size(), [&](std::size_t i) { ++hits[i]; });
+        for (auto& h : hits) wrong += h != 1;
+        ++calls;
+      }
+    });
+  for (unsigned n : {4u, 1u, 8u, 2u, 1u, 5u, 3u, 1u, 6u}) {
+    pool.resize(n);
+    CHECK(pool.num_threads() == n);
+    const long seen = calls;
+    while (calls < seen + 3) std::this_thread::yield();  // some calls run at this size
+  }
+  stop = true;
+  for (auto& c : callers) c.join();
+  CHECK(wrong == 0);
+  // The workers are really there: 4 tasks each wait (up to 10 s) until all 4 run at once.
+  pool.resize(4);
+  std::atomic<int> arrived{0}, met{0};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  pool.parallel_for(4, [&](std::size_t) {
+    ++arrived;
+    while (arrived < 4 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+    met += arrived == 4;
+  });
+  CHECK(met == 4);
+
+  CHECK(check_num_threads(kMaxThreads, "--threads") == kMaxThreads);
+  for (long long n : {0LL, -3LL, kMaxThreads + 1LL, 5000LL})
+    CHECK(test::error_message([&] { check_num_threads(n, "--threads"); }) ==
+          "--threads: must be between 1 and 1024 threads, got " + std::to_string(n));
 }
 
 TEST_CASE("index file round trip") {

@@ -23,8 +23,9 @@ and returned without a copy.
 Arrays must be C-contiguous and of the documented dtype: a wrong dtype raises TypeError; a wrong
 shape, a non-contiguous array, a length that does not match, NaN or a bad file raises ValueError
 (FileNotFoundError for a missing file), with a message naming the argument or file. Search,
-encoding and training release the GIL. deephash.set_num_threads(n) sets the threads of what is
-made afterwards.
+encoding and training release the GIL. deephash.set_num_threads(n) (1 to 1024) sets the threads
+of everything made without an explicit count: models, training, and the indexes, also those made
+before the call.
 """
 
 from ._deephash import (  # noqa: F401

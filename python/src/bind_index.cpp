@@ -27,6 +27,15 @@ const StoredCodesIndex& stored(const BinaryIndex& index) {
   return *s;
 }
 
+// `index`, made with threads_or_default(num_threads) (which a loaded multi-index hashing builds
+// its tables with), searching with the module's shared pool when no count was given:
+// deephash.set_num_threads then applies to it whenever it was made.
+template <class Index>
+std::unique_ptr<Index> with_threads(std::unique_ptr<Index> index, int num_threads) {
+  if (num_threads == 0) const_cast<StoredCodesIndex&>(stored(*index)).use_thread_pool(shared_thread_pool());
+  return index;
+}
+
 // k as Python searches with it: positive, and at most the index's size, as the deephash command
 // shows at most the database. Results are nq x k, so an uncapped k = 10**9 would allocate 12 GB a
 // query (FAISS pads such ranks with -1) before a single distance is computed.
@@ -90,8 +99,9 @@ py::bytes to_bytes(const BinaryIndex& index) {
 std::unique_ptr<BinaryIndex> from_bytes(const py::bytes& data, int num_threads) {
   const std::string_view view(data);
   std::vector<std::uint8_t> bytes(view.begin(), view.end());
+  const unsigned threads = threads_or_default(num_threads);
   py::gil_scoped_release unlocked;
-  return parse_index(bytes, "index bytes", threads_or_default(num_threads));
+  return with_threads(parse_index(bytes, "index bytes", threads), num_threads);
 }
 
 // Unpickling into the class that was pickled: the bytes say which kind they hold.
@@ -152,10 +162,10 @@ void bind_index(py::module_& m) {
            }, py::arg("path"), "Writes the index to a checksummed file, atomically (a failed save keeps the old file).")
       .def("to_bytes", &to_bytes, "The bytes save() writes (index_from_bytes reads them back; pickling uses them).")
       .def_property("num_threads", [](const BinaryIndex& i) { return stored(i).num_threads(); },
-                    [](BinaryIndex& i, int n) {
-                      if (n < 1) throw py::value_error("num_threads must be >= 1");
-                      const_cast<StoredCodesIndex&>(stored(i)).set_num_threads(unsigned(n));
-                    }, "Threads the index searches with.")
+                    [](BinaryIndex& i, long long n) {
+                      const_cast<StoredCodesIndex&>(stored(i)).set_num_threads(check_num_threads(n, "num_threads"));
+                    }, R"(Threads the index searches with (1 to 1024). An index made without a count follows
+deephash.set_num_threads until it is given one here.)")
       .def_property_readonly("memory_bytes", &BinaryIndex::memory_bytes, "Bytes the index holds in memory.")
       .def("__repr__", [](const BinaryIndex& i) {
         return "<deephash " + std::string(i.kind() == "mih" ? "MultiIndexHashing" : "HammingIndex") + ": " +
@@ -165,8 +175,10 @@ void bind_index(py::module_& m) {
   py::class_<HammingIndex, BinaryIndex>(m, "HammingIndex", R"(Exact Hamming search by scanning every code with SIMD popcount
 (FAISS's IndexBinaryFlat; IndexBinaryIDMap2 when codes are added with ids).
 
-HammingIndex(bits, num_threads=0): num_threads 0 takes deephash.get_num_threads().)")
-      .def(py::init([](int bits, int num_threads) { return std::make_unique<HammingIndex>(bits, threads_or_default(num_threads)); }),
+HammingIndex(bits, num_threads=0): num_threads 0 follows deephash.set_num_threads.)")
+      .def(py::init([](int bits, int num_threads) {
+             return with_threads(std::make_unique<HammingIndex>(bits, threads_or_default(num_threads)), num_threads);
+           }),
            py::arg("bits"), py::arg("num_threads") = 0)
       .def_property_readonly_static("backend", [](const py::object&) { return std::string(HammingIndex::backend_name()); },
                                     "The SIMD kernel this build runs (e.g. avx512-vpopcntdq).")
@@ -178,7 +190,7 @@ HammingIndex(bits, num_threads=0): num_threads 0 takes deephash.get_num_threads(
 MultiIndexHashing(bits, tables=0, num_threads=0): tables 0 lets the index choose them on its
 codes at each rebuild.)")
       .def(py::init([](int bits, int tables, int num_threads) {
-             return std::make_unique<MultiIndexHashing>(bits, tables, threads_or_default(num_threads));
+             return with_threads(std::make_unique<MultiIndexHashing>(bits, tables, threads_or_default(num_threads)), num_threads);
            }),
            py::arg("bits"), py::arg("tables") = 0, py::arg("num_threads") = 0)
       .def_property_readonly("tables", &MultiIndexHashing::tables, "Tables (substrings) in use.")
@@ -189,7 +201,8 @@ codes at each rebuild.)")
           if (bits < 0) throw py::value_error("bits must be >= 0, got " + std::to_string(bits));
           const unsigned threads = threads_or_default(num_threads);
           py::gil_scoped_release unlocked;
-          return mmap ? map_index(path, threads, Verification::on_first_use, bits) : load_index(path, threads, bits);
+          return with_threads(mmap ? map_index(path, threads, Verification::on_first_use, bits) : load_index(path, threads, bits),
+                              num_threads);
         },
         py::arg("path"), py::arg("num_threads") = 0, py::arg("mmap") = false, py::arg("bits") = 0,
         R"(Reads an index file back as the kind that wrote it (HammingIndex or MultiIndexHashing),

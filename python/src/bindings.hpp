@@ -5,7 +5,10 @@
 #include <pybind11/pybind11.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
+
+#include "deephash/core/thread_pool.hpp"
 
 namespace deephash::python {
 
@@ -15,8 +18,13 @@ namespace py = pybind11;
 // training created from Python without an explicit count. It lives in the module, not in the
 // library, which takes every thread count as an argument.
 unsigned& default_threads();
-// `requested` when positive, else the module's setting.
-inline unsigned threads_or_default(int requested) { return requested > 0 ? unsigned(requested) : default_threads(); }
+// The pool of the indexes made without a count of their own: set_num_threads resizes it, so that
+// they follow the setting whenever they were made, as FAISS's follow omp_set_num_threads.
+const std::shared_ptr<ThreadPool>& shared_thread_pool();
+// `requested` when given (1..kMaxThreads, else ValueError), else (0) the module's setting.
+inline unsigned threads_or_default(int requested) {
+  return requested == 0 ? default_threads() : check_num_threads(requested, "num_threads");
+}
 
 // FileNotFoundError, as Python's own file functions raise, for a path that does not exist.
 inline void require_file(const std::string& path) {

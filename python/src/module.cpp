@@ -15,6 +15,11 @@ unsigned& default_threads() {
   return threads;
 }
 
+const std::shared_ptr<ThreadPool>& shared_thread_pool() {
+  static const std::shared_ptr<ThreadPool> pool = std::make_shared<ThreadPool>(default_threads());
+  return pool;
+}
+
 }  // namespace deephash::python
 
 PYBIND11_MODULE(_deephash, m) {
@@ -27,11 +32,15 @@ PYBIND11_MODULE(_deephash, m) {
       PyErr_SetString(PyExc_ValueError, e.what());
     }
   });
-  m.def("set_num_threads", [](int n) {
-          if (n < 1) throw py::value_error("the number of threads must be >= 1, got " + std::to_string(n));
-          default_threads() = unsigned(n);
+  m.def("set_num_threads", [](long long n) {
+          default_threads() = deephash::check_num_threads(n, "set_num_threads");
+          // Workers that leave finish the task they hold; searches in other threads hold no GIL.
+          py::gil_scoped_release unlocked;
+          shared_thread_pool()->resize(default_threads());
         },
-        py::arg("n"), "Threads of the indexes, models and training made from now on without an explicit count.");
+        py::arg("n"), R"(Threads (1 to 1024) of everything made without an explicit count: the indexes, made before
+this call or after (they share one pool, resized here, also while they search), models and
+training.)");
   m.def("get_num_threads", [] { return default_threads(); }, "The threads set_num_threads set (default: the machine's cores).");
   bind_codes(m);
   bind_index(m);

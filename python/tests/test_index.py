@@ -1,3 +1,4 @@
+import os
 import pickle
 import threading
 
@@ -223,3 +224,86 @@ def test_rerank_by_features(rng):
         bad = features[:5].copy()
         bad[0, 0] = np.nan
         deephash.rerank(index, features, codes[:5], bad, k=10, pool=50)
+
+
+def thread_count():
+    """Threads of this process, as the kernel lists them."""
+    return len(os.listdir("/proc/self/task"))
+
+
+@pytest.fixture
+def restore_num_threads():
+    before = deephash.get_num_threads()
+    yield
+    deephash.set_num_threads(before)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs Linux's /proc to count threads")
+def test_set_num_threads_applies_to_indexes_made_before(rng, restore_num_threads, tmp_path):
+    bits = 64
+    codes = deephash.pack_bits(clustered_codes(rng, 3000, bits))
+    queries = codes[:40]
+    deephash.set_num_threads(1)
+    made = deephash.HammingIndex(bits)
+    made.add(codes)
+    mih = deephash.MultiIndexHashing(bits)
+    mih.add(codes)
+    made.save(str(tmp_path / "index.dhx"))
+    loaded, unpickled = deephash.load_index(str(tmp_path / "index.dhx")), pickle.loads(pickle.dumps(made))
+    own = deephash.HammingIndex(bits, num_threads=3)
+    expected = made.search(queries, 10)
+    assert made.num_threads == mih.num_threads == loaded.num_threads == unpickled.num_threads == 1
+    before = thread_count()
+    deephash.set_num_threads(4)
+    # One pool, shared: 3 workers started for all of them, which now search with 4 threads.
+    assert thread_count() == before + 3
+    assert made.num_threads == mih.num_threads == loaded.num_threads == unpickled.num_threads == 4
+    assert own.num_threads == 3
+    for index in (made, mih, loaded, unpickled):
+        D, I = index.search(queries, 10)
+        assert np.array_equal(D, expected[0]) and np.array_equal(I, expected[1])
+    made.num_threads = 2  # a count of its own: no longer follows
+    deephash.set_num_threads(1)
+    assert thread_count() == before + 1  # the 3 shared workers left; made's own pool keeps 1
+    assert made.num_threads == 2 and mih.num_threads == 1
+
+
+def test_set_num_threads_while_searching(rng, restore_num_threads):
+    bits = 64
+    codes = deephash.pack_bits(clustered_codes(rng, 20000, bits))
+    queries = codes[:3]  # fewer queries than threads: the database is split between them
+    index = deephash.HammingIndex(bits)
+    index.add(codes)
+    expected = index.search(queries, 10)
+    stop, results = threading.Event(), []
+
+    def work():
+        while not stop.is_set():
+            results.append(index.search(queries, 10))
+
+    searchers = [threading.Thread(target=work) for _ in range(2)]
+    for t in searchers:
+        t.start()
+    for n in (3, 1, 4, 2, 1, 3) * 3:
+        deephash.set_num_threads(n)
+    stop.set()
+    for t in searchers:
+        t.join()
+    assert results and all(np.array_equal(D, expected[0]) and np.array_equal(I, expected[1]) for D, I in results)
+
+
+def test_thread_counts_are_bounded(restore_num_threads):
+    deephash.set_num_threads(2)
+    for n in (0, -1, 1025, 5000):
+        with pytest.raises(ValueError, match=f"set_num_threads: must be between 1 and 1024 threads, got {n}"):
+            deephash.set_num_threads(n)
+    assert deephash.get_num_threads() == 2  # unchanged by the refusals
+    with pytest.raises(ValueError, match="num_threads: must be between 1 and 1024 threads, got 5000"):
+        deephash.HammingIndex(64, num_threads=5000)
+    with pytest.raises(ValueError, match="got -2"):
+        deephash.MultiIndexHashing(64, num_threads=-2)
+    index = deephash.HammingIndex(64)
+    with pytest.raises(ValueError, match="got 2000"):
+        index.num_threads = 2000
+    deephash.set_num_threads(1024)
+    assert deephash.get_num_threads() == 1024

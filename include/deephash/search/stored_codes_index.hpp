@@ -22,7 +22,11 @@ class StoredCodesIndex : public BinaryIndex {
 
   unsigned num_threads() const { return pool_->num_threads(); }
   ThreadPool& thread_pool() const override { return *pool_; }
+  // A pool of its own of n threads.
   void set_num_threads(unsigned n) { pool_ = std::make_shared<ThreadPool>(n); }
+  // Searches with `pool`, which other indexes may share: resizing it (ThreadPool::resize, safe
+  // while they search) changes the threads of all of them, as the Python module's setting does.
+  void use_thread_pool(std::shared_ptr<ThreadPool> pool) { pool_ = std::move(pool); }
 
   std::vector<idx_t> ids() const override { return codes_.ids(); }
   bool contains(idx_t id) const override { return codes_.find(id) != IdOrderedCodes::npos; }
