@@ -39,6 +39,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <functional>
@@ -300,10 +301,7 @@ int run_tables(const Options& o, int argc, char** argv) {
   }
   if (wanted(o, "faiss-ivf")) {
     std::size_t lists = o.ivf_lists;
-    if (!lists) {
-      lists = 1;
-      while (double(lists) * lists * 2 <= double(database.size())) lists *= 2;  // the power of two nearest sqrt(n)
-    }
+    if (!lists) lists = std::size_t(1) << std::lround(std::log2(std::sqrt(double(database.size()))));  // the power of two nearest sqrt(n)
     start = Clock::now();
     auto quantizer = std::make_unique<faiss::IndexBinaryFlat>(int(8 * code_size));
     auto ivf = std::make_unique<faiss::IndexBinaryIVF>(quantizer.get(), 8 * code_size, lists);
