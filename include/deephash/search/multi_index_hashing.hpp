@@ -37,6 +37,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -107,12 +108,18 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
 
   // How the queries searched so far were answered: by the tables' probes, by pivots, or by the
   // flat scan (tests and benchmarks check which path a workload takes).
+  // batch_scans: batches whose pilot found the scan faster, and whose other queries it answered
+  // (counted in `scanned`).
   struct QueryCounts {
-    std::size_t probed = 0, by_pivots = 0, scanned = 0;
+    std::size_t probed = 0, by_pivots = 0, scanned = 0, batch_scans = 0;
   };
   QueryCounts query_counts() const {
-    return {counts_->probed.load(), counts_->by_pivots.load(), counts_->scanned.load()};
+    return {counts_->probed.load(), counts_->by_pivots.load(), counts_->scanned.load(), counts_->batch_scans.load()};
   }
+  // Whether a large batch is timed on a pilot and scanned when the scan is faster (search_batch);
+  // on by default. Off: every query goes to the tables (for measurements and tests).
+  bool pick_scan() const { return pick_scan_; }
+  void set_pick_scan(bool on) { pick_scan_ = on; }
 
   void reset() override {
     codes_.clear();
@@ -175,29 +182,20 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
 
   void search_codes(std::size_t nq, const std::uint64_t* queries, std::size_t k, std::int32_t* distances,
                     idx_t* labels) const override {
-    const std::size_t words = std::size_t(codes_.words());
-    std::vector<std::vector<Neighbor>> best(nq);
-    std::vector<char> scanned(nq, 0);
-    pool_->parallel_for(nq, [&](std::size_t q) {
-      scanned[q] = !answer(queries + q * words, k, -1, best[q]);
-    });
-    finish_with_scans(
-        nq, queries, scanned, best,
+    search_batch(
+        nq, queries, k, -1,
         [&](std::size_t q, std::vector<Neighbor>& found) { write_knn(found, codes_, k, distances + q * k, labels + q * k); },
-        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* qs, auto&& done) { s.knn(n, qs, k, done); },
+        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* qs, double share, auto&& done) {
+          s.knn(n, qs, std::max<std::size_t>(1, std::size_t(std::ceil(double(k) * share))), done);
+        },
         k);
   }
 
   RangeSearchResult range_search_codes(std::size_t nq, const std::uint64_t* queries, int radius) const override {
-    const std::size_t words = std::size_t(codes_.words());
-    std::vector<std::vector<Neighbor>> found(nq), results(nq);
-    std::vector<char> scanned(nq, 0);
-    pool_->parallel_for(nq, [&](std::size_t q) {
-      scanned[q] = !answer(queries + q * words, 0, radius, found[q]);
-    });
-    finish_with_scans(
-        nq, queries, scanned, found, [&](std::size_t q, std::vector<Neighbor>& all) { results[q] = std::move(all); },
-        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* qs, auto&& done) {
+    std::vector<std::vector<Neighbor>> results(nq);
+    search_batch(
+        nq, queries, 0, radius, [&](std::size_t q, std::vector<Neighbor>& all) { results[q] = std::move(all); },
+        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* qs, double, auto&& done) {
           s.within(n, qs, radius, done);
         },
         ~std::size_t(0));
@@ -445,6 +443,75 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     return true;
   }
 
+  // The queries `which` of a batch, row-major.
+  std::vector<std::uint64_t> gather(const std::uint64_t* queries, const std::vector<std::size_t>& which) const {
+    const std::size_t words = std::size_t(codes_.words());
+    std::vector<std::uint64_t> out(which.size() * words);
+    for (std::size_t i = 0; i < which.size(); ++i)
+      std::copy(queries + which[i] * words, queries + (which[i] + 1) * words, out.begin() + std::ptrdiff_t(i * words));
+    return out;
+  }
+
+  // Answers a batch (k-NN for k > 0, else within `radius`; done(q, results) finishes query q;
+  // scan(scanner, n, queries, share, done) scans, for a k-NN the k * share nearest). Each query
+  // goes to the tables (probes, else pivots, else the scan: answer()), whose budgets bound what a
+  // query costs, but a query that gives up has spent up to about two scans before it is scanned,
+  // and one that finishes just within budget about one: where most queries of a batch do (codes
+  // spread evenly, large k, queries far from the codes) the tables are slower than the scan. So a
+  // large batch first answers a pilot of its queries, spread over it, by the tables, and times
+  // that against the scan of the same queries over a sixteenth of the codes (for the k / 16
+  // nearest: the same share of each scanned block passes the bound) scaled up; the rest of the
+  // batch goes to whichever was faster. Both are exact, so results are the same either way.
+  template <class Done, class Scan>
+  void search_batch(std::size_t nq, const std::uint64_t* queries, std::size_t k, int radius, Done&& done, Scan&& scan,
+                    std::size_t keep) const {
+    const std::size_t pilot_size = std::max<std::size_t>(32, 4 * std::size_t(pool_->num_threads()));
+    std::vector<std::size_t> pilot, rest;
+    const bool piloted = pick_scan_ && nq >= 4 * pilot_size && indexed_ >= kTuneFrom;
+    for (std::size_t q = 0; q < nq; ++q)
+      (piloted && q % (nq / pilot_size) == 0 && pilot.size() < pilot_size ? pilot : rest).push_back(q);
+    if (!piloted) {
+      by_tables(rest, queries, k, radius, done, scan, keep);
+      return;
+    }
+    using Clock = std::chrono::steady_clock;
+    const auto start = Clock::now();
+    by_tables(pilot, queries, k, radius, done, scan, keep);
+    const auto tabled = Clock::now();
+    const std::size_t blocks = codes_.blocks().num_blocks(), sample = std::max<std::size_t>(1, blocks / 16);
+    const std::vector<std::uint64_t> pilot_queries = gather(queries, pilot);
+    scan(BlockScanner<Backend>(codes_.blocks(), *pool_, blocks - sample), pilot.size(), pilot_queries.data(),
+         double(sample) / double(blocks), [](std::size_t, const std::vector<Neighbor>&) {});
+    const auto sampled = Clock::now();
+    const double tables_s = std::chrono::duration<double>(tabled - start).count();
+    const double scan_s = std::chrono::duration<double>(sampled - tabled).count() * double(blocks) / double(sample);
+    if (tables_s <= scan_s) {
+      by_tables(rest, queries, k, radius, done, scan, keep);
+      return;
+    }
+    counts_->scanned.fetch_add(rest.size(), std::memory_order_relaxed);
+    counts_->batch_scans.fetch_add(1, std::memory_order_relaxed);
+    const std::vector<std::uint64_t> qs = gather(queries, rest);
+    scan(BlockScanner<Backend>(codes_.blocks(), *pool_), rest.size(), qs.data(), 1.0,
+         [&](std::size_t i, std::vector<Neighbor> found) { done(rest[i], found); });
+  }
+
+  // Answers the queries `which` of a batch by the tables, each query on its own (answer()).
+  template <class Done, class Scan>
+  void by_tables(const std::vector<std::size_t>& which, const std::uint64_t* queries, std::size_t k, int radius,
+                 Done& done, Scan& scan, std::size_t keep) const {
+    if (which.empty()) return;
+    const std::size_t words = std::size_t(codes_.words());
+    const std::vector<std::uint64_t> qs = gather(queries, which);
+    std::vector<std::vector<Neighbor>> found(which.size());
+    std::vector<char> scanned(which.size(), 0);
+    pool_->parallel_for(which.size(), [&](std::size_t i) { scanned[i] = !answer(qs.data() + i * words, k, radius, found[i]); });
+    finish_with_scans(
+        which.size(), qs.data(), scanned, found, [&](std::size_t i, std::vector<Neighbor>& r) { done(which[i], r); },
+        [&](const BlockScanner<Backend>& s, std::size_t n, const std::uint64_t* q, auto&& d) { scan(s, n, q, 1.0, d); },
+        keep);
+  }
+
   // Completes a batch: the codes past the tables are scanned for every query and merged in; the
   // queries whose probes ran over budget are scanned over everything instead. scan(scanner, n,
   // queries, done) runs a k-NN or radius scan; done(q, results) finishes query q.
@@ -452,17 +519,10 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   void finish_with_scans(std::size_t nq, const std::uint64_t* queries, const std::vector<char>& scanned,
                          std::vector<std::vector<Neighbor>>& from_tables, Done&& done, Scan&& scan,
                          std::size_t keep) const {
-    const std::size_t words = std::size_t(codes_.words());
     std::vector<std::size_t> probed, fallback;
     for (std::size_t q = 0; q < nq; ++q) (scanned[q] ? fallback : probed).push_back(q);
-    auto gather = [&](const std::vector<std::size_t>& which) {
-      std::vector<std::uint64_t> out(which.size() * words);
-      for (std::size_t i = 0; i < which.size(); ++i)
-        std::copy(queries + which[i] * words, queries + (which[i] + 1) * words, out.begin() + std::ptrdiff_t(i * words));
-      return out;
-    };
     if (!fallback.empty()) {
-      const std::vector<std::uint64_t> qs = gather(fallback);
+      const std::vector<std::uint64_t> qs = gather(queries, fallback);
       scan(BlockScanner<Backend>(codes_.blocks(), *pool_), fallback.size(), qs.data(),
            [&](std::size_t i, std::vector<Neighbor> found) { done(fallback[i], found); });
     }
@@ -471,7 +531,7 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
       pool_->parallel_for(probed.size(), [&](std::size_t i) { done(probed[i], from_tables[probed[i]]); });
       return;
     }
-    const std::vector<std::uint64_t> qs = gather(probed);
+    const std::vector<std::uint64_t> qs = gather(queries, probed);
     scan(BlockScanner<Backend>(codes_.blocks(), *pool_, indexed_ / kBlockCodes), probed.size(), qs.data(),
          [&](std::size_t i, std::vector<Neighbor> tail) {
            std::vector<Neighbor>& all = from_tables[probed[i]];
@@ -485,8 +545,9 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
 
   int requested_tables_;
   struct AtomicCounts {
-    std::atomic<std::size_t> probed{0}, by_pivots{0}, scanned{0};
+    std::atomic<std::size_t> probed{0}, by_pivots{0}, scanned{0}, batch_scans{0};
   };
+  bool pick_scan_ = true;
   std::shared_ptr<AtomicCounts> counts_ = std::make_shared<AtomicCounts>();
   // A probe (a key looked up, or a candidate checked) is a cache miss, ~200 ns once the tables
   // outgrow the caches; a batched scan streams xor and popcount at ~0.05 ns per code (measured:
