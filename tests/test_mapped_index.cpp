@@ -224,3 +224,97 @@ TEST_CASE("hostile mappable files with correct checksums are refused by name") {
   bytes[25] = 0;
   refused(bytes, "code length 0 bits is out of range", false);
 }
+
+namespace {
+
+// Where the extra sections of a mappable file lie (from its header), and section `name`'s offset.
+std::uint64_t section_offset(const std::vector<std::uint8_t>& file, const std::string& name) {
+  std::uint32_t bits;
+  std::uint64_t n, flags, count;
+  std::memcpy(&bits, file.data() + 24, 4);
+  std::memcpy(&n, file.data() + 32, 8);
+  std::memcpy(&flags, file.data() + 40, 8);
+  std::memcpy(&count, file.data() + 80, 8);
+  std::vector<std::uint64_t> sizes(count);
+  std::memcpy(sizes.data(), file.data() + 88, count * 8);
+  const MappableIndexLayout layout(int(bits), n, flags & 1, kIndexChunkBytes, sizes);
+  for (std::size_t i = 0; i < count; ++i)
+    if (kMihSectionNames[i] == name) return layout.section_offsets[i];
+  return 0;
+}
+
+}  // namespace
+
+TEST_CASE("a mapped multi-index hashing file opens with its tables, rebuilding nothing, and answers the same") {
+  test::TempDir dir;
+  const std::string path = dir.file("mih.dhx");
+  // Clustered codes, so that the pivot shells hold something, and a tail past the tables.
+  BitCodes codes = test::random_codes(70000, 64, 31, 300);
+  codes.append(test::random_codes(7, 64, 32));
+  MultiIndexHashing mih(64, 0, 2);
+  mih.add(codes.slice(0, 70000));
+  mih.rebuild();
+  mih.add(codes.slice(70000, codes.size()));  // scanned, not tabled
+  mih.save(path);
+  BitCodes queries = codes.slice(100, 130);  // near the codes: probed
+  queries.append(test::random_codes(10, 64, 33));  // far from them: pivots or the scan
+  const auto mapped = map_index(path, 2);
+  const auto& m = dynamic_cast<const MultiIndexHashing&>(*mapped);
+  CHECK(m.tables() == mih.tables());
+  CHECK(mapped->memory_bytes() == 0);  // codes, tables and shells all in the file's pages
+  for (idx_t k : {idx_t(1), idx_t(10), idx_t(1000)}) {
+    const KnnResult want = mih.search(queries, k), got = mapped->search(queries, k);
+    CHECK(got.labels == want.labels);
+    CHECK(got.distances == want.distances);
+  }
+  const RangeSearchResult want = mih.range_search(queries, 6), got = mapped->range_search(queries, 6);
+  CHECK(got.lims == want.lims);
+  CHECK(got.labels == want.labels);
+  CHECK(m.query_counts().probed > 0);  // the file's tables answered, not only the scan
+  // Saved again from the mapping: the same bytes.
+  CHECK(dynamic_cast<const StoredCodesIndex&>(*mapped).to_bytes() == read_file_bytes(path));
+
+  // A file of the previous version (MIHX 2: codes only) still opens, building its tables.
+  const std::string old = dir.file("v2.dhx");
+  write_index_file(old, {kMihIndexFileKind, 2, 0}, mih.stored());
+  const auto rebuilt = map_index(old, 2);
+  CHECK(dynamic_cast<const MultiIndexHashing&>(*rebuilt).tables() == mih.tables());
+  CHECK(rebuilt->memory_bytes() >= 70000 * 4);  // its postings, at least
+  CHECK(rebuilt->search(queries, 10).labels == mih.search(queries, 10).labels);
+}
+
+TEST_CASE("a corrupted or hostile table section of a multi-index hashing file is refused by name") {
+  test::TempDir dir;
+  const std::string path = dir.file("mih.dhx");
+  const BitCodes codes = test::random_codes(70000, 64, 41, 300);
+  MultiIndexHashing mih(64, 2, 2);  // two 32-bit tables: searched by key, not indexed by it
+  mih.add(codes);
+  mih.save(path);
+  const std::vector<std::uint8_t> good = read_file_bytes(path);
+  const BitCodes queries = codes.slice(0, 4);
+  const std::uint64_t entries = section_offset(good, "table entries");
+  REQUIRE(entries > 0);
+
+  std::vector<std::uint8_t> bad = good;
+  bad[entries + 5] ^= 0x10;
+  write_file_atomically(path, bad);
+  {
+    const auto mapped = map_index(path, 2);  // opens: nothing of the tables read yet
+    CHECK_THROWS_WITH_AS(mapped->search(queries, 1), doctest::Contains("checksum mismatch in chunk 0 of the table entries"), Error);
+  }
+  CHECK_THROWS_WITH_AS(map_index(path, 2, Verification::now), doctest::Contains("chunk 0 of the table entries"), Error);
+  CHECK_THROWS_WITH_AS(verify_index_file(path), doctest::Contains("chunk 0 of the table entries"), Error);
+
+  // Sealed with correct checksums around an entry naming no distinct code.
+  bad = good;
+  const std::uint32_t huge = 0x7fffffff;
+  std::memcpy(bad.data() + entries, &huge, 4);
+  write_file_atomically(path, reseal_mappable_index(bad));
+  CHECK_THROWS_WITH_AS(map_index(path, 2, Verification::now), doctest::Contains("table entry 0 is 2147483647, out of range"), Error);
+  // A layout that does not fit the codes.
+  bad = good;
+  const std::uint64_t layout = section_offset(good, "table layout");
+  bad[layout] = 3;  // three tables, where the layout describes two
+  write_file_atomically(path, reseal_mappable_index(bad));
+  CHECK_THROWS_WITH_AS(map_index(path, 2), doctest::Contains("the multi-index hashing tables do not fit the index's codes: 3 tables"), Error);
+}

@@ -3,6 +3,7 @@
 // must either succeed or throw deephash::Error. Anything else — another exception, a crash, a
 // leak, a hang, an allocation beyond libFuzzer's limit — is a finding.
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
@@ -55,11 +56,15 @@ inline std::vector<std::uint8_t> reseal_mappable_index(std::vector<std::uint8_t>
   if (bits < 1 || bits > std::uint32_t(kMaxCodeBits) || n > file.size() / 8 || chunk == 0 || chunk % kIndexPageBytes != 0 ||
       chunk > (std::uint64_t(1) << 32))
     return file;
-  const MappableIndexLayout layout(int(bits), n, flags & 1, chunk);
+  std::vector<std::uint64_t> sections(std::size_t(std::min<std::uint64_t>(u64(80), kMaxIndexSections)));
+  for (std::size_t i = 0; i < sections.size(); ++i) sections[i] = std::min<std::uint64_t>(u64(88 + 8 * i), file.size());
+  const MappableIndexLayout layout(int(bits), n, flags & 1, chunk, sections);
   if (layout.file_bytes != file.size()) return file;
   std::vector<std::uint32_t> crcs;
   append_chunk_crc32s(crcs, file.data() + layout.codes_offset, layout.codes_bytes, chunk);
   append_chunk_crc32s(crcs, file.data() + layout.ids_offset, layout.ids_bytes, chunk);
+  for (std::size_t i = 0; i < sections.size(); ++i)
+    append_chunk_crc32s(crcs, file.data() + layout.section_offsets[i], sections[i], chunk);
   if (!crcs.empty()) std::memcpy(file.data() + layout.checksums_offset, crcs.data(), crcs.size() * 4);
   const std::uint32_t crc = mappable_header_crc(file.data(), crcs);
   std::memcpy(file.data() + kIndexPageBytes - 4, &crc, 4);

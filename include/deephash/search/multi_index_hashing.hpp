@@ -39,6 +39,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <cstddef>
 #include <cstdint>
 #include <limits>
@@ -48,6 +49,7 @@
 
 #include "deephash/codes/bit_codes.hpp"
 #include "deephash/core/error.hpp"
+#include "deephash/core/stored_array.hpp"
 #include "deephash/core/thread_pool.hpp"
 #include "deephash/io/container/index_payload.hpp"
 #include "deephash/search/block_scanner.hpp"
@@ -84,6 +86,25 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     codes_ = std::move(codes);
     codes_.check_all();  // the tables read every code: those of a mapped file are checked first
     rebuild();
+  }
+  // An index over the contents of an index file: the tables its sections hold (MIHX version 3:
+  // viewed where they lie, nothing rebuilt, each chunk checked when first read), else built now.
+  BasicMultiIndexHashing(IndexFileContents file, unsigned num_threads)
+      : BasicMultiIndexHashing(file.codes.bits(), file.tables, num_threads) {
+    codes_ = std::move(file.codes);
+    if (file.sections.empty()) {
+      codes_.check_all();
+      rebuild();
+      return;
+    }
+    adopt_sections(file);
+    if (file.verification == Verification::now) check_all_sections();
+    // An index saved before its first build (fewer codes than a build waits for) is built now, as
+    // a version 2 file's: a few thousand codes at most.
+    if (tables_.empty() && codes_.size() > 0) {
+      codes_.check_all();
+      rebuild();
+    }
   }
 
   std::string kind() const override { return "mih"; }
@@ -136,8 +157,7 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   void rebuild() {
     indexed_ = codes_.size() - codes_.size() % kBlockCodes;  // the scanned rest starts a block
     group_distinct_codes();
-    shells_.build(distinct_.data(), distinct_count(), bits(),
-                  [&](std::uint32_t c) { return posting_starts_[c + 1] - posting_starts_[c]; }, *pool_);
+    shells_.build(distinct_.data(), distinct_count(), bits(), [&](std::uint32_t c) { return repeats(c); }, *pool_);
     const int norouzi = default_mih_tables(bits(), indexed_);
     if (requested_tables_ != 0 || indexed_ < kTuneFrom || norouzi - words_for_bits(bits()) > 8) {
       build_tables(requested_tables_ ? requested_tables_ : norouzi);
@@ -159,15 +179,48 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   std::size_t memory_bytes() const override {
     std::size_t bytes = codes_.memory_bytes();
     for (const Table& t : tables_)
-      bytes += (t.starts.capacity() + t.entries.capacity()) * sizeof(std::uint32_t) + t.keys.capacity() * sizeof(std::uint64_t);
-    bytes += distinct_.capacity() * sizeof(std::uint64_t) + (posting_starts_.capacity() + postings_.capacity()) * sizeof(std::uint32_t);
+      bytes += t.starts.memory_bytes() + t.entries.memory_bytes() + t.keys.memory_bytes();
+    bytes += distinct_.memory_bytes() + posting_starts_.memory_bytes() + postings_.memory_bytes();
     return bytes + shells_.memory_bytes();
   }
 
 
  protected:
-  // Kind "MIHX": the codes, ids and tables asked for (the tables themselves are rebuilt on load).
+  // Kind "MIHX": the codes, ids and tables asked for, and the tables themselves (kMihSectionNames).
   IndexFileFormat file_format() const override { return {kMihIndexFileKind, kMihIndexFileVersion, requested_tables_}; }
+  std::vector<IndexSectionBytes> file_sections(SectionBuffers& buffers) const override {
+    check_all_sections();  // never re-seal corrupted tables read from a file under fresh checksums
+    buffers.assign(4, {});
+    std::vector<std::uint8_t>& layout = buffers[0];
+    const auto put = [](std::vector<std::uint8_t>& to, const void* data, std::size_t bytes) {
+      const auto* b = static_cast<const std::uint8_t*>(data);
+      to.insert(to.end(), b, b + bytes);
+    };
+    const auto put_u64 = [&](std::uint64_t v) { put(layout, &v, 8); };
+    put_u64(tables_.size());
+    put_u64(indexed_);
+    put_u64(distinct_count());
+    for (const Table& t : tables_) {
+      for (std::uint64_t v : {std::uint64_t(t.offset), std::uint64_t(t.length), std::uint64_t(t.direct),
+                              std::uint64_t(t.keys.size()), std::uint64_t(t.starts.size())})
+        put_u64(v);
+      put(buffers[1], t.keys.data(), t.keys.size() * 8);
+      put(buffers[2], t.starts.data(), t.starts.size() * 4);
+      put(buffers[3], t.entries.data(), t.entries.size() * 4);
+    }
+    const CodeBlocks& shell_codes = shells_.blocks();
+    return {{layout.data(), layout.size()},
+            {distinct_.data(), distinct_.size() * 8},
+            {posting_starts_.data(), posting_starts_.size() * 4},
+            {postings_.data(), postings_.size() * 4},
+            {buffers[1].data(), buffers[1].size()},
+            {buffers[2].data(), buffers[2].size()},
+            {buffers[3].data(), buffers[3].size()},
+            {shells_.pivots().data(), shells_.pivots().size() * 8},
+            {shells_.block_starts().data(), shells_.block_starts().size() * 4},
+            {shells_.members().data(), shells_.members().size() * 4},
+            {shell_codes.num_blocks() ? shell_codes.block(0) : nullptr, shell_codes.num_blocks() * shell_codes.words_per_block() * 8}};
+  }
   void add_codes(std::size_t n, const std::uint64_t* codes, const idx_t* ids) override {
     require(codes_.size() + n <= kMaxCodes, "MultiIndexHashing::add",
             "an index holds at most " + std::to_string(kMaxCodes) + " codes; shard larger collections");
@@ -217,6 +270,159 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     pool_->parallel_for(std::size_t(m), [&](std::size_t j) { build_table(tables_[j]); });
   }
 
+  // Every table and shell array of a mapped file checked against its checksums (and bounds).
+  void check_all_sections() const {
+    distinct_.check_all();
+    posting_starts_.check_all();
+    postings_.check_all();
+    for (const Table& t : tables_) {
+      t.keys.check_all();
+      t.starts.check_all();
+      t.entries.check_all();
+    }
+    shells_.members().check_all();
+    shells_.blocks().check_all();
+  }
+
+  // Points the tables and shells into the sections of a MIHX version 3 file (kMihSectionNames),
+  // after checking that they describe tables over these codes: everything whose size or bounds a
+  // search relies on, so that a file sealed with correct checksums around wrong tables is refused
+  // rather than read out of bounds. Small sections are checked whole now; each chunk of the large
+  // ones as it is first read, values included (an entry must name a distinct code, and so on).
+  void adopt_sections(const IndexFileContents& file) {
+    const std::string& path = file.sections[0].path;
+    const auto refuse = [&](const std::string& what) {
+      throw Error(path, "the multi-index hashing tables do not fit the index's codes: " + what);
+    };
+    const auto& sec = file.sections;
+    sec[0].checks()->verify_all();
+    const std::size_t layout_words = std::size_t(sec[0].bytes / 8);
+    std::vector<std::uint64_t> layout(layout_words);
+    if (layout_words) std::memcpy(layout.data(), sec[0].data, layout_words * 8);
+    if (sec[0].bytes % 8 != 0 || layout_words < 3) refuse("the table layout is " + std::to_string(sec[0].bytes) + " bytes");
+    const std::uint64_t m = layout[0], indexed = layout[1], distinct = layout[2];
+    const std::size_t words = std::size_t(codes_.words()), n = codes_.size();
+    if (m > std::uint64_t(bits()) || layout_words != 3 + 5 * m) refuse(std::to_string(m) + " tables");
+    if (requested_tables_ != 0 && indexed > 0 && m != std::uint64_t(requested_tables_))
+      refuse(std::to_string(m) + " tables where " + std::to_string(requested_tables_) + " were asked for");
+    if (indexed > n || indexed % kBlockCodes != 0 || distinct > indexed || (distinct == 0) != (indexed == 0) ||
+        (indexed > 0 && m == 0))
+      refuse(std::to_string(indexed) + " codes in tables of " + std::to_string(distinct) + " distinct codes, of " +
+             std::to_string(n) + " codes");
+    const auto expect = [&](std::size_t s, std::uint64_t bytes) {
+      if (sec[s].bytes != bytes)
+        refuse("the " + sec[s].name + " are " + std::to_string(sec[s].bytes) + " bytes, not " + std::to_string(bytes));
+    };
+    // Values below `bound` (or the shells' padding, where `padding` says so).
+    const auto u32_below = [](std::uint64_t bound, bool padding, const char* what) {
+      return [bound, padding, what](const std::uint8_t* chunk, std::size_t offset, std::size_t length) -> std::string {
+        for (std::size_t at = 0; at + 4 <= length; at += 4) {
+          std::uint32_t v;
+          std::memcpy(&v, chunk + at, 4);
+          if (v >= bound && !(padding && v == PivotShells<Backend>::kPadding))
+            return std::string(what) + " " + std::to_string((offset + at) / 4) + " is " + std::to_string(v) +
+                   ", out of range (below " + std::to_string(bound) + ")";
+        }
+        return "";
+      };
+    };
+    const auto ascending_up_to = [](std::uint64_t bound) {
+      return [bound](const std::uint8_t* chunk, std::size_t offset, std::size_t length) -> std::string {
+        for (std::size_t at = 0; at + 4 <= length; at += 4) {
+          std::uint32_t v, previous = 0;
+          std::memcpy(&v, chunk + at, 4);
+          if (offset + at > 0) std::memcpy(&previous, chunk + at - 4, 4);  // the previous chunk's last too
+          if (v < previous || v > bound)
+            return "posting start " + std::to_string((offset + at) / 4) + " is " + std::to_string(v) +
+                   ", not ascending up to " + std::to_string(bound);
+        }
+        return "";
+      };
+    };
+    const auto code_bits = [b = bits()](const std::uint8_t* chunk, std::size_t offset, std::size_t length) {
+      return detail::check_unused_bits(chunk, offset, length, b);
+    };
+
+    expect(1, distinct * words * 8);
+    const std::uint64_t starts_count = distinct ? distinct + 1 : 0;
+    expect(2, starts_count * 4);
+    expect(3, indexed * 4);
+    const auto& region = file.region;
+    // Distinct codes are row-major: a code's last word carries the unused bits.
+    distinct_ = StoredArray<std::uint64_t>::view(
+        reinterpret_cast<const std::uint64_t*>(sec[1].data), std::size_t(distinct * words), region,
+        sec[1].checks([b = bits(), words](const std::uint8_t* chunk, std::size_t offset, std::size_t length) -> std::string {
+          const std::uint64_t unused = ~last_word_mask(b);
+          for (std::size_t at = 0; at + 8 <= length; at += 8) {
+            std::uint64_t w;
+            std::memcpy(&w, chunk + at, 8);
+            if ((offset + at) / 8 % words == words - 1 && (w & unused))
+              return "distinct code " + std::to_string((offset + at) / 8 / words) + " has bits set past its " +
+                     std::to_string(b) + " bits";
+          }
+          return "";
+        }),
+        0);
+    posting_starts_ = StoredArray<std::uint32_t>::view(reinterpret_cast<const std::uint32_t*>(sec[2].data),
+                                                       std::size_t(starts_count), region,
+                                                       sec[2].checks(ascending_up_to(indexed)), 0);
+    if (starts_count && (posting_starts_.at(0) != 0 || posting_starts_.at(std::size_t(distinct)) != indexed))
+      refuse("the posting starts do not run from 0 to " + std::to_string(indexed));
+    postings_ = StoredArray<std::uint32_t>::view(reinterpret_cast<const std::uint32_t*>(sec[3].data), std::size_t(indexed),
+                                                 region, sec[3].checks(u32_below(indexed, false, "posting")), 0);
+
+    // The tables, each a slice of the keys, starts and entries sections.
+    const auto key_checks = sec[4].checks();
+    const auto start_checks = sec[5].checks(u32_below(distinct + 1, false, "table start"));
+    const auto entry_checks = sec[6].checks(u32_below(distinct, false, "table entry"));
+    std::vector<Table> tables(static_cast<std::size_t>(m));
+    std::uint64_t keys_at = 0, starts_at = 0;
+    for (std::size_t j = 0; j < tables.size(); ++j) {
+      const std::uint64_t* d = layout.data() + 3 + 5 * j;
+      Table& t = tables[j];
+      t.offset = int(std::int64_t(bits()) * std::int64_t(j) / std::int64_t(m));
+      t.length = int(std::int64_t(bits()) * std::int64_t(j + 1) / std::int64_t(m)) - t.offset;
+      const std::uint64_t keys = d[3], starts = d[4];
+      const bool direct_ok = d[2] == 1 && t.length <= 28 && keys == 0 && starts == (std::uint64_t(1) << t.length) + 1;
+      const bool search_ok = d[2] == 0 && keys <= distinct && starts == keys + 1;
+      if (d[0] != std::uint64_t(t.offset) || d[1] != std::uint64_t(t.length) || !(direct_ok || search_ok))
+        refuse("table " + std::to_string(j) + " is not laid out as " + std::to_string(m) + " tables over " +
+               std::to_string(bits()) + " bits are");
+      t.direct = d[2] == 1;
+      if (keys_at + keys > sec[4].bytes / 8 || starts_at + starts > sec[5].bytes / 4)
+        refuse("table " + std::to_string(j) + " lies past the table sections");
+      t.keys = StoredArray<std::uint64_t>::view(reinterpret_cast<const std::uint64_t*>(sec[4].data) + keys_at,
+                                                std::size_t(keys), region, key_checks, std::size_t(keys_at * 8));
+      t.starts = StoredArray<std::uint32_t>::view(reinterpret_cast<const std::uint32_t*>(sec[5].data) + starts_at,
+                                                  std::size_t(starts), region, start_checks, std::size_t(starts_at * 4));
+      t.entries = StoredArray<std::uint32_t>::view(reinterpret_cast<const std::uint32_t*>(sec[6].data) + j * distinct,
+                                                   std::size_t(distinct), region, entry_checks, std::size_t(j * distinct * 4));
+      keys_at += keys;
+      starts_at += starts;
+    }
+    expect(4, keys_at * 8);
+    expect(5, starts_at * 4);
+    expect(6, m * distinct * 4);
+
+    // The pivot shells.
+    const std::size_t shell_codes = std::size_t(sec[9].bytes / 4);
+    expect(10, (shell_codes + kBlockCodes - 1) / kBlockCodes * kBlockCodes * words * 8);
+    const bool shells_ok = shells_.adopt(
+        bits(),
+        StoredArray<std::uint64_t>::view(reinterpret_cast<const std::uint64_t*>(sec[7].data), std::size_t(sec[7].bytes / 8),
+                                         region, sec[7].checks(), 0),
+        StoredArray<std::uint32_t>::view(reinterpret_cast<const std::uint32_t*>(sec[8].data), std::size_t(sec[8].bytes / 4),
+                                         region, sec[8].checks(), 0),
+        StoredArray<std::uint32_t>::view(reinterpret_cast<const std::uint32_t*>(sec[9].data), shell_codes, region,
+                                         sec[9].checks(u32_below(distinct, true, "shell member")), 0),
+        CodeBlocks::view(bits(), shell_codes, reinterpret_cast<const std::uint64_t*>(sec[10].data), region,
+                         sec[10].checks(code_bits)));
+    if (!shells_ok || sec[7].bytes % 8 != 0 || sec[8].bytes % 4 != 0 || sec[9].bytes % 4 != 0)
+      refuse("the pivot shells are not laid out over " + std::to_string(shell_codes) + " codes");
+    tables_ = std::move(tables);
+    indexed_ = std::size_t(indexed);
+  }
+
   // Mean probe cost of 10-NN for 64 stored codes spread over the index, as queries (a query
   // over budget costs the whole budget). A lookup in a table without a key-indexed array is a
   // binary search: a cache miss per step.
@@ -238,9 +444,9 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   struct Table {
     int offset = 0, length = 0;  // substring: bits [offset, offset + length)
     bool direct = false;         // starts indexed by key (2^length + 1), else by rank in keys
-    std::vector<std::uint64_t> keys;
-    std::vector<std::uint32_t> starts;
-    std::vector<std::uint32_t> entries;  // distinct codes, grouped by key
+    StoredArray<std::uint64_t> keys;
+    StoredArray<std::uint32_t> starts;
+    StoredArray<std::uint32_t> entries;  // distinct codes, grouped by key
   };
 
   // Codes appended since the last build that are scanned rather than rebuilt for.
@@ -256,7 +462,15 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     return v & low_bits(length);
   }
   std::size_t distinct_count() const { return posting_starts_.empty() ? 0 : posting_starts_.size() - 1; }
-  const std::uint64_t* distinct_code(std::uint32_t c) const { return distinct_.data() + std::size_t(c) * std::size_t(codes_.words()); }
+  const std::uint64_t* distinct_code(std::uint32_t c) const {
+    const std::size_t words = std::size_t(codes_.words());
+    return distinct_.checked(std::size_t(c) * words, (std::size_t(c) + 1) * words);
+  }
+  // How many tabled codes equal distinct code c.
+  std::size_t repeats(std::uint32_t c) const {
+    const std::uint32_t* starts = posting_starts_.checked(c, std::size_t(c) + 2);
+    return starts[1] - starts[0];
+  }
 
   // Groups the tabled codes by value: each distinct code once, with its positions ascending.
   void group_distinct_codes() {
@@ -270,15 +484,17 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
       return std::lexicographical_compare(row(a), row(a) + words, row(b), row(b) + words);
     };
     std::stable_sort(order.begin(), order.end(), less);  // stable: positions ascend within a code
-    distinct_.clear();
-    posting_starts_.clear();
-    postings_.assign(order.begin(), order.end());
+    std::vector<std::uint64_t> distinct;
+    std::vector<std::uint32_t> starts;
     for (std::size_t i = 0; i < n; ++i)
       if (i == 0 || less(order[i - 1], order[i])) {
-        distinct_.insert(distinct_.end(), row(order[i]), row(order[i]) + words);
-        posting_starts_.push_back(std::uint32_t(i));
+        distinct.insert(distinct.end(), row(order[i]), row(order[i]) + words);
+        starts.push_back(std::uint32_t(i));
       }
-    posting_starts_.push_back(std::uint32_t(n));
+    starts.push_back(std::uint32_t(n));
+    distinct_ = std::move(distinct);
+    posting_starts_ = std::move(starts);
+    postings_ = std::move(order);
   }
 
   void build_table(Table& t) const {
@@ -286,32 +502,44 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     t.direct = t.length <= 28 && (std::size_t(1) << t.length) <= 4 * n + 1024;
     std::vector<std::uint64_t> key(n);
     for (std::size_t c = 0; c < n; ++c) key[c] = substring(distinct_code(std::uint32_t(c)), t.offset, t.length);
-    t.entries.resize(n);
+    std::vector<std::uint32_t> entries(n), starts;
+    std::vector<std::uint64_t> keys;
     if (t.direct) {  // counting sort by key
-      t.starts.assign((std::size_t(1) << t.length) + 1, 0);
-      for (std::size_t c = 0; c < n; ++c) ++t.starts[key[c] + 1];
-      for (std::size_t b = 1; b < t.starts.size(); ++b) t.starts[b] += t.starts[b - 1];
-      std::vector<std::uint32_t> next(t.starts.begin(), t.starts.end() - 1);
-      for (std::size_t c = 0; c < n; ++c) t.entries[next[key[c]]++] = std::uint32_t(c);
-      return;
+      starts.assign((std::size_t(1) << t.length) + 1, 0);
+      for (std::size_t c = 0; c < n; ++c) ++starts[key[c] + 1];
+      for (std::size_t b = 1; b < starts.size(); ++b) starts[b] += starts[b - 1];
+      std::vector<std::uint32_t> next(starts.begin(), starts.end() - 1);
+      for (std::size_t c = 0; c < n; ++c) entries[next[key[c]]++] = std::uint32_t(c);
+    } else {
+      for (std::size_t c = 0; c < n; ++c) entries[c] = std::uint32_t(c);
+      std::sort(entries.begin(), entries.end(), [&](std::uint32_t a, std::uint32_t b) { return key[a] < key[b]; });
+      for (std::size_t i = 0; i < n; ++i)
+        if (i == 0 || key[entries[i]] != key[entries[i - 1]]) {
+          keys.push_back(key[entries[i]]);
+          starts.push_back(std::uint32_t(i));
+        }
+      starts.push_back(std::uint32_t(n));
     }
-    for (std::size_t c = 0; c < n; ++c) t.entries[c] = std::uint32_t(c);
-    std::sort(t.entries.begin(), t.entries.end(), [&](std::uint32_t a, std::uint32_t b) { return key[a] < key[b]; });
-    for (std::size_t i = 0; i < n; ++i)
-      if (i == 0 || key[t.entries[i]] != key[t.entries[i - 1]]) {
-        t.keys.push_back(key[t.entries[i]]);
-        t.starts.push_back(std::uint32_t(i));
-      }
-    t.starts.push_back(std::uint32_t(n));
+    t.keys = std::move(keys);
+    t.starts = std::move(starts);
+    t.entries = std::move(entries);
   }
 
   // The distinct codes of table t whose substring equals `key`: [first, last) of t.entries.
   static std::pair<std::uint32_t, std::uint32_t> bucket(const Table& t, std::uint64_t key) {
-    if (t.direct) return {t.starts[key], t.starts[key + 1]};
-    const auto it = std::lower_bound(t.keys.begin(), t.keys.end(), key);
-    if (it == t.keys.end() || *it != key) return {0, 0};
-    const std::size_t i = std::size_t(it - t.keys.begin());
-    return {t.starts[i], t.starts[i + 1]};
+    if (t.direct) {
+      const std::uint32_t* s = t.starts.checked(key, key + 2);
+      return {s[0], s[1]};
+    }
+    std::size_t lo = 0, hi = t.keys.size();  // the first key >= `key`, in [lo, hi)
+    while (lo < hi) {
+      const std::size_t mid = lo + (hi - lo) / 2;
+      if (t.keys.at(mid) < key) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo == t.keys.size() || t.keys.at(lo) != key) return {0, 0};
+    const std::uint32_t* s = t.starts.checked(lo, lo + 2);
+    return {s[0], s[1]};
   }
 
   // Probes the tables for one query: its k nearest among the tabled codes (k > 0), or those within
@@ -351,12 +579,13 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
             const auto [first, last] = bucket(t, query_key[std::size_t(j)] ^ flip);
             const double lookup = t.direct ? 1 : std::log2(double(t.keys.size()) + 2);
             if ((budget -= lookup + double(last - first)) < 0) return done(false);
+            const std::uint32_t* entries = t.entries.checked(first, std::max(first, last));
             for (std::uint32_t i = first; i < last; ++i) {
-              const std::uint32_t c = t.entries[i];
+              const std::uint32_t c = entries[i - first];
               const int d = distance_if_first_found(distinct_code(c), query, j, r);
               if (d >= 0 && (k > 0 || d <= radius)) {
                 found.push_back({d, idx_t(c)});
-                at_distance[std::size_t(d)] += posting_starts_[c + 1] - posting_starts_[c];
+                at_distance[std::size_t(d)] += repeats(c);
               }
             }
             if (r == 0 || flip == (limit & ~low_bits(t.length - r))) break;
@@ -398,7 +627,7 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     const double budget = scan_codes_per_shell_code_ > 0 ? double(indexed_) / scan_codes_per_shell_code_
                                                          : std::numeric_limits<double>::infinity();
     std::vector<Neighbor> found;
-    const auto repeats = [&](std::uint32_t c) { return std::size_t(posting_starts_[c + 1] - posting_starts_[c]); };
+    const auto repeats = [&](std::uint32_t c) { return this->repeats(c); };
     if (!(k > 0 ? shells_.knn(query, k, budget, repeats, found) : shells_.within(query, radius, budget, found))) return false;
     out.clear();
     return expand(found, k, out);
@@ -430,9 +659,10 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
       level.clear();
       for (; b < found.size() && found[b].distance == found[a].distance; ++b) {
         const std::uint32_t c = std::uint32_t(found[b].id);
-        const std::uint32_t first = posting_starts_[c];
-        const std::uint32_t last = first + std::uint32_t(std::min<std::size_t>(posting_starts_[c + 1] - first, need));
-        level.insert(level.end(), postings_.begin() + first, postings_.begin() + last);
+        const std::uint32_t first = posting_starts_.at(c);
+        const std::uint32_t last = first + std::uint32_t(std::min<std::size_t>(repeats(c), need));
+        const std::uint32_t* positions = postings_.checked(first, last);
+        level.insert(level.end(), positions, positions + (last - first));
       }
       const std::size_t keep = std::min(need, level.size());
       std::partial_sort(level.begin(), level.begin() + std::ptrdiff_t(keep), level.end());
@@ -557,8 +787,8 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
   std::vector<Table> tables_;
   // The tabled codes grouped by value: distinct code c is distinct_[c * words ..], and its
   // positions are postings_[posting_starts_[c] .. posting_starts_[c + 1]), ascending.
-  std::vector<std::uint64_t> distinct_;
-  std::vector<std::uint32_t> posting_starts_, postings_;
+  StoredArray<std::uint64_t> distinct_;
+  StoredArray<std::uint32_t> posting_starts_, postings_;
   PivotShells<Backend> shells_;  // the distinct codes again, by pivot and distance to it
   // A code read from a shell (one query, the SIMD kernel over the shell's blocks) against a
   // batched scan's code. Measured (10^7 64-bit codes, 1,024 queries, k = 1 / 10 / 1000): 32 gave

@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "deephash/codes/bit_codes.hpp"
+#include "deephash/core/stored_array.hpp"
 #include "deephash/core/thread_pool.hpp"
 #include "deephash/search/code_blocks.hpp"
 #include "deephash/search/hamming_scan.hpp"
@@ -37,6 +38,7 @@ template <class Backend>
 class PivotShells {
  public:
   static constexpr std::size_t kMaxPivots = 32;
+  static constexpr std::uint32_t kPadding = ~std::uint32_t(0);  // members_ of the blocks' padding
 
   // Files n distinct codes (row-major, `words` each; code c repeats repeats(c) times, a
   // callable) under up to kMaxPivots pivots at least bits / 4 apart, picked among the most
@@ -45,18 +47,20 @@ class PivotShells {
   void build(const std::uint64_t* codes, std::size_t n, int bits, Repeats&& repeats, ThreadPool& pool) {
     bits_ = bits;
     words_ = std::size_t(words_for_bits(bits));
-    pivots_.clear();
+    std::vector<std::uint64_t> pivots;
+    const auto chosen = [&](std::size_t p) { return pivots.data() + p * words_; };
     std::vector<std::uint32_t> by_repeats(n);
     for (std::size_t c = 0; c < n; ++c) by_repeats[c] = std::uint32_t(c);
     const std::size_t candidates = std::min<std::size_t>(n, 4096);
     std::partial_sort(by_repeats.begin(), by_repeats.begin() + std::ptrdiff_t(candidates), by_repeats.end(),
                       [&](std::uint32_t a, std::uint32_t b) { return repeats(a) != repeats(b) ? repeats(a) > repeats(b) : a < b; });
-    for (std::size_t i = 0; i < candidates && num_pivots() < kMaxPivots; ++i) {
+    for (std::size_t i = 0; i < candidates && pivots.size() / words_ < kMaxPivots; ++i) {
       const std::uint64_t* candidate = codes + std::size_t(by_repeats[i]) * words_;
       bool far = true;
-      for (std::size_t p = 0; p < num_pivots() && far; ++p) far = distance(pivot(p), candidate) >= std::max(1, bits / 4);
-      if (far) pivots_.insert(pivots_.end(), candidate, candidate + words_);
+      for (std::size_t p = 0; p < pivots.size() / words_ && far; ++p) far = distance(chosen(p), candidate) >= std::max(1, bits / 4);
+      if (far) pivots.insert(pivots.end(), candidate, candidate + words_);
     }
+    pivots_ = std::move(pivots);
 
     // Each code's shell: nearest pivot (the first on ties), distance to it.
     const std::size_t shells = num_pivots() * shell_stride();
@@ -74,21 +78,53 @@ class PivotShells {
     // Counting sort by shell, each shell padded to whole blocks.
     std::vector<std::size_t> count(shells, 0);
     for (std::size_t c = 0; c < n; ++c) ++count[shell[c]];
-    block_starts_.assign(shells + 1, 0);
+    std::vector<std::uint32_t> block_starts(shells + 1, 0);
     for (std::size_t s = 0; s < shells; ++s)
-      block_starts_[s + 1] = block_starts_[s] + std::uint32_t((count[s] + kBlockCodes - 1) / kBlockCodes);
-    const std::size_t positions = std::size_t(block_starts_[shells]) * kBlockCodes;
-    members_.assign(positions, kPadding);
+      block_starts[s + 1] = block_starts[s] + std::uint32_t((count[s] + kBlockCodes - 1) / kBlockCodes);
+    const std::size_t positions = std::size_t(block_starts[shells]) * kBlockCodes;
+    std::vector<std::uint32_t> members(positions, kPadding);
     std::vector<std::uint64_t> rows(positions * words_, 0);
     std::vector<std::size_t> next(shells);
-    for (std::size_t s = 0; s < shells; ++s) next[s] = std::size_t(block_starts_[s]) * kBlockCodes;
+    for (std::size_t s = 0; s < shells; ++s) next[s] = std::size_t(block_starts[s]) * kBlockCodes;
     for (std::size_t c = 0; c < n; ++c) {
       const std::size_t at = next[shell[c]]++;
-      members_[at] = std::uint32_t(c);
+      members[at] = std::uint32_t(c);
       std::copy(codes + c * words_, codes + (c + 1) * words_, rows.begin() + std::ptrdiff_t(at * words_));
     }
+    block_starts_ = std::move(block_starts);
+    members_ = std::move(members);
     blocks_ = CodeBlocks(bits);
     blocks_.append(rows.data(), positions);
+  }
+
+  // What a file stores of the shells (multi-index hashing's sections "pivots", "shell starts",
+  // "shell members", "shell codes"), and the shells over those arrays again (`blocks` a view of
+  // the codes, or built), for `bits`-bit codes. The pivots and shell starts (a few KB) are
+  // checked whole here: false if they do not describe shells over `blocks`.
+  const StoredArray<std::uint64_t>& pivots() const { return pivots_; }
+  const StoredArray<std::uint32_t>& block_starts() const { return block_starts_; }
+  const StoredArray<std::uint32_t>& members() const { return members_; }
+  const CodeBlocks& blocks() const { return blocks_; }
+  bool adopt(int bits, StoredArray<std::uint64_t> pivots, StoredArray<std::uint32_t> block_starts,
+             StoredArray<std::uint32_t> members, CodeBlocks blocks) {
+    bits_ = bits;
+    words_ = std::size_t(words_for_bits(bits));
+    pivots.check_all();
+    block_starts.check_all();
+    const std::size_t n_pivots = pivots.size() / words_;
+    const bool none = pivots.empty() && block_starts.empty() && members.empty() && blocks.size() == 0;  // never built
+    if (!none && (pivots.size() % words_ != 0 || n_pivots > kMaxPivots || block_starts.size() != n_pivots * shell_stride() + 1 ||
+        block_starts[0] != 0 || members.size() != blocks.num_blocks() * kBlockCodes ||
+        blocks.size() != members.size()))
+      return false;
+    for (std::size_t s = 1; s < block_starts.size(); ++s)
+      if (block_starts[s] < block_starts[s - 1]) return false;
+    if (!none && block_starts[block_starts.size() - 1] != blocks.num_blocks()) return false;
+    pivots_ = std::move(pivots);
+    block_starts_ = std::move(block_starts);
+    members_ = std::move(members);
+    blocks_ = std::move(blocks);
+    return true;
   }
 
   bool empty() const { return pivots_.empty(); }
@@ -114,8 +150,7 @@ class PivotShells {
   }
 
   std::size_t memory_bytes() const {
-    return pivots_.capacity() * sizeof(std::uint64_t) + blocks_.memory_bytes() +
-           (block_starts_.capacity() + members_.capacity()) * sizeof(std::uint32_t);
+    return pivots_.memory_bytes() + blocks_.memory_bytes() + block_starts_.memory_bytes() + members_.memory_bytes();
   }
 
  private:
@@ -128,13 +163,12 @@ class PivotShells {
     return d;
   }
 
-  static constexpr std::uint32_t kPadding = ~std::uint32_t(0);
 
   // What the scan kernel feeds with the codes of a shell within the bound: found codes, and the
   // bound tightened by update(bound, at_distance) after each.
   template <class Update, class Repeats>
   struct Sink {
-    const std::vector<std::uint32_t>& members;
+    const StoredArray<std::uint32_t>& members;
     std::vector<Neighbor>& found;
     std::vector<std::size_t>& at_distance;
     Update& update;
@@ -143,7 +177,7 @@ class PivotShells {
 
     int bound() const { return limit + 1; }
     void add(idx_t position, int distance) {
-      const std::uint32_t member = members[std::size_t(position)];
+      const std::uint32_t member = members.at(std::size_t(position));
       if (member == kPadding) return;
       found.push_back({distance, idx_t(member)});
       at_distance[std::size_t(distance)] += repeats(member);
@@ -187,6 +221,7 @@ class PivotShells {
         for (std::uint32_t s : by_bound[std::size_t(lower)]) {
           if (lower > sink.limit) break;
           if ((budget -= codes_in(s)) < 0) return false;
+          blocks_.check(block_starts_[s], block_starts_[s + 1]);  // a view of a mapped file: its checksums
           scan_blocks<W, Backend>(blocks_, block_starts_[s], block_starts_[s + 1], query, sink);
           if (found.size() > prune_at) {  // drop what the bound has passed
             found.erase(std::remove_if(found.begin(), found.end(), [&](const Neighbor& x) { return x.distance > sink.limit; }),
@@ -200,9 +235,9 @@ class PivotShells {
 
   int bits_ = 0;
   std::size_t words_ = 0;
-  std::vector<std::uint64_t> pivots_;      // row-major
-  std::vector<std::uint32_t> block_starts_;  // shell (p, t) = p * (bits + 1) + t: blocks [starts[s], starts[s + 1])
-  std::vector<std::uint32_t> members_;     // per position of blocks_: its distinct code, or kPadding
+  StoredArray<std::uint64_t> pivots_;        // row-major
+  StoredArray<std::uint32_t> block_starts_;  // shell (p, t) = p * (bits + 1) + t: blocks [starts[s], starts[s + 1])
+  StoredArray<std::uint32_t> members_;       // per position of blocks_: its distinct code, or kPadding
   CodeBlocks blocks_;                      // the distinct codes, shell by shell
 };
 

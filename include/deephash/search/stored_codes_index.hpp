@@ -41,9 +41,15 @@ class StoredCodesIndex : public BinaryIndex {
   const IdOrderedCodes& stored() const { return codes_; }
 
   // Kind "HIDX" or "MIHX" (io/container/index_payload.hpp), atomically.
-  void save(const std::string& path) const override { write_index_file(path, file_format(), codes_); }
+  void save(const std::string& path) const override {
+    SectionBuffers buffers;
+    write_index_file(path, file_format(), codes_, file_sections(buffers));
+  }
   // The bytes save() writes, in memory (parse_index reads them back): for pickling, sending.
-  std::vector<std::uint8_t> to_bytes() const { return index_file_bytes(file_format(), codes_); }
+  std::vector<std::uint8_t> to_bytes() const {
+    SectionBuffers buffers;
+    return index_file_bytes(file_format(), codes_, file_sections(buffers));
+  }
 
  protected:
   // `name` is the class, as errors name it.
@@ -60,6 +66,10 @@ class StoredCodesIndex : public BinaryIndex {
   }
   // The header its files are written with.
   virtual IndexFileFormat file_format() const = 0;
+  // What its files hold beside the codes and ids (multi-index hashing's tables); `buffers` keeps
+  // what had to be assembled for them until they are written.
+  using SectionBuffers = std::vector<std::vector<std::uint8_t>>;
+  virtual std::vector<IndexSectionBytes> file_sections(SectionBuffers&) const { return {}; }
 
   std::string name_;
   IdOrderedCodes codes_;

@@ -35,7 +35,7 @@ namespace deephash {
 namespace detail {
 
 inline std::unique_ptr<BinaryIndex> make_index(IndexFileContents c, unsigned num_threads) {
-  if (c.kind == kMihIndexFileKind) return std::make_unique<MultiIndexHashing>(std::move(c.codes), c.tables, num_threads);
+  if (c.kind == kMihIndexFileKind) return std::make_unique<MultiIndexHashing>(std::move(c), num_threads);
   return std::make_unique<HammingIndex>(std::move(c.codes), num_threads);
 }
 
@@ -108,8 +108,9 @@ inline std::unique_ptr<BinaryIndex> load_index(const std::string& path, unsigned
 }
 
 // Maps the file (see the top of this header); files that cannot be mapped (the compact layout,
-// FAISS's) are read from the mapping as load_index reads them. Multi-index hashing reads every
-// code to build its tables, so its codes are checked at once whatever `verification` says.
+// FAISS's) are read from the mapping as load_index reads them. Multi-index hashing's tables are
+// in its file (MIHX version 3) and checked like the codes; a version 2 file has none, so its
+// tables are built from every code, checked at once whatever `verification` says.
 inline std::unique_ptr<BinaryIndex> map_index(const std::string& path, unsigned num_threads = default_num_threads(),
                                               Verification verification = Verification::on_first_use, int faiss_bits = 0) {
   return detail::open_index(std::make_shared<const MappedFile>(path), num_threads, verification, faiss_bits);
