@@ -7,7 +7,8 @@
 //
 // BM_ApproxKnn: FAISS's approximate binary indexes (IndexBinaryMultiHash, IndexBinaryIVF,
 // IndexBinaryHNSW) on the same clustered codes, with their recall against the exact result.
-// BM_IndexOpen: opening a saved index, mapped (map_index) against read whole (load_index).
+// BM_IndexOpen: opening a saved index, mapped (map_index) against read whole (load_index);
+// BM_MihMapOpen: mapping a multi-index hashing file with its tables, at 10^7 (and 10^8).
 // DEEPHASH_BENCH_1E8=1 adds 10^8 clustered 64-bit codes to both k-NN grids (some 12 GB of
 // memory and an hour on two cores: kept out of CI and of the default run).
 
@@ -45,7 +46,9 @@ constexpr std::size_t kQueries = 1024;
 
 enum Data { kClustered = 0, kUniform = 1, kModel = 2 };
 // kFaiss64: the codes stored as 64 bits (zero padding keeps every distance), FAISS's fastest path.
-enum Kind { kFlat = 0, kMih = 1, kFaiss = 2, kFaiss64 = 3 };
+// kMihTablesOnly: multi-index hashing that never hands a batch to the scan (set_pick_scan(false)),
+// to show what the pilot saves.
+enum Kind { kFlat = 0, kMih = 1, kFaiss = 2, kFaiss64 = 3, kMihTablesOnly = 4 };
 
 struct Set {
   BitCodes database, queries;
@@ -76,7 +79,11 @@ const BinaryIndex& index_for(int kind, int data, std::size_t n, int bits) {
   if (!slot) {
     const BitCodes& database = set_for(data, n, bits).database;
     if (kind == kFlat) slot = std::make_unique<HammingIndex>(database.bits(), bench::bench_threads());
-    else slot = std::make_unique<MultiIndexHashing>(database.bits(), 0, bench::bench_threads());
+    else {
+      auto mih = std::make_unique<MultiIndexHashing>(database.bits(), 0, bench::bench_threads());
+      mih->set_pick_scan(kind != kMihTablesOnly);
+      slot = std::move(mih);
+    }
     slot->add(database);
     if (auto* mih = dynamic_cast<MultiIndexHashing*>(slot.get())) mih->rebuild();
   }
@@ -137,7 +144,12 @@ void BM_IndexKnn(benchmark::State& state) {
   }
   state.SetItemsProcessed(std::int64_t(state.iterations() * nq));
   std::string label = index.kind();
-  if (const auto* mih = dynamic_cast<const MultiIndexHashing*>(&index)) label += " m=" + std::to_string(mih->tables());
+  if (const auto* mih = dynamic_cast<const MultiIndexHashing*>(&index)) {
+    label += " m=" + std::to_string(mih->tables()) + (mih->pick_scan() ? "" : " tables only");
+    const auto counts = mih->query_counts();
+    state.counters["scanned_share"] =
+        double(counts.scanned) / double(std::max<std::size_t>(1, counts.probed + counts.by_pivots + counts.scanned));
+  }
   state.SetLabel(label + (data == kClustered ? " clustered" : data == kUniform ? " uniform" : " model"));
   state.counters["threads"] = bench::bench_threads();
   state.counters["MB"] = double(index.memory_bytes()) / 1e6;
@@ -155,7 +167,7 @@ void index_args(benchmark::internal::Benchmark* b) {
     for (int data : {kClustered, kUniform})
       for (int bits : {48, 64})
         for (int k : {1, 10, 100, 1000})
-          for (int kind : {kFlat, kMih, kFaiss}) b->Args({kind, data, n, bits, k});
+          for (int kind : {kFlat, kMih, kMihTablesOnly, kFaiss}) b->Args({kind, data, n, bits, k});
   if (huge_runs())
     for (int k : {1, 10, 100, 1000})
       for (int kind : {kFlat, kMih}) b->Args({kind, kClustered, 100'000'000L, 64, k});
@@ -314,5 +326,55 @@ void open_args(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_IndexOpen)->Apply(open_args);
+
+// Opening a saved multi-index hashing file of n clustered 64-bit codes (1,000 classes), mapped:
+// its tables and pivot shells lie in the file (MIHX version 3), so map_index points into it as
+// for a flat index, where a version 2 file (codes only) rebuilt its tables on opening (~111 s at
+// 10^8). Building the index takes minutes at 10^7 and most of an hour at 10^8, so the file is
+// written once into $DEEPHASH_BENCH_CACHE (else the temporary directory) and kept there for the
+// next run; delete it to rebuild. 10^7 runs by default (a 245 MB file), 10^8 with
+// DEEPHASH_BENCH_1E8=1. first_search_ms: one query, k = 10, on the fresh
+// mapping (the chunks it touches checked on the way).
+void BM_MihMapOpen(benchmark::State& state) {
+  const std::size_t n = std::size_t(state.range(0));
+  const char* cache = std::getenv("DEEPHASH_BENCH_CACHE");
+  const std::filesystem::path dir = cache ? std::filesystem::path(cache) : std::filesystem::temp_directory_path();
+  const std::string path = (dir / ("deephash-bench-mih-v" + std::to_string(kMihIndexFileVersion) + "-" + std::to_string(n) + ".dhx")).string();
+  static std::map<std::size_t, double> build_seconds;  // of the files this run wrote
+  if (!std::filesystem::exists(path)) {
+    const auto start = std::chrono::steady_clock::now();
+    MultiIndexHashing index(64, 0, bench::bench_threads());
+    index.add(bench::clustered_codes(n, 64, 1, 1000));
+    index.rebuild();
+    index.save(path);
+    build_seconds[n] = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  if (build_seconds.count(n)) state.counters["build_and_save_s"] = build_seconds[n];
+  const BitCodes query = bench::clustered_codes(1, 64, 2, 1000);
+  double first_search_ms = 0;
+  for (auto _ : state) {
+    auto index = map_index(path, bench::bench_threads());
+    benchmark::DoNotOptimize(index.get());
+    state.PauseTiming();
+    const auto start = std::chrono::steady_clock::now();
+    benchmark::DoNotOptimize(index->search(query, 10).labels.data());
+    first_search_ms = 1e3 * std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    state.counters["memory_MB"] = double(index->memory_bytes()) / 1e6;
+    index.reset();  // unmapped outside the timing
+    state.ResumeTiming();
+  }
+  state.counters["first_search_ms"] = first_search_ms;
+  state.counters["file_MB"] = double(std::filesystem::file_size(path)) / 1e6;
+  state.SetLabel("map_index, mih");
+}
+
+void mih_open_args(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"n"});
+  b->Arg(10'000'000L);
+  if (huge_runs()) b->Arg(100'000'000L);
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+
+BENCHMARK(BM_MihMapOpen)->Apply(mih_open_args);
 
 }  // namespace
