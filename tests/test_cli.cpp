@@ -268,6 +268,13 @@ TEST_CASE("database and queries apart, one hold-out rule, grids drawn from an ar
   r = run("search --model " + model + " --codes " + dir.file("db.dhc") + " --image " + dir.file("photos/test/red/101.png") + " --k 3");
   INFO(r.output);
   REQUIRE(r.status == 0);
+  // A --k beyond the database shows the whole database, as a --k of its size does (it tried to
+  // allocate room for 10^12 results).
+  const std::string photo_query = "search --model " + model + " --codes " + dir.file("db.dhc") + " --image " + dir.file("photos/test/red/101.png");
+  const Run everything = run(photo_query + " --k 1000000000000");
+  INFO(everything.output);
+  REQUIRE(everything.status == 0);
+  CHECK(everything.output == run(photo_query + " --k " + std::to_string(load_encoded_set(dir.file("db.dhc")).codes.size())).output);
 
   // A folder with a file that is no image and a PNG cut short: the error names both (not only the
   // first); --skip-unreadable encodes the rest, lists both and records how many were left out.

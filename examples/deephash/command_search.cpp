@@ -127,6 +127,8 @@ int command_search(int argc, char** argv, Job&) {
   if (std::size_t(index.size()) != db.codes.size())
     throw Error(args.get("index"), "holds " + std::to_string(index.size()) + " codes but " + db_path + " has " +
                                        std::to_string(db.codes.size()));
+  // At most every code of the database: a huge --k must not allocate for results that cannot exist.
+  const idx_t shown = std::min(k, idx_t(index.size()));
   // Results come back as ids; the encoded set is read by row.
   std::map<idx_t, std::size_t> row_of_id;
   if (index.next_id() != index.size()) {
@@ -147,12 +149,12 @@ int command_search(int argc, char** argv, Job&) {
   std::vector<float> euclidean;
   if (pool > 0) {
     if (db.features.size() == 0) throw Error(db_path, "has no features for --rerank; encode it with --features");
-    const RerankedResult r = coarse_to_fine_search(index, db.features, q.encoded.codes, q.encoded.features, CandidatePool::top(pool), k);
+    const RerankedResult r = coarse_to_fine_search(index, db.features, q.encoded.codes, q.encoded.features, CandidatePool::top(pool), shown);
     ids = r.labels;
     hamming = r.hamming;
     euclidean = r.euclidean;
   } else {
-    const KnnResult r = index.search(q.encoded.codes, k);
+    const KnnResult r = index.search(q.encoded.codes, shown);
     ids = r.labels;
     hamming = r.distances;
   }
