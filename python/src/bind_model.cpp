@@ -129,6 +129,9 @@ std::optional<EncodedSet> encode_source_with(Model& m, const Source& s, bool fea
   o.batch = batch;
   o.decode_workers = std::max(1u, workers);
   o.show_progress = progress;
+  // The set records the model that made it, as the command's does, so that search and eval can
+  // refuse sets of different models.
+  o.model_digest = model_digest(m.model());
   const Provenance provenance{s.source->spec(), role, ""};
   py::gil_scoped_release unlocked;
   std::lock_guard<std::mutex> lock(m.mutex());
@@ -245,6 +248,8 @@ features when asked for: what model.encode_source returns and deephash encode wr
       .def_readonly("role", &EncodedSet::role)
       .def_readonly("holdout", &EncodedSet::holdout)
       .def_readonly("paths", &EncodedSet::paths)
+      .def_readonly("model", &EncodedSet::model, "Digest of the model that encoded it (Model.digest); empty if not recorded.")
+      .def_readonly("skipped", &EncodedSet::skipped, "Unreadable images left out when it was encoded.")
       .def_property_readonly("features", [](const EncodedSet& s) -> py::object {
         if (s.features.size() == 0) return py::none();
         return matrix_to_numpy(s.features);
@@ -268,6 +273,8 @@ features when asked for: what model.encode_source returns and deephash encode wr
       .def_property_readonly("feature_dim", [](Model& m) { return with_frontend(m, [](nn::CnnFrontend& f) { return f.feature_dim(); }); },
                              "Size of the rerank features (e.g. fc7's 4096); 0 if none.")
       .def_property_readonly("class_names", [](const Model& m) { return m.model().class_names; })
+      .def_property_readonly("digest", [](const Model& m) { return model_digest(m.model()); },
+                             "What encoded sets record of this model (a digest of its saved form).")
       .def_property_readonly("description", [](const Model& m) { return m.model().description; })
       .def_property_readonly("input_shape", [](const Model& m) { return m.model().frontend.input_shape; },
                              "Channels, height, width of the network's input.")

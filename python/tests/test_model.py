@@ -37,11 +37,27 @@ def test_model_encodes_numpy_images_as_its_sources_do(fashion_mnist_part, tmp_pa
         subprocess.run([cli, "encode", "--model", str(FASHION_MODEL), "--images", spec, "--out", str(out)],
                        check=True, capture_output=True)
         assert np.array_equal(deephash.load_encoded_set(str(out)).codes, streamed.codes)
+        # Both record the model that made them, alike, so that search and eval can match them up.
+        assert deephash.load_encoded_set(str(out)).model == streamed.model == model.digest
     path = tmp_path / "set.dhc"
     streamed.save(str(path))
     assert np.array_equal(deephash.load_encoded_set(str(path)).codes, streamed.codes)
     model.encode_source(source, out=str(tmp_path / "direct.dhc"), progress=False)
     assert np.array_equal(deephash.load_encoded_set(str(tmp_path / "direct.dhc")).codes, streamed.codes)
+
+
+def test_encoded_sets_record_their_model(tmp_path):
+    """A set encoded from Python records the model's digest, through a file too; another model's
+    digest differs."""
+    model = deephash.load_model(str(FASHION_MODEL))
+    rng = np.random.default_rng(3)
+    images = rng.integers(0, 256, (20, 28, 28), dtype=np.uint8)
+    encoded = model.encode_source(deephash.array_source(images, rng.integers(0, 10, 20)), progress=False)
+    assert len(model.digest) > 0 and encoded.model == model.digest
+    encoded.save(str(tmp_path / "set.dhc"))
+    assert deephash.load_encoded_set(str(tmp_path / "set.dhc")).model == model.digest
+    other = deephash.load_model(str(SOURCE_DIR / "examples/models/cifar10-48bit/model.dhm"))
+    assert other.digest != model.digest
 
 
 def test_model_refuses_bad_images():
