@@ -84,7 +84,9 @@ class EncodedSetWriter {
       throw Error(path_, "more than the " + std::to_string(n_) + " images declared were appended");
     pending_codes_.append(codes);
     pending_features_.insert(pending_features_.end(), features.data(), features.data() + features.size());
-    while (pending_codes_.size() >= detail::kEncodedSetChunkItems) flush(detail::kEncodedSetChunkItems);
+    // Every whole chunk in one write: the rest is copied once, not once a chunk (which made one
+    // large append, such as save_encoded_set's, quadratic in its size).
+    flush(pending_codes_.size() / detail::kEncodedSetChunkItems * detail::kEncodedSetChunkItems);
   }
 
   void commit() {
