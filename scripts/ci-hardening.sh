@@ -36,7 +36,7 @@ log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 ASAN_OPTIONS=detect_leaks=1:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -j"$(nproc)" \
-        -E '^test_shipped_models:|^test_baselines:|^test_mih_scale:|^find_package_consumer$|^test_cli$|^python_tests' -LE mpi | tee "$log"
+        -E '^test_shipped_models:|^test_baselines:|^test_mih_scale:|^find_package_consumer$|^test_cli$|^test_mpi_cli$|^python_tests' -LE mpi | tee "$log"
 ./scripts/check-skipped.sh "$log" "the sanitized tests"
 ASAN_OPTIONS=detect_leaks=0:strict_string_checks=1:check_initialization_order=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest --test-dir build-asan --output-on-failure -L mpi -E '_2$|^test_mpi_cli$' | tee "$log"
