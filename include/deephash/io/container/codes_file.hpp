@@ -84,13 +84,18 @@ class EncodedSetWriter {
       throw Error(path_, "more than the " + std::to_string(n_) + " images declared were appended");
     pending_codes_.append(codes);
     pending_features_.insert(pending_features_.end(), features.data(), features.data() + features.size());
-    // Every whole chunk in one write: the rest is copied once, not once a chunk (which made one
-    // large append, such as save_encoded_set's, quadratic in its size).
-    flush(pending_codes_.size() / detail::kEncodedSetChunkItems * detail::kEncodedSetChunkItems);
+    // The file holds a chunk's codes, then its features, chunk after chunk. Every whole chunk is
+    // written from where it lies, and the rest copied once: copying the rest after each chunk made
+    // one large append (save_encoded_set's) quadratic in its size.
+    std::size_t done = 0;
+    for (; pending_codes_.size() - done >= detail::kEncodedSetChunkItems; done += detail::kEncodedSetChunkItems)
+      write_rows(done, detail::kEncodedSetChunkItems);
+    drop_written(done);
   }
 
   void commit() {
-    flush(pending_codes_.size());
+    write_rows(0, pending_codes_.size());
+    drop_written(pending_codes_.size());
     if (written_ != n_)
       throw Error(path_, std::to_string(written_) + " of the " + std::to_string(n_) + " images declared were written");
     out_.commit();
@@ -106,11 +111,16 @@ class EncodedSetWriter {
     out_.write(head.bytes().data(), head.bytes().size());
   }
 
-  void flush(std::size_t k) {
+  // Writes the k pending images from the first: their codes, then their features.
+  void write_rows(std::size_t first, std::size_t k) {
     if (k == 0) return;
-    out_.write(pending_codes_.data(), k * words_ * 8);
-    out_.write(pending_features_.data(), k * dim_ * 4);
+    out_.write(pending_codes_.data() + first * words_, k * words_ * 8);
+    out_.write(pending_features_.data() + first * dim_, k * dim_ * 4);
     written_ += k;
+  }
+
+  void drop_written(std::size_t k) {
+    if (k == 0) return;
     BitCodes rest = pending_codes_.slice(k, pending_codes_.size());
     pending_codes_ = std::move(rest);
     pending_features_.erase(pending_features_.begin(), pending_features_.begin() + std::ptrdiff_t(k * dim_));
