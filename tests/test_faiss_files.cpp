@@ -125,6 +125,12 @@ TEST_CASE("FAISS files: damaged, truncated and mismatched files and indexes are 
   huge[25 + 4 + 8 + 7] = 0x7f;  // the inner index claims ~2^62 codes
   refused(huge, "declares");
   CHECK_THROWS_AS(read_faiss_binary_index("/nonexistent/x.faiss"), Error);
+  // A code size whose bit count overflows an int (found by fuzzing): refused, not undefined.
+  {
+    std::vector<std::uint8_t> overflowing = {'I', 'B', 'M', '2'};
+    overflowing.insert(overflowing.end(), 120, 0x3d);  // d = code size = 0x3d3d3d3d, ntotal and the rest alike
+    CHECK_THROWS_WITH_AS(parse_faiss_binary_index(overflowing, "overflowing.faiss"), doctest::Contains("FAISS needs d == 8 * code_size"), Error);
+  }
   CHECK_THROWS_AS(parse_faiss_binary_index(good, "t", 16), Error);  // 24-bit codes are not 16-bit ones
 
   CHECK_THROWS_AS(faiss_binary_index_bytes({FaissBinaryKind::IDMap, codes, {1, 2}}, "t"), Error);

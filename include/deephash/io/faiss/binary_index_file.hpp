@@ -71,8 +71,10 @@ inline FaissHeader read_faiss_header(ByteReader& in, bool id_map = false) {
   h.ntotal = in.read<std::int64_t>("number of codes");
   in.read<std::uint8_t>("is_trained");
   in.read<std::int32_t>("metric type");
-  if (id_map && (h.code_size == 0 || h.code_size * 8 == h.d)) h.code_size = h.d / 8;  // see write_faiss_header
-  if (h.code_size < 1 || h.code_size * 8 > kMaxCodeBits || h.d != 8 * h.code_size)
+  // In 64 bits: a hostile code size times 8 overflows an int.
+  if (id_map && (h.code_size == 0 || std::int64_t(h.code_size) * 8 == h.d)) h.code_size = h.d / 8;  // see write_faiss_header
+  const std::int64_t code_bits = std::int64_t(h.code_size) * 8;
+  if (h.code_size < 1 || code_bits > std::int64_t(kMaxCodeBits) || h.d != code_bits)
     throw Error(in.source(), "a binary index of " + std::to_string(h.d) + " bits in " + std::to_string(h.code_size) +
                                  "-byte codes: FAISS needs d == 8 * code_size, and deephash codes of 1.." +
                                  std::to_string(kMaxCodeBits) + " bits");
