@@ -1,7 +1,7 @@
 // deephash_bench_tables: one table per set of codes, every contender in the same run and process.
 //
 //   deephash_bench_tables --set NAME [--cache DIR] [--k 1,10,100,1000] [--contenders LIST]
-//       [--warmup W] [--iterations N] [--recall R] [--queries Q] [--ivf-lists L]
+//       [--warmup W] [--iterations N] [--recall R] [--queries Q] [--ivf-lists L] [--budget S]
 //       [Google Benchmark flags, e.g. --benchmark_out=table.json --benchmark_out_format=json]
 //
 // The set is one that deephash_bench_write_sets wrote (bench/code_sets.hpp: real codes of the
@@ -29,8 +29,8 @@
 // Policy, the same for every contender: the same queries (all the set's, or the first Q), the
 // same thread count (DEEPHASH_NUM_THREADS, else all cores; FAISS through omp_set_num_threads),
 // W untimed searches of the whole batch (default 1), then N timed ones (default 5; Google
-// Benchmark's Iterations). A contender whose one search would take over a minute gets the first
-// queries that fit a minute, and its label says how many.
+// Benchmark's Iterations). An approximate contender whose one search would take over S seconds
+// (default 60) gets the first queries that fit S seconds, and its label says how many.
 //
 // Before anything is timed, the flat scan and MIH must return identical results (ids and
 // distances, every rank of every query) at every k, and FAISS IndexBinaryFlat the same distances;
@@ -79,7 +79,7 @@ struct Options {
   std::vector<idx_t> ks = {1, 10, 100, 1000};
   std::vector<std::string> contenders = {"flat", "mih", "faiss-flat", "faiss-flat-wide", "faiss-ivf", "faiss-hnsw", "faiss-multihash"};
   int warmup = 1, iterations = 5;
-  double recall = 0.9;
+  double recall = 0.9, budget = 60;
   std::size_t queries = 0, ivf_lists = 0;
 };
 
@@ -263,7 +263,7 @@ int run_tables(const Options& o, int argc, char** argv) {
       for (int p : parameters) {
         r.label = set_parameter(p, k);
         if (r.label.empty()) continue;  // a value this k cannot use
-        r.nq = queries_within(r, nq, k, 60);
+        r.nq = queries_within(r, nq, k, o.budget);
         r.recall = recall_of(run(r, r.nq, k), exact[ki], r.nq, k);
         r.parameter = p;
         if (r.recall >= o.recall) break;
@@ -409,6 +409,7 @@ int run_tables(const Options& o, int argc, char** argv) {
   benchmark::AddCustomContext("search_threads", std::to_string(threads));
   benchmark::AddCustomContext("warmup_searches", std::to_string(o.warmup));
   benchmark::AddCustomContext("iterations", std::to_string(o.iterations));
+  benchmark::AddCustomContext("search_budget_s", std::to_string(o.budget));
   benchmark::AddCustomContext("mih_tables", std::to_string(mih.tables()));
   benchmark::AddCustomContext("exactness", "flat and mih identical (ids, distances) on every query at every k before timing");
   benchmark::AddCustomContext("load_average_at_start", load_average());
@@ -444,11 +445,13 @@ int main(int argc, char** argv) {
       else if (a == "--recall") o.recall = std::stod(value());
       else if (a == "--queries") o.queries = std::stoul(value());
       else if (a == "--ivf-lists") o.ivf_lists = std::stoul(value());
+      else if (a == "--budget") o.budget = std::stod(value());
       else if (a.rfind("--benchmark_", 0) == 0) rest.push_back(argv[i]);
       else throw Error(a, "unknown option (see the header of bench/bench_tables.cpp)");
     }
     if (o.set.empty()) throw Error("deephash_bench_tables", "--set NAME is required (a set written by deephash_bench_write_sets)");
-    if (o.iterations < 1 || o.warmup < 0 || o.ks.empty()) throw Error("deephash_bench_tables", "--iterations >= 1, --warmup >= 0, and some --k");
+    if (o.iterations < 1 || o.warmup < 0 || o.ks.empty() || !(o.budget > 0))
+      throw Error("deephash_bench_tables", "--iterations >= 1, --warmup >= 0, --budget > 0 and some --k");
     const std::vector<std::string> all = Options{}.contenders;  // the default is every contender
     for (const std::string& c : o.contenders)
       if (std::find(all.begin(), all.end(), c) == all.end())
