@@ -84,15 +84,17 @@ void BM_OpenCvKevinNetForward(benchmark::State& state) {
 }
 #endif
 
-// One SGD step (forward, backward, update) on random images.
-void train_steps(benchmark::State& state, const NetSpec& spec, int batch, int classes) {
+// One SGD step (forward, backward, update) on random images; with `bf16`, the convolutions'
+// products on bfloat16 operands (RunContext::bf16_products).
+void train_steps(benchmark::State& state, const NetSpec& spec, int batch, int classes, bool bf16 = false) {
   Net<float> net(spec, Phase::Train);
   random_input(net.blob("data"), 2);
   for (int i = 0; i < batch; ++i) net.blob("label").data()[i] = float(i % classes);
   SgdSolver<float> solver(net, SolverSpec{});
   ThreadPool pool(bench::bench_threads());
   std::mt19937_64 rng(3);
-  const RunContext ctx{Phase::Train, &pool, &rng};
+  RunContext ctx{Phase::Train, &pool, &rng};
+  ctx.bf16_products = bf16;
   auto step = [&] {
     net.forward(ctx);
     net.backward(ctx);
@@ -113,7 +115,7 @@ void BM_TrainFashionMnistNet(benchmark::State& state) {
 void BM_TrainCifarNet(benchmark::State& state) {
   ArchitectureOptions o;
   o.batch = int(state.range(0));
-  train_steps(state, cifar_net(o), o.batch, 10);
+  train_steps(state, cifar_net(o), o.batch, 10, state.range(1) != 0);
 }
 void BM_TrainKevinNet(benchmark::State& state) {
   ArchitectureOptions o;
@@ -173,5 +175,13 @@ BENCHMARK(BM_KevinNetForward)->ArgName("batch")->Arg(32)->Unit(benchmark::kMilli
 BENCHMARK(BM_OpenCvKevinNetForward)->ArgName("batch")->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 #endif
 BENCHMARK(BM_TrainFashionMnistNet)->ArgName("batch")->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_TrainCifarNet)->ArgName("batch")->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
+// bf16:1 (bfloat16 products in the convolutions) only where the CPU has AVX-512 BF16.
+BENCHMARK(BM_TrainCifarNet)
+    ->ArgNames({"batch", "bf16"})
+    ->Args({64, 0})
+    ->Apply([](benchmark::internal::Benchmark* b) {
+      if (deephash::nn::bf16::available()) b->Args({64, 1});
+    })
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_TrainKevinNet)->ArgName("batch")->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();

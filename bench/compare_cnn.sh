@@ -6,8 +6,9 @@
 #
 #   forward  KevinNet's CPU forward pass (227x227, batch 32): deephash, OpenCV dnn and PyTorch
 #            (writes cnn-comparison.json)
-#   train    training steps of the CIFAR network (nn::cifar_net, batch 64): deephash and PyTorch
-#            (writes training-comparison.json)
+#   train    training steps of the CIFAR network (nn::cifar_net, batch 64): deephash in float and,
+#            where the CPU has AVX-512 BF16, with bf16 products; PyTorch in float and under
+#            autocast to bf16 (writes training-comparison.json)
 #
 # Needs a build with benchmarks (and OpenCV for its row) and python3-torch for PyTorch's.
 set -euo pipefail
@@ -38,6 +39,9 @@ rows = [(b["name"], 1e3 / b["items_per_second"], b["items_per_second"])
         for b in bench["benchmarks"]]
 if "ms_per_image" in torch:
     rows.append(("PyTorch " + torch["torch"], torch["ms_per_image"], torch["images_per_second"]))
+    bf16 = torch.get("autocast_bf16", {})
+    if "ms_per_image" in bf16:
+        rows.append(("PyTorch " + torch["torch"] + ", autocast bf16", bf16["ms_per_image"], bf16["images_per_second"]))
 for name, ms, ips in rows:
     print(f"{name:45s} {ms:8.2f} ms/image {ips:8.1f} images/s")
 json.dump({"context": bench["context"], "benchmarks": bench["benchmarks"], "pytorch": torch}, open(sys.argv[3], "w"), indent=1)

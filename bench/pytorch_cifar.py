@@ -3,8 +3,9 @@
 PyTorch -- conv0 32, then for 64 / 128 / 256 channels a 3x3 convolution, 2x2 max pool, batch norm,
 ReLU, a second 3x3 convolution, batch norm, ReLU; global max pool; the 48-unit latent layer with a
 sigmoid; the classifier; cross-entropy with label smoothing 0.2 -- trained with SGD (momentum 0.9,
-weight decay 5e-4) on batches of 32x32 inputs, with as many threads as deephash uses.
-Prints one JSON object. Run by bench/compare_training.sh in the same session as deephash_bench."""
+weight decay 5e-4) on batches of 32x32 inputs, with as many threads as deephash uses; in float,
+then under CPU autocast to bfloat16 (PyTorch's mixed precision, where oneDNN uses the CPU's bf16
+instructions) as a second row. Prints one JSON object. Run by bench/compare_training.sh in the same session as deephash_bench."""
 import json
 import os
 import sys
@@ -29,10 +30,7 @@ def cifar_net(bits=48, classes=10):
     return nn.Sequential(*layers)
 
 
-def main():
-    threads = int(os.environ.get("DEEPHASH_NUM_THREADS", os.cpu_count()))
-    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 64
-    torch.set_num_threads(threads)
+def time_steps(batch, autocast):
     torch.manual_seed(1)
     net = cifar_net().train()
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.2)
@@ -42,7 +40,9 @@ def main():
 
     def step():
         opt.zero_grad(set_to_none=True)
-        loss_fn(net(x), y).backward()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            loss = loss_fn(net(x), y)
+        loss.backward()
         opt.step()
 
     for _ in range(3):
@@ -51,11 +51,25 @@ def main():
     while runs < 10 or time.perf_counter() - start < 10:
         step()
         runs += 1
-    seconds = (time.perf_counter() - start) / runs
-    print(json.dumps({"name": "pytorch_cifar_train_step", "torch": torch.__version__, "threads": threads,
-                      "batch": batch, "mkldnn": torch.backends.mkldnn.is_available(),
-                      "ms_per_batch": seconds * 1e3, "ms_per_image": seconds * 1e3 / batch,
-                      "images_per_second": batch / seconds}))
+    return (time.perf_counter() - start) / runs
+
+
+def main():
+    threads = int(os.environ.get("DEEPHASH_NUM_THREADS", os.cpu_count()))
+    batch = int(sys.argv[1]) if len(sys.argv) > 1 else 64
+    torch.set_num_threads(threads)
+    seconds = time_steps(batch, False)
+    result = {"name": "pytorch_cifar_train_step", "torch": torch.__version__, "threads": threads,
+              "batch": batch, "mkldnn": torch.backends.mkldnn.is_available(),
+              "ms_per_batch": seconds * 1e3, "ms_per_image": seconds * 1e3 / batch,
+              "images_per_second": batch / seconds}
+    try:
+        bf16 = time_steps(batch, True)
+        result["autocast_bf16"] = {"ms_per_batch": bf16 * 1e3, "ms_per_image": bf16 * 1e3 / batch,
+                                   "images_per_second": batch / bf16}
+    except RuntimeError as e:  # an old PyTorch or a CPU without bf16 support
+        result["autocast_bf16"] = {"skipped": str(e)}
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -247,6 +247,18 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
     const nn::LayerWeights& first_layer = first.model.weights.front();
     CHECK(layer(again, first_layer.layer).blobs[0].data == first_layer.blobs[0].data);
     CHECK(!again.history.iteration.empty());
+
+    // Several lengths at once: one network, then a second stage per length; each model is the
+    // one that length alone gives, bit for bit (same seed, same threads).
+    const std::vector<TrainResult> both = train_hashing_models(folder, twelve, {12, 32}, pool);
+    REQUIRE(both.size() == 2);
+    REQUIRE(both[0].model.weights.size() == r.model.weights.size());
+    for (std::size_t i = 0; i < r.model.weights.size(); ++i)
+      for (std::size_t b = 0; b < r.model.weights[i].blobs.size(); ++b)
+        CHECK_MESSAGE(both[0].model.weights[i].blobs[b].data == r.model.weights[i].blobs[b].data, r.model.weights[i].layer);
+    CHECK(layer(both[1], "latent").blobs[0].shape == std::vector<int>{32, 256});
+    CHECK(layer(both[1], first_layer.layer).blobs[0].data == first_layer.blobs[0].data);
+    CHECK_THROWS_WITH_AS(train_hashing_models(folder, twelve, {}, pool), doctest::Contains("no code length"), Error);
   }
 }
 

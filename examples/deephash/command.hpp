@@ -66,7 +66,7 @@ inline Options train_options() {
           {"resume", "FILE", "continue a snapshot exactly where it stopped; for cifar and fashion-mnist, whose\n"
                              "snapshots hold the network, --bits again (any length) for the second stage"},
           {"device", "D", "cpu (default) or cuda (builds with the GPU module)"},
-          {"math", "M", "on the GPU: fp32 (default), tf32 or bf16 matrix products"}};
+          {"math", "M", "fp32 (default) or bf16 products (float sums; a CPU with AVX-512 BF16, or the GPU), or tf32 on the GPU"}};
 }
 
 // Transfer from a pretrained network (workflow/transfer.hpp).

@@ -13,7 +13,7 @@ namespace deephash::cli {
 
 int command_demo(int argc, char** argv, Job&) {
   Options options = image_set_options();
-  options.insert(options.end(), {{"bits", "LIST", "code lengths to train (default 48; e.g. 12,48)"},
+  options.insert(options.end(), {{"bits", "LIST", "code lengths (default 48; e.g. 12,32,48: one network, new hash layers per length)"},
                                  {"epochs", "X", "(default: the architecture's, 8)"},
                                  {"lr", "X", "(default 0.1)"},
                                  {"batch", "N", "(default 64)"},
@@ -21,7 +21,7 @@ int command_demo(int argc, char** argv, Job&) {
                                  {"ssdh-binarization", "X", "the SSDH losses' weights (default 0: off)"},
                                  {"ssdh-balance", "X", ""},
                                  {"device", "D", "cuda: train on the GPU (builds with the GPU module)"},
-                                 {"math", "M", "on the GPU: fp32, tf32 or bf16"},
+                                 {"math", "M", "fp32 or bf16 (a CPU with AVX-512 BF16, or the GPU), or tf32 on the GPU"},
                                  {"out", "DIR", "(default deephash-out)"},
                                  threads_option()});
   const CommandSpec spec{"demo", "[options]",
@@ -44,17 +44,20 @@ int command_demo(int argc, char** argv, Job&) {
 
   std::vector<ResultRecord> records;
   const std::vector<int> bit_lengths = args.get_int_list("bits", {48});
-  for (int bits : bit_lengths) {
-    TrainConfig config = train_config_from(args);
-    config.bits = bits;
-    std::printf("training a %d-bit model ...\n", bits);
-    std::fflush(stdout);
-    TrainResult trained = train_hashing_model(*sets.training, config, pool, "train " + std::to_string(bits) + " bits");
-    trained.model.description += ", trained on " + sets.name;
+  const TrainConfig config = train_config_from(args);
+  std::string lengths;
+  for (int bits : bit_lengths) lengths += (lengths.empty() ? "" : ", ") + std::to_string(bits);
+  std::printf("training (%s bits) ...\n", lengths.c_str());
+  std::fflush(stdout);
+  std::vector<TrainResult> trained = train_hashing_models(*sets.training, config, bit_lengths, pool);
+  for (std::size_t i = 0; i < bit_lengths.size(); ++i) {
+    const int bits = bit_lengths[i];
+    TrainResult& t = trained[i];
+    t.model.description += ", trained on " + sets.name;
     const std::string stem = (std::filesystem::path(out) / (sets.name + "_" + std::to_string(bits) + "bits")).string();
-    save_model(trained.model, stem + ".dhm");
-    write_training_curves(trained.history, stem + ".curves.svg", trained.model.description);
-    const ModelEvaluation e = evaluate_model(trained.model, sets, "deephash (ours)", trained.history.seconds, threads);
+    save_model(t.model, stem + ".dhm");
+    write_training_curves(t.history, stem + ".curves.svg", t.model.description);
+    const ModelEvaluation e = evaluate_model(t.model, sets, "deephash (ours)", t.history.seconds, threads);
     records.push_back(e.record);
     std::printf("\n");
     print_record(e.record);

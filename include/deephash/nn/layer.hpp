@@ -49,6 +49,9 @@ struct RunContext {
   // process computes on the global batch. Null: one process, the batch is all there is.
   Collective* collective = nullptr;
   std::size_t first_sample = 0;
+  // Whether float convolutions may round their operands to bfloat16 (products and sums stay
+  // float; nn/bf16_products.hpp): for training, on CPUs with AVX-512 BF16. Ignored elsewhere.
+  bool bf16_products = false;
 
   std::size_t num_threads() const { return pool ? pool->num_threads() : 1; }
 

@@ -58,6 +58,9 @@ struct TrainOptions {
   // batch_size is then the global batch and must be a multiple of the group's size.
   Collective* collective = nullptr;
   std::size_t gradient_bucket_bytes = GradientBuckets<float>::default_bucket_bytes;
+  // Convolutions multiply bfloat16-rounded operands with float sums where the CPU has AVX-512
+  // BF16 (RunContext::bf16_products); the weights stay float.
+  bool bf16_products = false;
   // Called after every step, on the training thread (data-parallel: on every rank); an exception
   // it throws ends the run and propagates to the caller.
   std::function<void(const TrainingProgress&)> on_step;
@@ -225,7 +228,7 @@ void training_step(Net<Scalar>& net, SgdSolver<Scalar>& solver, const TrainOptio
   const int it = solver.iteration();
   // Seeded alike on every rank: dropout layers draw the same bases (see DropoutLayer).
   std::mt19937_64 dropout_rng(options.seed * 31 + std::uint64_t(it));
-  const RunContext ctx{Phase::Train, &pool, &dropout_rng, options.collective, first_sample};
+  const RunContext ctx{Phase::Train, &pool, &dropout_rng, options.collective, first_sample, options.bf16_products};
   double measured[2] = {double(net.forward(ctx)),
                         options.accuracy_blob.empty() ? 0.0 : double(net.blob(options.accuracy_blob).data()[0])};
   if (options.collective) {

@@ -14,8 +14,11 @@
 #include <Eigen/Core>
 #include <algorithm>
 #include <cstddef>
+#include <type_traits>
+#include <vector>
 
 #include "deephash/core/aligned_buffer.hpp"
+#include "deephash/nn/bf16_products.hpp"
 #include "deephash/nn/im2col.hpp"
 
 namespace deephash::nn {
@@ -68,6 +71,7 @@ class Winograd3x3 {
     AlignedVector<Scalar> v, m;
     AlignedVector<Scalar> rows;  // a row of tiles' intermediate values in the transforms
     Matrix kernel_grad;  // dU, 16 blocks of out x in, summed over this thread's images
+    bf16::Workspace bf16;
   };
 
   Winograd3x3(const ConvGeometry& g, int out_channels)
@@ -81,7 +85,12 @@ class Winograd3x3 {
   // Images per block: enough tiles for efficient products, few enough to keep V and M in cache.
   int images_per_block() const { return std::max(1, 512 / tiles_per_image()); }
 
-  // U = G g Gt for weights (out, in, 3, 3).
+  // Whether the 16 products round their operands to bfloat16 (nn/bf16_products.hpp): only for
+  // float, only where the CPU has the instruction; set before set_kernels.
+  static constexpr bool can_use_bf16() { return std::is_same_v<Scalar, float> && bf16::available(); }
+  void use_bf16(bool on) { bf16_ = on && can_use_bf16(); }
+
+  // U = G g Gt for weights (out, in, 3, 3); with bf16 products also U and its transpose packed.
   void set_kernels(const Scalar* w) {
     const int in = g_.channels;
     winograd::ensure_size(u_, std::size_t(winograd::kPositions) * out_ * in);
@@ -93,6 +102,16 @@ class Winograd3x3 {
         for (int row = 0; row < 4; ++row) winograd::kernel_1d(t + 3 * row, 1, u + 4 * row, 1);  // u = t Gt
         for (int p = 0; p < winograd::kPositions; ++p) u_[(std::size_t(p) * out_ + o) * in + c] = u[p];
       }
+    if constexpr (can_use_bf16()) {
+      if (!bf16_) return;
+      packed_u_.resize(winograd::kPositions);
+      packed_ut_.resize(winograd::kPositions);
+      for (int p = 0; p < winograd::kPositions; ++p) {
+        const float* up = u_.data() + std::size_t(p) * out_ * in;
+        bf16::pack_rows({up, in}, out_, in, packed_u_[std::size_t(p)]);
+        bf16::pack_rows({up, in, true}, in, out_, packed_ut_[std::size_t(p)]);
+      }
+    }
   }
 
   // Y for `images` images from `input` (images x in x h x w) into `output` (images x out x oh x ow).
@@ -100,8 +119,15 @@ class Winograd3x3 {
     const int tiles = images * tiles_per_image();
     transform_input(input, images, ws);
     winograd::ensure_size(ws.m, std::size_t(winograd::kPositions) * out_ * tiles);
-    for (int p = 0; p < winograd::kPositions; ++p)
+    for (int p = 0; p < winograd::kPositions; ++p) {
+      if constexpr (can_use_bf16())
+        if (bf16_) {
+          bf16::multiply(packed_u_[std::size_t(p)], {v_block(ws.v, p, tiles).data(), tiles}, tiles,
+                         m_block(ws.m, p, tiles).data(), tiles, false, ws.bf16);
+          continue;
+        }
       m_block(ws.m, p, tiles).noalias() = u_block(p) * v_block(ws.v, p, tiles);
+    }
     transform_output(ws.m, images, bias, output, ws);
   }
 
@@ -113,11 +139,25 @@ class Winograd3x3 {
     transform_output_grad(output_grad, images, ws);
     if (ws.kernel_grad.rows() != winograd::kPositions * out_ || ws.kernel_grad.cols() != in)
       ws.kernel_grad.setZero(winograd::kPositions * out_, in);
-    for (int p = 0; p < winograd::kPositions; ++p)
+    for (int p = 0; p < winograd::kPositions; ++p) {
+      if constexpr (can_use_bf16())
+        if (bf16_) {  // dU_p += dM_p V_p^T
+          bf16::multiply({m_block(ws.m, p, tiles).data(), tiles}, {v_block(ws.v, p, tiles).data(), tiles, true}, out_,
+                         tiles, in, ws.kernel_grad.data() + std::size_t(p) * out_ * in, in, true, ws.bf16);
+          continue;
+        }
       ws.kernel_grad.middleRows(p * out_, out_).noalias() += m_block(ws.m, p, tiles) * v_block(ws.v, p, tiles).transpose();
+    }
     if (!input_grad) return;
-    for (int p = 0; p < winograd::kPositions; ++p)
+    for (int p = 0; p < winograd::kPositions; ++p) {
+      if constexpr (can_use_bf16())
+        if (bf16_) {  // dV_p = U_p^T dM_p
+          bf16::multiply(packed_ut_[std::size_t(p)], {m_block(ws.m, p, tiles).data(), tiles}, tiles,
+                         v_block(ws.v, p, tiles).data(), tiles, false, ws.bf16);
+          continue;
+        }
       v_block(ws.v, p, tiles).noalias() = u_block(p).transpose() * m_block(ws.m, p, tiles);
+    }
     transform_input_grad(ws.v, images, input_grad, ws);
   }
 
@@ -348,6 +388,8 @@ class Winograd3x3 {
   ConvGeometry g_;
   int out_, tiles_h_, tiles_w_;
   AlignedVector<Scalar> u_;  // 16 blocks of out x in
+  bool bf16_ = false;
+  std::vector<bf16::PackedRows> packed_u_, packed_ut_;  // U_p and U_p^T, with bf16 products
 };
 
 }  // namespace deephash::nn

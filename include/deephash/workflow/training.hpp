@@ -20,6 +20,7 @@
 #include "deephash/data/image_source.hpp"
 #include "deephash/eval/svg_plot.hpp"
 #include "deephash/io/container/model_file.hpp"
+#include "deephash/nn/bf16_products.hpp"
 #include "deephash/nn/trainer.hpp"
 #include "deephash/workflow/presets.hpp"
 #include "deephash/workflow/weights.hpp"
@@ -47,7 +48,9 @@ struct TrainConfig {
   int snapshot_every = 0;      // iterations between snapshots (0: only at the end)
   std::string resume;          // a snapshot to continue from
   std::string device = "cpu";  // or "cuda" (programs linked with deephash::cuda)
-  std::string math = "fp32";   // on the GPU: fp32, tf32 or bf16
+  // fp32, or bf16 (the convolutions' operands rounded to bfloat16, float sums and weights: on
+  // the CPU where it has AVX-512 BF16, nn/bf16_products.hpp), or on the GPU also tf32.
+  std::string math = "fp32";
   bool show_progress = true;
   // The group of ranks training together, data-parallel, on the CPU: `batch` is then the global
   // batch, a multiple of the group's size. Null: this process alone.
@@ -112,6 +115,9 @@ inline HashingModel untrained_model(ArchitecturePreset preset, const ImageSource
 inline void check_train_config(const TrainConfig& c) {
   if (c.device != "cpu" && c.device != "cuda") throw Error("device " + c.device, "must be cpu or cuda");
   if (c.math != "fp32" && c.math != "tf32" && c.math != "bf16") throw Error("math " + c.math, "must be fp32, tf32 or bf16");
+  if (c.device == "cpu" && c.math == "tf32") throw Error("math tf32", "is for the GPU; on the CPU use fp32 or bf16");
+  if (c.device == "cpu" && c.math == "bf16" && !nn::bf16::available())
+    throw Error("math bf16", "needs a CPU with AVX-512 BF16 (and a build for it, -march=native); use fp32");
   if (c.bits < 1) throw Error("train", "the code length must be positive, not " + std::to_string(c.bits));
   if (c.batch < 1) throw Error("train", "the batch size must be positive, not " + std::to_string(c.batch));
   if (c.epochs && !(*c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
@@ -159,6 +165,7 @@ inline nn::TrainOptions training_options_for(const TrainConfig& c, const Hashing
   t.show_progress = c.show_progress;
   t.collective = c.collective;
   t.on_step = c.on_step;
+  t.bf16_products = c.device == "cpu" && c.math == "bf16";
   return t;
 }
 

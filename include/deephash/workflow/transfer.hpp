@@ -104,20 +104,21 @@ namespace detail {
 // 0.003 or 0.03 (docs/TRAINING.md).
 inline TrainingDefaults above_frozen_defaults() { return {30, 0.01f, nn::hash_layer_names()}; }
 
-// Trains the layers above `t.freeze_below` on the frozen layers' outputs, computed once; the
-// pretrained weights come from `weights_from` (a file name, for messages), less d.fresh_layers.
-inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t, const TrainingDefaults& d,
-                                      std::vector<nn::LayerWeights> weights, const std::string& weights_from,
-                                      const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
-                                      const std::string& label) {
-  if (c.device != "cpu") throw Error("--freeze-below", "the layers above a frozen part train on the CPU only");
-  if (!c.snapshot.empty()) throw Error("--freeze-below", "training above a frozen part writes no snapshots (it takes minutes)");
-  const std::vector<nn::LayerWeights> pretrained = without_layers(std::move(weights), d.fresh_layers);
+// The frozen part of a transfer model (the layers computing t.freeze_below) with its pretrained
+// weights, and its values for every training image: computed once, they serve every model that
+// shares the part (hash layers of several lengths on one network).
+struct FrozenPart {
+  std::vector<nn::LayerWeights> weights;  // the frozen layers'
+  nn::FrozenFeatures features;
+  double seconds = 0;  // the pass over the images
+};
+
+inline FrozenPart run_frozen_part(const HashingModel& model, const TransferSpec& t, const TrainingDefaults& d,
+                                  const std::vector<nn::LayerWeights>& pretrained, const std::string& weights_from,
+                                  const ImageSource& images, const TrainConfig& c, ThreadPool& pool, const std::string& label) {
   const std::vector<int>& chw = model.frontend.input_shape;
   nn::NetOptions below_options;
   below_options.input_shapes[model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
-  // The values' shape is known only once the part below has run: the part above gets it from
-  // its net options.
   const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {});
   for (const nn::LayerSpec& l : cut.below.layers)
     if (std::find(d.fresh_layers.begin(), d.fresh_layers.end(), l.name) != d.fresh_layers.end())
@@ -128,18 +129,31 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
     if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
       throw Error(weights_from, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
   const auto start = std::chrono::steady_clock::now();
-  // Data-parallel (c.collective), each rank computes its slice of the values and trains on its
-  // share of every batch: the part above holds a share.
-  const int share = int(nn::detail::rank_share(c.batch, c.collective, label));
-  const nn::FrozenFeatures features = nn::compute_frozen_features(
-      below, images, model.frontend.transform, model.frontend.input_blob, t.freeze_below, std::size_t(c.batch), pool,
-      c.show_progress, label + ": frozen layers", c.collective);
+  FrozenPart part;
+  part.weights = below.weights();
+  // Data-parallel (c.collective), each rank computes its slice of the values; the group shares them.
+  part.features = nn::compute_frozen_features(below, images, model.frontend.transform, model.frontend.input_blob,
+                                              t.freeze_below, std::size_t(c.batch), pool, c.show_progress,
+                                              label + ": frozen layers", c.collective);
+  part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return part;
+}
 
+// Trains the layers of `model` above t.freeze_below on the frozen part's values; the layers
+// above start from `pretrained` where it has them. The time includes the frozen pass.
+inline TrainResult train_on_frozen_part(HashingModel model, const TransferSpec& t, const TrainingDefaults& d,
+                                        const std::vector<nn::LayerWeights>& pretrained, const std::string& weights_from,
+                                        const FrozenPart& frozen, const ImageSource& images, const TrainConfig& c,
+                                        ThreadPool& pool, const std::string& label) {
+  const auto start = std::chrono::steady_clock::now();
+  const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {});
+  // Data-parallel, each rank trains on its share of every batch: the part above holds a share.
+  const int share = int(nn::detail::rank_share(c.batch, c.collective, label));
   nn::NetOptions above_options;
   above_options.seed = c.seed;
   above_options.input_shapes["label"] = {share};
   std::vector<int> input = {share};
-  input.insert(input.end(), features.item_shape.begin(), features.item_shape.end());
+  input.insert(input.end(), frozen.features.item_shape.begin(), frozen.features.item_shape.end());
   above_options.input_shapes[t.freeze_below] = input;
   nn::Net<float> above(cut.above, nn::Phase::Train, above_options);
   above.load_weights(pretrained, weights_from);  // pretrained layers above the cut start from their weights
@@ -152,12 +166,25 @@ inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t,
   result.epochs = c.epochs.value_or(d.epochs);
   result.seed = c.seed;
   result.batch = c.batch;
-  result.history = nn::train_on_features(above, solver, features, options, s.max_iter, pool, label);
-  result.history.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();  // the frozen pass included
+  result.history = nn::train_on_features(above, solver, frozen.features, options, s.max_iter, pool, label);
+  result.history.seconds = frozen.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   result.model = std::move(model);
-  result.model.weights = below.weights();
+  result.model.weights = frozen.weights;
   for (nn::LayerWeights& w : above.weights()) result.model.weights.push_back(std::move(w));
   return result;
+}
+
+// Trains the layers above `t.freeze_below` on the frozen layers' outputs, computed once; the
+// pretrained weights come from `weights_from` (a file name, for messages), less d.fresh_layers.
+inline TrainResult train_above_frozen(HashingModel model, const TransferSpec& t, const TrainingDefaults& d,
+                                      std::vector<nn::LayerWeights> weights, const std::string& weights_from,
+                                      const ImageSource& images, const TrainConfig& c, ThreadPool& pool,
+                                      const std::string& label) {
+  if (c.device != "cpu") throw Error("--freeze-below", "the layers above a frozen part train on the CPU only");
+  if (!c.snapshot.empty()) throw Error("--freeze-below", "training above a frozen part writes no snapshots (it takes minutes)");
+  const std::vector<nn::LayerWeights> pretrained = without_layers(std::move(weights), d.fresh_layers);
+  const FrozenPart frozen = run_frozen_part(model, t, d, pretrained, weights_from, images, c, pool, label);
+  return train_on_frozen_part(std::move(model), t, d, pretrained, weights_from, frozen, images, c, pool, label);
 }
 
 }  // namespace detail
@@ -182,13 +209,14 @@ inline TrainResult train_transfer_model(const ImageSource& images, const Transfe
 }
 
 // The second stage of a two-stage preset (ArchitecturePreset::retrain_hash_layers): new hash
-// layers of c.bits on top of `trained`'s rerank features, trained with the layers between
-// stage.frozen_below and them on the values of stage.frozen_below that the frozen network
-// computes once (at learning rate 0.01, as transfer above a frozen part; the label smoothing of
-// the hash layers' own default). The training time includes the frozen pass.
-inline TrainResult retrain_hash_layers(const HashingModel& trained, const ImageSource& images, TrainConfig c,
-                                       ThreadPool& pool, const std::string& label = "hash layers",
-                                       const SecondStage& stage = {}) {
+// layers on top of `trained`'s rerank features, one model per code length in `bit_lengths`
+// (c.bits is ignored), each trained with the layers between stage.frozen_below and them on the
+// values of stage.frozen_below that the frozen network computes once for all the lengths (at
+// learning rate 0.01, as transfer above a frozen part; the label smoothing of the hash layers' own
+// default). Each model's training time includes the frozen pass.
+inline std::vector<TrainResult> retrain_hash_layers(const HashingModel& trained, const ImageSource& images, TrainConfig c,
+                                                    const std::vector<int>& bit_lengths, ThreadPool& pool,
+                                                    const std::string& label = "hash layers", const SecondStage& stage = {}) {
   TransferSpec t;
   t.backbone = "the trained network";
   t.latent_after = trained.frontend.feature_blob;
@@ -198,13 +226,29 @@ inline TrainResult retrain_hash_layers(const HashingModel& trained, const ImageS
   c.label_smoothing.reset();
   c.snapshot.clear();
   c.device = "cpu";  // minutes of work once the frozen pass is done
+  const TrainingDefaults d = detail::above_frozen_defaults();
   // New hash layers (hash_layers_on leaves the trained ones out), as measured: retraining them
   // from their fillers at this learning rate beat keeping them (docs/TRAINING.md).
-  HashingModel model = detail::hash_layers_on(trained.net, trained.frontend, t, images, c);
-  TrainResult r = detail::train_above_frozen(std::move(model), t, detail::above_frozen_defaults(), trained.weights,
-                                             t.backbone, images, c, pool, label);
-  r.model.description = trained.description + ", hash layers retrained at " + std::to_string(c.bits) + " bits on its frozen " + t.freeze_below;
-  return r;
+  const std::vector<nn::LayerWeights> pretrained = without_layers(trained.weights, d.fresh_layers);
+  std::optional<detail::FrozenPart> frozen;
+  std::vector<TrainResult> results;
+  for (int bits : bit_lengths) {
+    c.bits = bits;
+    HashingModel model = detail::hash_layers_on(trained.net, trained.frontend, t, images, c);
+    if (!frozen) frozen = detail::run_frozen_part(model, t, d, pretrained, t.backbone, images, c, pool, label);
+    const std::string what = bit_lengths.size() > 1 ? label + ", " + std::to_string(bits) + " bits" : label;
+    TrainResult r = detail::train_on_frozen_part(std::move(model), t, d, pretrained, t.backbone, *frozen, images, c, pool, what);
+    r.model.description = trained.description + ", hash layers retrained at " + std::to_string(bits) + " bits on its frozen " + t.freeze_below;
+    results.push_back(std::move(r));
+  }
+  return results;
+}
+
+// The same for one code length, c.bits.
+inline TrainResult retrain_hash_layers(const HashingModel& trained, const ImageSource& images, const TrainConfig& c,
+                                       ThreadPool& pool, const std::string& label = "hash layers",
+                                       const SecondStage& stage = {}) {
+  return std::move(retrain_hash_layers(trained, images, c, {c.bits}, pool, label, stage).front());
 }
 
 }  // namespace deephash

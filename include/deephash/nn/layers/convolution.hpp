@@ -138,6 +138,7 @@ class ConvolutionLayer : public Layer<Scalar> {
     const Scalar* bias = this->params_.size() > 1 ? this->params_[1]->data() : nullptr;
     const std::size_t batch = std::size_t(bottom[0]->shape(0));
     const std::size_t in_image = bottom[0]->count_from(1), out_image = top[0]->count_from(1);
+    winograd_->use_bf16(ctx.bf16_products);
     winograd_->set_kernels(this->params_[0]->data());
     workspaces_.resize(ctx.num_chunks(batch));
     ctx.parallel_chunks(batch, [&](std::size_t chunk, std::size_t n0, std::size_t n1) {
@@ -155,6 +156,7 @@ class ConvolutionLayer : public Layer<Scalar> {
     const std::size_t chunks = ctx.num_chunks(batch);
     const Eigen::Index spatial = out_spatial(), out = this->spec_.convolution.num_output;
     const bool has_bias = this->params_.size() > 1;
+    winograd_->use_bf16(ctx.bf16_products);
     winograd_->set_kernels(this->params_[0]->data());
     workspaces_.resize(chunks);
     bias_grads_.resize(chunks);
