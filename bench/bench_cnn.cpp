@@ -124,13 +124,14 @@ void BM_TrainKevinNet(benchmark::State& state) {
 }
 
 // Forward + backward of one layer, inside its net (so its inputs have realistic shapes).
-void layer_time(benchmark::State& state, NetSpec spec, std::size_t layer) {
+void layer_time(benchmark::State& state, NetSpec spec, std::size_t layer, bool bf16 = false) {
   Net<float> net(spec, Phase::Train);
   random_input(net.blob("data"), 4);
   for (std::size_t i = 0; i < net.blob("label").count(); ++i) net.blob("label").data()[i] = float(i % 10);
   ThreadPool pool(bench::bench_threads());
   std::mt19937_64 rng(5);
-  const RunContext ctx{Phase::Train, &pool, &rng};
+  RunContext ctx{Phase::Train, &pool, &rng};
+  ctx.bf16_products = bf16;
   net.forward(ctx);
   net.backward(ctx);
   // After one pass of the whole net, this layer alone, on the same data.
@@ -145,7 +146,8 @@ void layer_time(benchmark::State& state, NetSpec spec, std::size_t layer) {
   state.SetItemsProcessed(std::int64_t(state.iterations()) * net.blob("data").shape(0));
 }
 
-// Registers one benchmark per layer of the nets, named after the layers.
+// Registers one benchmark per layer of the nets, named after the layers; the convolutions and
+// inner products again with bf16 products (".../bf16") where the CPU has them.
 const bool kLayersRegistered = [] {
   ArchitectureOptions fm;
   fm.batch = 64;
@@ -161,6 +163,12 @@ const bool kLayersRegistered = [] {
       if (probe.layer(i).type() == "Split") continue;
       benchmark::RegisterBenchmark(("BM_LayerForwardBackward/" + name + "/" + layer).c_str(),
                                    [spec, i](benchmark::State& s) { layer_time(s, spec, i); })
+          ->Unit(benchmark::kMillisecond)
+          ->UseRealTime();
+      const std::string type = probe.layer(i).type();
+      if (!bf16::available() || (type != "Convolution" && type != "InnerProduct")) continue;
+      benchmark::RegisterBenchmark(("BM_LayerForwardBackward/" + name + "/" + layer + "/bf16").c_str(),
+                                   [spec, i](benchmark::State& s) { layer_time(s, spec, i, true); })
           ->Unit(benchmark::kMillisecond)
           ->UseRealTime();
     }

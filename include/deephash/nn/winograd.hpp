@@ -21,6 +21,10 @@
 #include "deephash/nn/bf16_products.hpp"
 #include "deephash/nn/im2col.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace deephash::nn {
 
 // Winograd applies to 3x3 kernels with stride 1 and no dilation; any padding and image size. With
@@ -54,6 +58,23 @@ inline void kernel_adjoint_1d(const S* u, int ustep, S* g, int step) {  // g = G
   g[0] = u[0] + S(0.5) * (u[ustep] + u[2 * ustep]);
   g[step] = S(0.5) * (u[ustep] - u[2 * ustep]);
   g[2 * step] = S(0.5) * (u[ustep] + u[2 * ustep]) + u[3 * ustep];
+}
+// even[k] = x[2k], odd[k] = x[2k + 1] for k < n.
+template <class S>
+inline void deinterleave(const S* __restrict x, int n, S* __restrict even, S* __restrict odd) {
+  int k = 0;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<S, float>) {
+    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
+    for (; k + 16 <= n; k += 16) {
+      const __m512 lo = _mm512_loadu_ps(x + 2 * k), hi = _mm512_loadu_ps(x + 2 * k + 16);
+      _mm512_storeu_ps(even + k, _mm512_permutex2var_ps(lo, evens, hi));
+      _mm512_storeu_ps(odd + k, _mm512_permutex2var_ps(lo, odds, hi));
+    }
+  }
+#endif
+  for (; k < n; ++k) even[k] = x[2 * k], odd[k] = x[2 * k + 1];
 }
 }  // namespace winograd
 
@@ -91,8 +112,16 @@ class Winograd3x3 {
   void use_bf16(bool on) { bf16_ = on && can_use_bf16(); }
 
   // U = G g Gt for weights (out, in, 3, 3); with bf16 products also U and its transpose packed.
+  // Weights equal to the last ones transformed (backward after forward on the same step) keep
+  // the transforms already made: comparing costs a read of the weights, transforming them a
+  // scattered write of 16 copies.
   void set_kernels(const Scalar* w) {
     const int in = g_.channels;
+    const std::size_t weights = std::size_t(out_) * in * 9;
+    if (kernels_bf16_ == bf16_ && last_weights_.size() == weights && std::equal(w, w + weights, last_weights_.begin()))
+      return;
+    last_weights_.assign(w, w + weights);
+    kernels_bf16_ = bf16_;
     winograd::ensure_size(u_, std::size_t(winograd::kPositions) * out_ * in);
     for (int o = 0; o < out_; ++o)
       for (int c = 0; c < in; ++c) {
@@ -186,75 +215,59 @@ class Winograd3x3 {
     return Map(m.data() + std::size_t(p) * out_ * tiles, out_, tiles);
   }
 
-  // Each transform works on one channel of a block at a time, as 16 (or 4) arrays over all the
-  // block's tiles, so that the arithmetic runs over long contiguous vectors; moving values between
-  // the image layout and those arrays is separate (gather_windows, interleave, ...). Window
-  // tx of a row of tiles covers padded columns 2tx .. 2tx+3: even[tx], odd[tx], even[tx+1], odd[tx+1].
+  // Each transform works on one channel of a block at a time, as 16 (or 4) arrays over the
+  // block's tiles, so that the arithmetic runs over contiguous vectors. Window tx of a row of
+  // tiles covers padded columns 2tx .. 2tx+3.
   using Array = Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
 
-  // Image row y (zero outside the image) as its even and odd padded columns, tiles_w_ + 1 each.
-  void split_row(const Scalar* image, int y, Scalar* __restrict even, Scalar* __restrict odd) const {
-    const int n = tiles_w_ + 1;
-    if (y < 0 || y >= g_.height) {
-      Array(even, n).setZero();
-      Array(odd, n).setZero();
-      return;
-    }
-    const Scalar* __restrict row = image + std::size_t(y) * g_.width - g_.pad_w;  // row[padded column]
-    // Padded column q holds a pixel for pad_w <= q < pad_w + width.
-    const int lo = g_.pad_w, hi = g_.pad_w + g_.width;
-    for (int k = 0; k < n; ++k) {
-      const int q = 2 * k;
-      even[k] = q >= lo && q < hi ? row[q] : Scalar(0);
-      odd[k] = q + 1 >= lo && q + 1 < hi ? row[q + 1] : Scalar(0);
-    }
-  }
-
-  // d[4i + j][tile] = the tile's input window at (i, j), for one channel of `images` images.
-  void gather_windows(const Scalar* channel, std::size_t image_stride, int images, Scalar* d, int tiles,
-                      Scalar* scratch) const {
-    const int tw = tiles_w_;
-    Scalar *even = scratch, *odd = even + tw + 1;
-    for (int img = 0; img < images; ++img)
-      for (int ty = 0; ty < tiles_h_; ++ty) {
-        const std::size_t t0 = std::size_t(img) * tiles_per_image() + std::size_t(ty) * tw;
-        for (int i = 0; i < 4; ++i) {
-          split_row(channel + img * image_stride, 2 * ty - g_.pad_h + i, even, odd);
-          Scalar* row = d + std::size_t(4 * i) * tiles + t0;
-          Array(row, tw) = Array(even, tw);
-          Array(row + tiles, tw) = Array(odd, tw);
-          Array(row + 2 * std::size_t(tiles), tw) = Array(even + 1, tw);
-          Array(row + 3 * std::size_t(tiles), tw) = Array(odd + 1, tw);
+  // V[p][c][tile] = (Bt d B)[p] for the input window d of each tile, zero outside the image.
+  // The transform is separable: d B mixes the four columns of each window row, Bt then mixes the
+  // four rows. Windows of neighbouring tile rows share two image rows, so each padded image row
+  // is column-transformed once (into `rows_b`, four arrays over the tiles of a row) and every tile
+  // row combines four of them.
+  void transform_input(const Scalar* input, int images, Workspace& ws) const {
+    const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_;
+    const int padded_rows = 2 * tiles_h_ + 2, padded_cols = 2 * tw + 2;
+    winograd::ensure_size(ws.v, std::size_t(winograd::kPositions) * in * tiles);
+    winograd::ensure_size(ws.rows, std::size_t(4) * tw * padded_rows + 2 * padded_cols);
+    Scalar *rows_b = ws.rows.data(), *padded = rows_b + std::size_t(4) * tw * padded_rows;
+    Scalar *even = padded + padded_cols, *odd = even + tw + 1;
+    const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
+    // Padded column q holds pixel x = q - pad_w where 0 <= x < width.
+    const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, padded_cols - g_.pad_w);
+    std::fill(padded, padded + padded_cols, Scalar(0));
+    for (int c = 0; c < in; ++c)
+      for (int img = 0; img < images; ++img) {
+        const Scalar* image = input + (std::size_t(img) * in + c) * plane;
+        for (int r = 0; r < padded_rows; ++r) {  // (d B) for every window of padded row r
+          Scalar* b = rows_b + std::size_t(4) * tw * r;
+          const int y = r - g_.pad_h;
+          if (y < 0 || y >= g_.height) {
+            std::fill(b, b + 4 * tw, Scalar(0));
+            continue;
+          }
+          std::copy(image + std::size_t(y) * g_.width + x0, image + std::size_t(y) * g_.width + x1, padded + x0 + g_.pad_w);
+          winograd::deinterleave(padded, tw + 1, even, odd);
+          // Window k of the row holds even[k], odd[k], even[k + 1], odd[k + 1].
+          Array(b, tw) = Array(even, tw) - Array(even + 1, tw);
+          Array(b + tw, tw) = Array(odd, tw) + Array(even + 1, tw);
+          Array(b + 2 * tw, tw) = Array(even + 1, tw) - Array(odd, tw);
+          Array(b + 3 * tw, tw) = Array(odd, tw) - Array(odd + 1, tw);
+        }
+        Scalar* v = ws.v.data() + std::size_t(c) * tiles + std::size_t(img) * tiles_per_image();
+        for (int ty = 0; ty < tiles_h_; ++ty) {  // V = Bt (d B) over the window's four rows
+          const Scalar* b0 = rows_b + std::size_t(4) * tw * (2 * ty);
+          const Scalar *b1 = b0 + 4 * tw, *b2 = b1 + 4 * tw, *b3 = b2 + 4 * tw;
+          Scalar* vt = v + std::size_t(ty) * tw;
+          for (int j = 0; j < 4; ++j) {
+            auto row = [&](const Scalar* b) { return Array(const_cast<Scalar*>(b) + j * tw, tw); };
+            Array(vt + j * stride, tw) = row(b0) - row(b2);
+            Array(vt + (4 + j) * stride, tw) = row(b1) + row(b2);
+            Array(vt + (8 + j) * stride, tw) = row(b2) - row(b1);
+            Array(vt + (12 + j) * stride, tw) = row(b1) - row(b3);
+          }
         }
       }
-  }
-
-  // V[p][c][tile] = (Bt d B)[p] for the input window d of each tile, zero outside the image.
-  void transform_input(const Scalar* input, int images, Workspace& ws) const {
-    const int in = g_.channels, tiles = images * tiles_per_image();
-    winograd::ensure_size(ws.v, std::size_t(winograd::kPositions) * in * tiles);
-    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + 2 * (tiles_w_ + 1));
-    Scalar *d = ws.rows.data(), *t = d + std::size_t(16) * tiles, *scratch = t + std::size_t(16) * tiles;
-    auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
-    const std::size_t plane = std::size_t(g_.height) * g_.width;
-    for (int c = 0; c < in; ++c) {
-      gather_windows(input + c * plane, in * plane, images, d, tiles, scratch);
-      for (int j = 0; j < 4; ++j) {  // t = Bt d
-        at(t, j) = at(d, j) - at(d, 8 + j);
-        at(t, 4 + j) = at(d, 4 + j) + at(d, 8 + j);
-        at(t, 8 + j) = at(d, 8 + j) - at(d, 4 + j);
-        at(t, 12 + j) = at(d, 4 + j) - at(d, 12 + j);
-      }
-      Scalar* v = ws.v.data() + std::size_t(c) * tiles;
-      const std::size_t stride = std::size_t(in) * tiles;  // between positions p in V
-      auto vp = [&](int p) { return Array(v + p * stride, tiles); };
-      for (int i = 0; i < 4; ++i) {  // V = t B
-        vp(4 * i) = at(t, 4 * i) - at(t, 4 * i + 2);
-        vp(4 * i + 1) = at(t, 4 * i + 1) + at(t, 4 * i + 2);
-        vp(4 * i + 2) = at(t, 4 * i + 2) - at(t, 4 * i + 1);
-        vp(4 * i + 3) = at(t, 4 * i + 1) - at(t, 4 * i + 3);
-      }
-    }
   }
 
   // Y = At M A per tile, the part of each 2x2 block that lies inside the output, plus the bias.
@@ -388,7 +401,8 @@ class Winograd3x3 {
   ConvGeometry g_;
   int out_, tiles_h_, tiles_w_;
   AlignedVector<Scalar> u_;  // 16 blocks of out x in
-  bool bf16_ = false;
+  std::vector<Scalar> last_weights_;  // the weights u_ was made from
+  bool bf16_ = false, kernels_bf16_ = false;  // bf16 products now / when u_ was made
   std::vector<bf16::PackedRows> packed_u_, packed_ut_;  // U_p and U_p^T, with bf16 products
 };
 
