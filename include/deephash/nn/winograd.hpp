@@ -21,10 +21,6 @@
 #include "deephash/nn/bf16_products.hpp"
 #include "deephash/nn/im2col.hpp"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 namespace deephash::nn {
 
 // Winograd applies to 3x3 kernels with stride 1 and no dilation; any padding and image size. With
@@ -59,22 +55,31 @@ inline void kernel_adjoint_1d(const S* u, int ustep, S* g, int step) {  // g = G
   g[step] = S(0.5) * (u[ustep] - u[2 * ustep]);
   g[2 * step] = S(0.5) * (u[ustep] + u[2 * ustep]) + u[3 * ustep];
 }
-// even[k] = x[2k], odd[k] = x[2k + 1] for k < n.
+// The input transform's two halves, as free functions so that the compiler knows the arrays
+// apart (and vectorises the long rows). transform_row: for the n windows of a padded image row
+// q (window k covers q[2k .. 2k + 3]), the four entries of d B, each as an array over the
+// windows: b[j * n + k].
 template <class S>
-inline void deinterleave(const S* __restrict x, int n, S* __restrict even, S* __restrict odd) {
-  int k = 0;
-#if defined(__AVX512F__)
-  if constexpr (std::is_same_v<S, float>) {
-    const __m512i evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odds = _mm512_add_epi32(evens, _mm512_set1_epi32(1));
-    for (; k + 16 <= n; k += 16) {
-      const __m512 lo = _mm512_loadu_ps(x + 2 * k), hi = _mm512_loadu_ps(x + 2 * k + 16);
-      _mm512_storeu_ps(even + k, _mm512_permutex2var_ps(lo, evens, hi));
-      _mm512_storeu_ps(odd + k, _mm512_permutex2var_ps(lo, odds, hi));
-    }
+inline void transform_row(const S* __restrict q, int n, S* __restrict b) {
+  for (int k = 0; k < n; ++k) {
+    b[k] = q[2 * k] - q[2 * k + 2];
+    b[n + k] = q[2 * k + 1] + q[2 * k + 2];
+    b[2 * n + k] = q[2 * k + 2] - q[2 * k + 1];
+    b[3 * n + k] = q[2 * k + 1] - q[2 * k + 3];
   }
-#endif
-  for (; k < n; ++k) even[k] = x[2 * k], odd[k] = x[2 * k + 1];
+}
+// combine_rows: Bt over the four rows r0..r3 of one column of (d B), n windows long, into the
+// four positions v[i * 4 * stride] (i = 0..3) of V.
+template <class S>
+inline void combine_rows(const S* __restrict r0, const S* __restrict r1, const S* __restrict r2, const S* __restrict r3,
+                         int n, S* __restrict v, std::size_t stride) {
+  S *__restrict v0 = v, *__restrict v1 = v + 4 * stride, *__restrict v2 = v + 8 * stride, *__restrict v3 = v + 12 * stride;
+  for (int k = 0; k < n; ++k) {
+    v0[k] = r0[k] - r2[k];
+    v1[k] = r1[k] + r2[k];
+    v2[k] = r2[k] - r1[k];
+    v3[k] = r1[k] - r3[k];
+  }
 }
 }  // namespace winograd
 
@@ -229,9 +234,8 @@ class Winograd3x3 {
     const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_;
     const int padded_rows = 2 * tiles_h_ + 2, padded_cols = 2 * tw + 2;
     winograd::ensure_size(ws.v, std::size_t(winograd::kPositions) * in * tiles);
-    winograd::ensure_size(ws.rows, std::size_t(4) * tw * padded_rows + 2 * padded_cols);
+    winograd::ensure_size(ws.rows, std::size_t(4) * tw * padded_rows + padded_cols);
     Scalar *rows_b = ws.rows.data(), *padded = rows_b + std::size_t(4) * tw * padded_rows;
-    Scalar *even = padded + padded_cols, *odd = even + tw + 1;
     const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
     // Padded column q holds pixel x = q - pad_w where 0 <= x < width.
     const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, padded_cols - g_.pad_w);
@@ -247,25 +251,14 @@ class Winograd3x3 {
             continue;
           }
           std::copy(image + std::size_t(y) * g_.width + x0, image + std::size_t(y) * g_.width + x1, padded + x0 + g_.pad_w);
-          winograd::deinterleave(padded, tw + 1, even, odd);
-          // Window k of the row holds even[k], odd[k], even[k + 1], odd[k + 1].
-          Array(b, tw) = Array(even, tw) - Array(even + 1, tw);
-          Array(b + tw, tw) = Array(odd, tw) + Array(even + 1, tw);
-          Array(b + 2 * tw, tw) = Array(even + 1, tw) - Array(odd, tw);
-          Array(b + 3 * tw, tw) = Array(odd, tw) - Array(odd + 1, tw);
+          winograd::transform_row(padded, tw, b);
         }
         Scalar* v = ws.v.data() + std::size_t(c) * tiles + std::size_t(img) * tiles_per_image();
         for (int ty = 0; ty < tiles_h_; ++ty) {  // V = Bt (d B) over the window's four rows
           const Scalar* b0 = rows_b + std::size_t(4) * tw * (2 * ty);
-          const Scalar *b1 = b0 + 4 * tw, *b2 = b1 + 4 * tw, *b3 = b2 + 4 * tw;
-          Scalar* vt = v + std::size_t(ty) * tw;
-          for (int j = 0; j < 4; ++j) {
-            auto row = [&](const Scalar* b) { return Array(const_cast<Scalar*>(b) + j * tw, tw); };
-            Array(vt + j * stride, tw) = row(b0) - row(b2);
-            Array(vt + (4 + j) * stride, tw) = row(b1) + row(b2);
-            Array(vt + (8 + j) * stride, tw) = row(b2) - row(b1);
-            Array(vt + (12 + j) * stride, tw) = row(b1) - row(b3);
-          }
+          for (int j = 0; j < 4; ++j)
+            winograd::combine_rows(b0 + j * tw, b0 + (4 + j) * tw, b0 + (8 + j) * tw, b0 + (12 + j) * tw, tw,
+                                   v + std::size_t(ty) * tw + j * stride, stride);
         }
       }
   }
