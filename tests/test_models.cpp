@@ -2,6 +2,8 @@
 // ends exactly where an uninterrupted one does.
 #include <doctest/doctest.h>
 
+#include <tuple>
+
 #include <deephash/io/container/codes_file.hpp>
 #include <deephash/io/container/model_file.hpp>
 #include <deephash/nn/architectures.hpp>
@@ -110,6 +112,66 @@ TEST_CASE("flip averaging: an image's activations are the mean of its own and it
   const HashingModel old = load_model(dir.file("v1.dhm"));
   CHECK_FALSE(old.frontend.flip_average);
   CHECK(old.weights.size() == m.weights.size());
+}
+
+TEST_CASE("shift averaging: the image in place weighs a half, shifted up-left and down-right a quarter each") {
+  TempDir dir;
+  const HashingModel plain_model = small_model();
+  const ImageDataset images = tiny_images(5);
+  // The oracle moves the stored pixels (black where the shift brings in the outside) and mirrors
+  // them, and encodes each of the six images plainly.
+  auto moved = [&](int dy, int dx, bool mirror) {
+    ImageDataset out = images;
+    for (std::size_t i = 0; i < images.size(); ++i)
+      for (int y = 0; y < 28; ++y)
+        for (int x = 0; x < 28; ++x) {
+          const int sy = y + dy, sx = (mirror ? 27 - x : x) + dx;
+          out.pixels[(i * 28 + std::size_t(y)) * 28 + std::size_t(x)] =
+              sy >= 0 && sy < 28 && sx >= 0 && sx < 28 ? images.pixels[(i * 28 + std::size_t(sy)) * 28 + std::size_t(sx)] : 0;
+        }
+    return encode_images(*plain_model.make_frontend(1), out.all(), true, 5, "moved", false);
+  };
+  EncodedImages expected = moved(0, 0, false);
+  expected.activations *= 0.25f;
+  expected.features *= 0.25f;
+  for (auto [dy, mirror, weight] : {std::tuple{0, true, 0.25f}, {-2, false, 0.125f}, {-2, true, 0.125f}, {2, false, 0.125f},
+                                    {2, true, 0.125f}}) {
+    const EncodedImages e = moved(dy, dy, mirror);
+    expected.activations += weight * e.activations;
+    expected.features += weight * e.features;
+  }
+  HashingModel m = plain_model;
+  m.frontend.flip_average = true;
+  m.frontend.shift_average = 2;
+  save_model(m, dir.file("shift.dhm"));
+  const HashingModel back = load_model(dir.file("shift.dhm"));
+  CHECK(back.frontend.shift_average == 2);
+  const EncodedImages averaged = encode_images(*back.make_frontend(2), images.all(), true, 3, "averaged", false);
+  CHECK((averaged.activations - expected.activations).cwiseAbs().maxCoeff() < 1e-5f);
+  CHECK((averaged.features - expected.features).cwiseAbs().maxCoeff() <= 1e-5f * expected.features.cwiseAbs().maxCoeff());
+  const EncodedImages plain = moved(0, 0, false);
+  CHECK((plain.activations - averaged.activations).cwiseAbs().maxCoeff() > 1e-3f);  // the views change something
+
+  // The CLI's text for it (deephash eval --tta).
+  FrontendSpec f;
+  set_test_augmentation(f, "flip+shift:2", "--tta");
+  CHECK((f.flip_average && f.shift_average == 2));
+  set_test_augmentation(f, "shift:1", "--tta");
+  CHECK((!f.flip_average && f.shift_average == 1));
+  set_test_augmentation(f, "none", "--tta");
+  CHECK((!f.flip_average && f.shift_average == 0));
+  for (const char* bad : {"", "flip+", "flip+flip", "shift:0", "shift:", "shift:-1", "shift:x", "mirror", "shift:123456789"})
+    CHECK_THROWS_WITH(set_test_augmentation(f, bad, "--tta"), doctest::Contains("is not a test-time augmentation"));
+
+  // A version 2 file (before the shift) still reads, without it; a hostile shift is refused.
+  ByteWriter v2;
+  deephash::detail::write_model(v2, m, 2);
+  save_container(dir.file("v2.dhm"), kModelFileKind, 2, v2);
+  CHECK(load_model(dir.file("v2.dhm")).frontend.shift_average == 0);
+  CHECK(load_model(dir.file("v2.dhm")).frontend.flip_average);
+  m.frontend.shift_average = 28;
+  save_model(m, dir.file("hostile.dhm"));
+  CHECK_THROWS_WITH(load_model(dir.file("hostile.dhm")), doctest::Contains("test-time shift of 28 pixels"));
 }
 
 TEST_CASE("CnnFrontend encodes a batch view where it lies, as it encodes each image on its own") {

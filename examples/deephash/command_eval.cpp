@@ -43,6 +43,7 @@ int command_eval(int argc, char** argv, Job& job) {
                                  {"query-codes", "CODES", "the encoded queries"},
                                  {"baselines", "LIST", "code lengths for LSH and ITQ (default: those of the models); 'none' to skip"},
                                  {"euclidean", "", "add exact Euclidean ranking on raw pixels"},
+                                 {"tta", "KIND", "test-time augmentation instead of the models' own: none, flip, shift:N or flip+shift:N"},
                                  {"shard-index", "KIND", "under mpirun: each rank's index of its shard, flat (default) or mih"},
                                  {"out", "DIR", "(default deephash-out)"},
                                  threads_option()});
@@ -100,7 +101,9 @@ int command_eval(int argc, char** argv, Job& job) {
   std::stringstream models(args.required("model"));
   std::string path;
   for (bool first = true; std::getline(models, path, ','); first = false) {
-    const ModelEvaluation e = evaluate_model(load_model(path), sets, "deephash (ours)", 0, threads);
+    HashingModel model = load_model(path);
+    if (args.has("tta")) nn::set_test_augmentation(model.frontend, args.get("tta"), "--tta");
+    const ModelEvaluation e = evaluate_model(std::move(model), sets, "deephash (ours)", 0, threads);
     records.push_back(e.record);
     bits.push_back(e.record.bits);
     print_record(e.record);

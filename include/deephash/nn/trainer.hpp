@@ -159,6 +159,25 @@ void mirror_images(Blob<Scalar>& blob) {
   for (Scalar* row = blob.data(); row < blob.data() + blob.count(); row += width) std::reverse(row, row + width);
 }
 
+// Shifts every image of an N x C x H x W input blob by (dy, dx) pixels: pixel (y, x) takes the
+// value of (y + dy, x + dx), or fill[c] where that lies outside the image.
+template <class Scalar>
+void shift_images(Blob<Scalar>& blob, int dy, int dx, const std::vector<float>& fill) {
+  const int channels = blob.shape(1), h = blob.shape(2), w = blob.shape(3);
+  if (fill.size() != std::size_t(channels))
+    throw Error("shift_images", std::to_string(fill.size()) + " fill values for " + std::to_string(channels) + " channels");
+  std::vector<Scalar> source(std::size_t(h) * w);
+  for (Scalar* plane = blob.data(); plane < blob.data() + blob.count(); plane += source.size()) {
+    const Scalar f = Scalar(fill[std::size_t((plane - blob.data()) / std::ptrdiff_t(source.size()) % channels)]);
+    std::copy(plane, plane + source.size(), source.begin());
+    for (int y = 0; y < h; ++y)
+      for (int x = 0; x < w; ++x) {
+        const int sy = y + dy, sx = x + dx;
+        plane[std::size_t(y) * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? source[std::size_t(sy) * w + sx] : f;
+      }
+  }
+}
+
 // Running averages of the loss and accuracy, written into the history about 200 times per run
 // and shown on the progress bar. Shared by the CPU and GPU training loops.
 class TrainingLog {

@@ -3,14 +3,15 @@
 // readable with any text viewer — and a TrainingSnapshot (nn/training_snapshot.hpp), which adds
 // the solver's state.
 //
-// Container kinds (see format.hpp): "MODL" (model), "SNAP" (snapshot), version 2 (version 1,
-// without the flip-average byte, is read too).
+// Container kinds (see format.hpp): "MODL" (model), "SNAP" (snapshot), version 3 (versions 1,
+// without the flip-average byte, and 2, without the shift, are read too).
 // Payload, little-endian; strings are u32 length + bytes:
 //   string prototxt, string input_blob, string latent_blob, string feature_blob,
 //   u32 n + i32[n] input shape (C, H, W),
 //   transform: i32 resize_h, i32 resize_w, i32 crop, i32 pad, u8 mirror, u8 bgr,
 //              u32 n + f32[n] mean values, u64 n + f32[n] mean image, f32 scale,
 //   version 2: u8 flip_average (FrontendSpec),
+//   version 3: i32 shift_average (FrontendSpec),
 //   u32 n + string[n] class names, string description,
 //   u32 layers, each: string name, u32 blobs, each: u32 axes, i32[axes] shape, u64 n, f32[n]
 //   snapshots only: string solver (key value lines), i32 iteration, u64 seed, i32 batch size,
@@ -30,11 +31,11 @@ namespace deephash {
 
 inline constexpr char kModelFileKind[5] = "MODL";
 inline constexpr char kSnapshotFileKind[5] = "SNAP";
-inline constexpr std::uint32_t kModelFileVersion = 2;  // of both kinds
+inline constexpr std::uint32_t kModelFileVersion = 3;  // of both kinds
 
 namespace detail {
 
-// The payload in the layout of `version` (1 only to check that old files still read).
+// The payload in the layout of `version` (1 and 2 only to check that old files still read).
 inline void write_model(ByteWriter& w, const HashingModel& m, std::uint32_t version = kModelFileVersion) {
   w.write_string(write_caffe_prototxt(m.net));
   w.write_string(m.frontend.input_blob);
@@ -52,6 +53,7 @@ inline void write_model(ByteWriter& w, const HashingModel& m, std::uint32_t vers
   w.append(t.mean_image.data(), t.mean_image.size() * 4);
   w.write<float>(t.scale);
   if (version >= 2) w.write<std::uint8_t>(m.frontend.flip_average);
+  if (version >= 3) w.write<std::int32_t>(m.frontend.shift_average);
   w.write<std::uint32_t>(std::uint32_t(m.class_names.size()));
   for (const auto& c : m.class_names) w.write_string(c);
   w.write_string(m.description);
@@ -93,6 +95,13 @@ inline HashingModel read_model(ByteReader& r, std::uint32_t version, const std::
   t.mean_image = r.read_array<float>(std::size_t(r.read<std::uint64_t>("mean image size")), "mean image");
   t.scale = r.read<float>("transform scale");
   if (version >= 2) m.frontend.flip_average = r.read<std::uint8_t>("flip average") != 0;
+  if (version >= 3) {
+    m.frontend.shift_average = r.read<std::int32_t>("shift average");
+    const int height = m.frontend.input_shape.size() == 3 ? m.frontend.input_shape[1] : 0;
+    if (m.frontend.shift_average < 0 || (m.frontend.shift_average > 0 && m.frontend.shift_average >= height))
+      throw Error(path, "corrupt: a test-time shift of " + std::to_string(m.frontend.shift_average) +
+                            " pixels for images of height " + std::to_string(height));
+  }
   for (std::uint32_t i = 0, n = read_count(r, 4, "class names"); i < n; ++i) m.class_names.push_back(r.read_string("class name"));
   m.description = r.read_string("description");
   for (std::uint32_t i = 0, n = read_count(r, 8, "weights"); i < n; ++i) {
