@@ -3,10 +3,12 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <random>
 
 #include <deephash/nn/gradient_check.hpp>
 #include <deephash/nn/layer_factory.hpp>
+#include <deephash/nn/patch_whitening.hpp>
 
 #include "support.hpp"
 
@@ -440,6 +442,44 @@ TEST_CASE("max pooling: the inference path (no positions kept) equals the traini
     }
 }
 
+TEST_CASE("max pooling 2x2, stride 2 in training (its own loop): brute force, ties, NaN windows, gradients") {
+  LayerSpec s = spec("Pooling");
+  s.pooling = {PoolingSpec::Method::Max, 2, 2, 2, 2, 0, 0, false};
+  for (int h : {4, 6, 8}) {
+    B x({2, 3, h, h + 2}), y;
+    randomize(x, std::uint64_t(h));
+    // Ties (the first in row-major order wins) and a window of NaN only (no maximum, no gradient).
+    x.data()[0] = x.data()[1] = x.data()[std::size_t(h + 2)] = 5;
+    for (int at : {2, 3, h + 4, h + 5}) x.data()[at] = std::numeric_limits<double>::quiet_NaN();
+    auto layer = set_up(s, {&x}, {&y});
+    layer->forward({&x}, {&y}, RunContext{Phase::Train});
+    for (std::size_t i = 0; i < y.count(); ++i) y.diff()[i] = double(i + 1);
+    layer->backward({&y}, {true}, {&x}, RunContext{Phase::Train});
+    const int w = h + 2, oh = h / 2, ow = w / 2;
+    REQUIRE(y.shape() == std::vector<int>{2, 3, oh, ow});
+    std::vector<double> expected_grad(x.count(), 0.0);
+    for (int plane = 0; plane < 6; ++plane)
+      for (int oy = 0; oy < oh; ++oy)
+        for (int ox = 0; ox < ow; ++ox) {
+          double best = -std::numeric_limits<double>::infinity();
+          int where = -1;
+          for (int dy = 0; dy < 2; ++dy)
+            for (int dx = 0; dx < 2; ++dx) {
+              const int at = plane * h * w + (2 * oy + dy) * w + 2 * ox + dx;
+              if (x.data()[at] > best) best = x.data()[at], where = at;
+            }
+          const std::size_t o = std::size_t((plane * oh + oy) * ow + ox);
+          CHECK(y.data()[o] == best);
+          if (where >= 0) expected_grad[std::size_t(where)] += y.diff()[o];
+        }
+    CHECK(y.data()[1] == -std::numeric_limits<double>::infinity());  // the NaN window
+    for (std::size_t i = 0; i < x.count(); ++i) CHECK(x.diff()[i] == expected_grad[i]);
+    B g({2, 2, h, h});
+    randomize_distinct(g, 31);
+    expect_gradients(s, {&g});
+  }
+}
+
 TEST_CASE("pooling: round_mode FLOOR rounds the output size down, the clip for padding still applies") {
   struct Case { int h, k, s, p, ceil, floor; };
   // (H + 2 pad - kernel) / stride + 1: 6, k3 s2: 1.5 -> ceil 3, floor 2. 7, k3 s2 p1: 3 -> 4 either
@@ -598,4 +638,67 @@ TEST_CASE("flatten and reshape: Caffe's shape rules, values kept in order, gradi
     CHECK(std::vector<double>(y.data(), y.data() + y.count()) == std::vector<double>(x.data(), x.data() + x.count()));
     expect_gradients(s, {&x});
   }
+}
+
+TEST_CASE("patch whitening: the filters' outputs on the images' patches are decorrelated with unit variance") {
+  // Correlated 3-channel images: smooth noise (each pixel the mean of a random field's 2x2
+  // neighbourhood) plus a channel-shared component.
+  const int c = 3, h = 9, w = 10, k = 3, dim = c * k * k;
+  const std::size_t n = 60;
+  std::mt19937_64 rng(17);
+  std::normal_distribution<float> g(0, 1);
+  std::vector<float> images(n * c * h * w);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<float> field((h + 1) * (w + 1));
+    for (float& f : field) f = g(rng);
+    for (int ch = 0; ch < c; ++ch)
+      for (int y = 0; y < h; ++y)
+        for (int x = 0; x < w; ++x)
+          images[((i * c + std::size_t(ch)) * h + std::size_t(y)) * w + std::size_t(x)] =
+              field[std::size_t(y * (w + 1) + x)] + field[std::size_t((y + 1) * (w + 1) + x + 1)] + 0.3f * g(rng) + 0.1f * float(ch);
+  }
+  for (int filters : {2 * dim, 8}) {
+    const std::vector<float> wts = patch_whitening_filters(images.data(), n, c, h, w, k, filters, 1e-6);
+    REQUIRE(wts.size() == std::size_t(filters * dim));
+    // The outputs' second moments over every patch, by brute force in double.
+    Eigen::MatrixXd moment = Eigen::MatrixXd::Zero(filters, filters);
+    std::size_t patches = 0;
+    std::vector<double> out(static_cast<std::size_t>(filters), 0.0);
+    for (std::size_t i = 0; i < n; ++i)
+      for (int y = 0; y + k <= h; ++y)
+        for (int x = 0; x + k <= w; ++x, ++patches) {
+          for (int f = 0; f < filters; ++f) {
+            double sum = 0;
+            for (int ch = 0, d = 0; ch < c; ++ch)
+              for (int dy = 0; dy < k; ++dy)
+                for (int dx = 0; dx < k; ++dx, ++d)
+                  sum += double(wts[std::size_t(f * dim + d)]) *
+                         images[((i * c + std::size_t(ch)) * h + std::size_t(y + dy)) * w + std::size_t(x + dx)];
+            out[std::size_t(f)] = sum;
+          }
+          for (int a = 0; a < filters; ++a)
+            for (int b = 0; b < filters; ++b) moment(a, b) += out[std::size_t(a)] * out[std::size_t(b)];
+        }
+    moment /= double(patches);
+    const int kept = filters / 2;
+    // The first half: the identity; the second half: their negatives.
+    CHECK((moment.topLeftCorner(kept, kept) - Eigen::MatrixXd::Identity(kept, kept)).cwiseAbs().maxCoeff() < 1e-3);
+    CHECK((moment.topRightCorner(kept, kept) + Eigen::MatrixXd::Identity(kept, kept)).cwiseAbs().maxCoeff() < 1e-3);
+    for (int d = 0; d < dim; ++d) CHECK(wts[std::size_t(kept * dim + d)] == -wts[std::size_t(d)]);
+  }
+  // The kept components are those of largest variance: a filter's squared norm is 1 / (its
+  // component's variance + eps), so the norms grow along the kept filters, and the 8-filter
+  // layer's are the full layer's first four.
+  const std::vector<float> all = patch_whitening_filters(images.data(), n, c, h, w, k, 2 * dim, 1e-6);
+  const std::vector<float> top = patch_whitening_filters(images.data(), n, c, h, w, k, 8, 1e-6);
+  auto norm = [&](const std::vector<float>& v, int f) {
+    return Eigen::Map<const Eigen::VectorXf>(v.data() + std::size_t(f * dim), dim).norm();
+  };
+  for (int f = 0; f + 1 < dim; ++f) CHECK(norm(all, f) <= norm(all, f + 1) * (1 + 1e-5f));
+  for (int f = 0; f < 4; ++f) CHECK(norm(top, f) == doctest::Approx(norm(all, f)).epsilon(1e-4));
+  CHECK_THROWS_WITH(patch_whitening_filters(images.data(), n, c, h, w, k, 7), doctest::Contains("an even number"));
+  CHECK_THROWS_WITH(patch_whitening_filters(images.data(), n, c, h, w, k, 2 * dim + 2), doctest::Contains("at most twice"));
+  CHECK_THROWS_WITH(patch_whitening_filters(images.data(), n, c, 2, 2, k, 8), doctest::Contains("at least as large"));
+  images[5] = std::numeric_limits<float>::quiet_NaN();
+  CHECK_THROWS_WITH(patch_whitening_filters(images.data(), n, c, h, w, k, 8), doctest::Contains("not finite"));
 }

@@ -202,8 +202,8 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
     network.snapshot = dir.file("network.snapshot");
     const ArchitecturePreset preset = preset_for(folder, network);
     REQUIRE(preset.retrain_hash_layers);
-    const TrainResult first = train_model(untrained_model(preset, folder, network), {preset.epochs, 0.1f, {"latent", "scores"}},
-                                          folder, network, pool);
+    const TrainResult first = train_model(starting_model(preset, folder, network, pool),
+                                          {preset.epochs, 0.1f, {"latent", "scores"}}, folder, network, pool);
     auto layer = [](const TrainResult& t, const std::string& name) -> const nn::LayerWeights& {
       for (const nn::LayerWeights& w : t.model.weights)
         if (w.layer == name) return w;

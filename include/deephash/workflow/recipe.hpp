@@ -8,10 +8,50 @@
 #include <string>
 #include <vector>
 
+#include "deephash/data/batch_stream.hpp"
+#include "deephash/nn/patch_whitening.hpp"
 #include "deephash/workflow/training.hpp"
 #include "deephash/workflow/transfer.hpp"
 
 namespace deephash {
+
+// Starts `layer` of the untrained `model` (a convolution without bias on the input blob) as the
+// whitening of the patches of up to `sample` training images, evenly spaced over the source and
+// transformed as for testing, and freezes it (learning-rate multiplier 0).
+inline void whiten_first_layer(HashingModel& model, const std::string& layer, const ImageSource& images, ThreadPool& pool,
+                               std::size_t sample = 5000) {
+  auto spec = std::find_if(model.net.layers.begin(), model.net.layers.end(), [&](const nn::LayerSpec& l) { return l.name == layer; });
+  if (spec == model.net.layers.end() || spec->type != "Convolution" || spec->convolution.bias_term ||
+      spec->convolution.kernel_h != spec->convolution.kernel_w)
+    throw Error("whitened layer " + layer, "is not a square convolution without bias in the network");
+  const std::vector<int>& chw = model.frontend.input_shape;
+  const TransformSpec& transform = model.frontend.transform;
+  const std::size_t count = std::min(sample, images.size());
+  std::vector<std::size_t> order(count);
+  for (std::size_t i = 0; i < count; ++i) order[i] = i * images.size() / count;
+  const std::size_t per_image = std::size_t(chw[0]) * chw[1] * chw[2];
+  std::vector<float> inputs(count * per_image);
+  BatchStream stream(images, std::move(order), 256, nn::training_decode_options(transform, chw[0]), 1, 2);
+  DecodedBatch batch;
+  for (std::size_t done = 0; stream.next(batch); done += batch.view().count)
+    nn::prepare_batch(batch.view(), transform, pool, inputs.data() + done * per_image);
+  const nn::ConvolutionSpec& conv = spec->convolution;
+  const std::vector<float> filters = nn::patch_whitening_filters(inputs.data(), count, chw[0], chw[1], chw[2], conv.kernel_h,
+                                                                 conv.num_output);
+  model.weights = {{layer, {{{conv.num_output, chw[0], conv.kernel_h, conv.kernel_w}, filters}}}};
+  spec->params.resize(1);
+  spec->params[0].lr_mult = 0;
+  spec->params[0].decay_mult = 0;
+}
+
+// The preset's untrained network as its recipe starts it: with its whitened first layer, if it
+// has one and c.init does not give the weights.
+inline HashingModel starting_model(const ArchitecturePreset& preset, const ImageSource& images, const TrainConfig& c,
+                                   ThreadPool& pool) {
+  HashingModel start = untrained_model(preset, images, c);
+  if (!preset.whitened_layer.empty() && c.init.empty()) whiten_first_layer(start, preset.whitened_layer, images, pool);
+  return start;
+}
 
 // Trains the preset for these images (TrainConfig::arch) with its recipe, one model per code
 // length in `bit_lengths` (c.bits is ignored). A two-stage preset trains its network once and
@@ -33,9 +73,9 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
   const ArchitecturePreset preset = preset_for(images, network);
   std::vector<TrainResult> results;
   auto train_network = [&](const TrainConfig& config, const std::vector<std::string>& fresh, const std::string& what) {
-    return config.resume.empty() ? train_model(untrained_model(preset_for(images, config), images, config),
-                                               {preset.epochs, 0.1f, fresh}, images, config, pool, what)
-                                 : train_model({}, {}, images, config, pool, what);
+    if (!config.resume.empty()) return train_model({}, {}, images, config, pool, what);
+    return train_model(starting_model(preset_for(images, config), images, config, pool), {preset.epochs, 0.1f, fresh},
+                       images, config, pool, what);
   };
   if (!preset.retrain_hash_layers) {
     if (!c.resume.empty() && bit_lengths.size() > 1)

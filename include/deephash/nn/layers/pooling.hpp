@@ -65,6 +65,11 @@ class PoolingLayer : public Layer<Scalar> {
       forward_max_separable(bottom[0]->data(), top[0]->data(), planes, ctx);
       return;
     }
+    if (keep_argmax && kh_ == 2 && kw_ == 2 && sh_ == 2 && sw_ == 2 && ph_ == 0 && pw_ == 0 && 2 * out_h_ <= height_ &&
+        2 * out_w_ <= width_) {
+      forward_max_2x2(bottom[0]->data(), top[0]->data(), planes, ctx);
+      return;
+    }
     ctx.parallel_chunks(planes, [&](std::size_t, std::size_t p0, std::size_t p1) {
       for (std::size_t p = p0; p < p1; ++p) {
         const Scalar* in = bottom[0]->data() + p * height_ * width_;
@@ -166,6 +171,32 @@ class PoolingLayer : public Layer<Scalar> {
             for (int ox = 0; ox < out_w_; ++ox) o[ox] = std::max(o[ox], rows[std::size_t(y) * out_w_ + ox]);
         }
       }
+    });
+  }
+
+  // Training's 2x2, stride-2 max pooling with every window inside the image (the CIFAR net's):
+  // the general loop's result (the first maximum in row-major order, -1 where all are NaN), with
+  // the window fixed so that the compiler unrolls it.
+  void forward_max_2x2(const Scalar* input, Scalar* output, std::size_t planes, const RunContext& ctx) {
+    ctx.parallel_chunks(planes, [&](std::size_t, std::size_t p0, std::size_t p1) {
+      for (std::size_t p = p0; p < p1; ++p)
+        for (int oy = 0; oy < out_h_; ++oy) {
+          const int top_left = 2 * oy * width_;
+          const Scalar* __restrict row = input + p * height_ * width_ + top_left;
+          Scalar* __restrict out = output + (p * out_h_ + std::size_t(oy)) * out_w_;
+          int* __restrict arg = argmax_.data() + (p * out_h_ + std::size_t(oy)) * out_w_;
+          for (int ox = 0; ox < out_w_; ++ox) {
+            Scalar best = -std::numeric_limits<Scalar>::infinity();
+            int where = -1;
+            for (int at : {2 * ox, 2 * ox + 1, width_ + 2 * ox, width_ + 2 * ox + 1}) {
+              const bool higher = row[at] > best;
+              best = higher ? row[at] : best;
+              where = higher ? top_left + at : where;
+            }
+            out[ox] = best;
+            arg[ox] = where;
+          }
+        }
     });
   }
 
