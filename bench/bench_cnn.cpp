@@ -110,7 +110,7 @@ void train_steps(benchmark::State& state, const NetSpec& spec, int batch, int cl
 void BM_TrainFashionMnistNet(benchmark::State& state) {
   ArchitectureOptions o;
   o.batch = int(state.range(0));
-  train_steps(state, fashion_mnist_net(o), o.batch, 10);
+  train_steps(state, fashion_mnist_net(o), o.batch, 10, state.range(1) != 0);
 }
 void BM_TrainCifarNet(benchmark::State& state) {
   ArchitectureOptions o;
@@ -182,14 +182,13 @@ BENCHMARK(BM_KevinNetForward)->ArgName("batch")->Arg(32)->Unit(benchmark::kMilli
 #ifdef DEEPHASH_HAVE_OPENCV_DNN
 BENCHMARK(BM_OpenCvKevinNetForward)->ArgName("batch")->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 #endif
-BENCHMARK(BM_TrainFashionMnistNet)->ArgName("batch")->Arg(64)->Unit(benchmark::kMillisecond)->UseRealTime();
-// bf16:1 (bfloat16 products in the convolutions) only where the CPU has AVX-512 BF16.
-BENCHMARK(BM_TrainCifarNet)
-    ->ArgNames({"batch", "bf16"})
-    ->Args({64, 0})
-    ->Apply([](benchmark::internal::Benchmark* b) {
-      if (deephash::nn::bf16::available()) b->Args({64, 1});
-    })
-    ->Unit(benchmark::kMillisecond)
-    ->UseRealTime();
+// bf16:1 (bfloat16 products in the convolutions and inner products) only where the CPU has
+// AVX-512 BF16.
+static void with_bf16_where_available(benchmark::internal::Benchmark* b) {
+  b->ArgNames({"batch", "bf16"})->Args({64, 0});
+  if (deephash::nn::bf16::available()) b->Args({64, 1});
+  b->Unit(benchmark::kMillisecond)->UseRealTime();
+}
+BENCHMARK(BM_TrainFashionMnistNet)->Apply(with_bf16_where_available);
+BENCHMARK(BM_TrainCifarNet)->Apply(with_bf16_where_available);
 BENCHMARK(BM_TrainKevinNet)->ArgName("batch")->Arg(32)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -135,6 +135,7 @@ TrainConfig one_epoch(int batch) {
   c.epochs = 1;
   c.lr = 0.01f;
   c.show_progress = false;
+  c.math = "fp32";  // bf16 products round differently split batches apart, beyond float rounding
   return c;
 }
 

@@ -21,7 +21,7 @@ int command_demo(int argc, char** argv, Job&) {
                                  {"ssdh-binarization", "X", "the SSDH losses' weights (default 0: off)"},
                                  {"ssdh-balance", "X", ""},
                                  {"device", "D", "cuda: train on the GPU (builds with the GPU module)"},
-                                 {"math", "M", "fp32 or bf16 (a CPU with AVX-512 BF16, or the GPU), or tf32 on the GPU"},
+                                 {"math", "M", "auto (default: bf16 on a CPU with AVX-512 BF16, else fp32), fp32, bf16, or tf32 on the GPU"},
                                  {"out", "DIR", "(default deephash-out)"},
                                  threads_option()});
   const CommandSpec spec{"demo", "[options]",

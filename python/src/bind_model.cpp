@@ -335,7 +335,7 @@ network on `workers` threads: an EncodedSet, or with out=PATH, None, the codes s
         py::arg("arch") = "auto", py::arg("epochs") = py::none(), py::arg("batch") = 64, py::arg("lr") = py::none(),
         py::arg("lr_policy") = "onecycle", py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("seed") = 1,
         py::arg("class_names") = std::vector<std::string>{}, py::arg("init") = "", py::arg("snapshot") = "",
-        py::arg("snapshot_every") = 0, py::arg("resume") = "", py::arg("device") = "cpu", py::arg("math") = "fp32",
+        py::arg("snapshot_every") = 0, py::arg("resume") = "", py::arg("device") = "cpu", py::arg("math") = "auto",
         py::arg("progress") = true, py::arg("num_threads") = 0,
         R"(Trains a hashing model the way `deephash train` does: an architecture preset sized to the
 images (arch: "auto", "fashion-mnist", "cifar" or "kevinnet"), a latent layer of `bits` sigmoid

@@ -37,11 +37,14 @@ struct FrozenFeatures {
 // (slice_of) and the group sums the values, zero outside each slice (x + 0 is x), so that every
 // rank ends with all of them, in a rank's share of the time: the values one process computes,
 // bit for bit where every slice starts a batch, else within float rounding of the batches'
-// matrix products (an image's batch holds other images).
+// matrix products (an image's batch holds other images). With `bf16_products` the products
+// round their operands to bfloat16 as training's do (RunContext::bf16_products): the values are
+// training data, and the part above learns on them what it would on full-precision ones.
 inline FrozenFeatures compute_frozen_features(Net<float>& below, const ImageSource& images, const TransformSpec& transform,
                                               const std::string& input_blob, const std::string& output_blob,
                                               std::size_t batch, ThreadPool& pool, bool show_progress,
-                                              const std::string& label = "frozen layers", Collective* group = nullptr) {
+                                              const std::string& label = "frozen layers", Collective* group = nullptr,
+                                              bool bf16_products = false) {
   if (images.size() == 0) throw Error(label, "the training set is empty");
   const int rank = group ? group->rank() : 0;
   const auto [first, last] = slice_of(images.size(), rank, group ? group->size() : 1);
@@ -67,7 +70,7 @@ inline FrozenFeatures compute_frozen_features(Net<float>& below, const ImageSour
       load_images(below, view, transform, pool, input_blob);
       for (int mirrored = 0; mirrored < 2; ++mirrored) {
         if (mirrored) mirror_images(below.blob(input_blob));
-        below.forward(RunContext{Phase::Test, &pool, nullptr});
+        below.forward(RunContext{Phase::Test, &pool, nullptr, nullptr, 0, bf16_products});
         for (std::size_t i = 0; i < view.count; ++i) {
           const float* from = out.data() + i * f.item_size;
           for (std::size_t k = 0; k < f.item_size; ++k)

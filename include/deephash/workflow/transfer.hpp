@@ -134,7 +134,8 @@ inline FrozenPart run_frozen_part(const HashingModel& model, const TransferSpec&
   // Data-parallel (c.collective), each rank computes its slice of the values; the group shares them.
   part.features = nn::compute_frozen_features(below, images, model.frontend.transform, model.frontend.input_blob,
                                               t.freeze_below, std::size_t(c.batch), pool, c.show_progress,
-                                              label + ": frozen layers", c.collective);
+                                              label + ": frozen layers", c.collective,
+                                              training_options_for(c, model).bf16_products);
   part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return part;
 }
