@@ -128,10 +128,17 @@ TrainingRun train_small(const nn::NetSpec& spec, const ImageDataset& images, int
   return {h.loss, h.accuracy, net.weights(), h.seconds};
 }
 
-// How far R ranks' run of the first 600 Fashion-MNIST images (batch 12, 100 iterations) may be
-// from one process's, relative: losses per iteration, weights per blob in Euclidean norm. About
-// ten times what was measured (the batch-norm net in float: three to six times); the
-// measurements, and why they differ by net and precision, are in test_data_parallel.cpp.
+// How many iterations R ranks' run of the first 600 Fashion-MNIST images (global batch 12) is
+// compared with one process's for, and how far apart they may be, relative: losses per
+// iteration, weights per blob in Euclidean norm. Ten times or more what was measured; the
+// measurements are in test_data_parallel.cpp. The batch-norm net in float is compared over its
+// first 30 iterations only: past some 60 a last-bit difference tips a kink (a max-pool near-tie,
+// a ReLU at 0) and SGD amplifies it, at an iteration that varies with the CPU's rounding (on one
+// CI machine the one-process curve itself ended elsewhere). The same net in double runs 100.
+template <class Scalar>
+int iterations(const nn::NetSpec& spec) {
+  return std::is_same<Scalar, float>::value && spec.name == batch_norm_net(1).name ? 30 : 100;
+}
 struct Tolerance {
   double loss, weights;
 };
@@ -141,7 +148,7 @@ Tolerance tolerance(const nn::NetSpec& spec) {
   // Double: weights compared after rounding to float (net.weights()), measured bit for bit; 1e-7
   // lets one of them round the other way.
   if (std::is_same<Scalar, double>::value) return Tolerance{4e-14, 1e-7};
-  return batch_norm ? Tolerance{1e-2, 1e-1} : Tolerance{5e-5, 2e-4};
+  return batch_norm ? Tolerance{1e-5, 1e-4} : Tolerance{5e-5, 2e-4};
 }
 
 struct RunDifference {

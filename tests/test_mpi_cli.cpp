@@ -193,14 +193,22 @@ TEST_CASE("mpirun -np 2 deephash train: one process's model within float roundin
   REQUIRE(r.status == 0);
   CHECK(count(r.output, "data-parallel over 2 ranks") == 1);
   CHECK(count(r.output, "wrote " + dir.file("m.dhm")) == 1);
-  // What docs/SCALING.md promises: the training of the same global batch and seed by one process,
-  // within float rounding (the ranks sum the same gradients in another order).
+  // What docs/SCALING.md promises: the training of the same global batch and seed by one
+  // process, within float rounding (the ranks sum the same gradients in another order). Float
+  // training of this batch-normalised net amplifies a last-bit difference once it tips a kink (a
+  // max-pool near-tie), at an iteration that varies with the CPU: measured from 1.6e-6 to 0.14 of
+  // the largest weight (test_data_parallel checks the sums exactly, in double). So the job's model
+  // must be the one process's at the global batch, not the one at a rank's share of it, which is
+  // what a rank training alone would make: far nearer the first than the second.
   r = deephash_one("train " + data + " --batch 20 --out " + dir.file("one.dhm"));
   REQUIRE(r.status == 0);
-  const HashingModel job = load_model(dir.file("m.dhm")), one = load_model(dir.file("one.dhm"));
-  const double off = test::weights_off(job, one);
-  MESSAGE("2 ranks: weights within " << off << " of one process (relative)");
-  CHECK(off < 2e-5);  // measured 1.6e-6
+  r = deephash_one("train " + data + " --batch 10 --out " + dir.file("half.dhm"));
+  REQUIRE(r.status == 0);
+  const HashingModel job = load_model(dir.file("m.dhm")), one = load_model(dir.file("one.dhm")),
+                     half = load_model(dir.file("half.dhm"));
+  const double off = test::weights_off(job, one), off_half = test::weights_off(job, half);
+  MESSAGE("2 ranks: weights within " << off << " of one process at batch 20 (relative), " << off_half << " of one at batch 10");
+  CHECK(off < 0.25 * off_half);
   // Both encode the queries alike: 16-bit codes, the same bits but where a latent value lies
   // within that rounding of 0.
   for (const char* name : {"m", "one"}) {
