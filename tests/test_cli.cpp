@@ -430,6 +430,41 @@ TEST_CASE("the command explains bad input and fails without writing anything") {
   }
 }
 
+TEST_CASE("demo trains a model per code length of --bits (one network) and reports each next to the baselines") {
+  TempDir dir;
+  write_split(dir.path.string(), "train", 200, 1);
+  write_split(dir.path.string(), "t10k", 20, 2);
+  const std::string demo = "demo --dataset fashion-mnist:" + dir.path.string() + " --epochs 1 --batch 20 --lr 0.05 --threads 2 --out " +
+                           dir.file("out");
+  Run r = run(demo + " --bits 8,16");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  std::ifstream json(dir.file("out/results.json"));
+  const std::string text((std::istreambuf_iterator<char>(json)), std::istreambuf_iterator<char>());
+  for (int bits : {8, 16}) {
+    CAPTURE(bits);
+    const HashingModel m = load_model(dir.file("out/fashion-mnist_" + std::to_string(bits) + "bits.dhm"));
+    CHECK(m.make_frontend(1)->code_bits() == bits);
+    // Ours, then LSH and ITQ, at this length in results.json.
+    std::size_t ours = 0, at = 0;
+    for (; (at = text.find("\"method\": \"deephash (ours)\"", at)) != std::string::npos; ++at)
+      ours += text.find("\"bits\": " + std::to_string(bits) + ",", at) < text.find('}', at);
+    CHECK(ours == 1);
+  }
+  CHECK(text.find("\"method\": \"ITQ\"") != std::string::npos);
+  // Both models share the network below the hash layers: the same first convolution.
+  const HashingModel m8 = load_model(dir.file("out/fashion-mnist_8bits.dhm")), m16 = load_model(dir.file("out/fashion-mnist_16bits.dhm"));
+  REQUIRE(!m8.weights.empty());
+  CHECK(m8.weights.front().layer == m16.weights.front().layer);
+  CHECK(m8.weights.front().blobs.front().data == m16.weights.front().blobs.front().data);
+
+  r = run(demo + " --bits 8,x");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--bits expects comma-separated integers, got '8,x'") != std::string::npos);
+  r = run(demo + " --bits 8,0");
+  CHECK(r.status == 1);
+}
+
 TEST_CASE("search --index reads the FAISS files that index --format faiss writes") {
   TempDir dir;
   write_split(dir.path.string(), "train", 100, 1);

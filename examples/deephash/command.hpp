@@ -166,9 +166,10 @@ inline RetrievalSets sets_from(const Args& a, const SourceOptions& options = {},
   return open_retrieval_sets(a.get("dataset", default_dataset), holdout_from(a), options);
 }
 
-inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}) {
+// With `bit_lengths` (demo: --bits LIST), --bits is a list read there and c.bits left as is.
+inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}, bool bit_lengths = false) {
   c.arch = a.get("arch", c.arch);
-  c.bits = int(a.get_int("bits", c.bits));
+  if (!bit_lengths) c.bits = int(a.get_int("bits", c.bits));
   if (a.has("epochs")) c.epochs = a.get_double("epochs", 0);
   c.batch = int(a.get_int("batch", c.batch));
   if (a.has("lr")) c.lr = float(a.get_double("lr", 0));

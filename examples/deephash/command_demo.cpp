@@ -13,7 +13,7 @@ namespace deephash::cli {
 
 int command_demo(int argc, char** argv, Job&) {
   Options options = image_set_options();
-  options.insert(options.end(), {{"bits", "LIST", "code lengths (default 48; e.g. 12,32,48: one network, new hash layers per length)"},
+  options.insert(options.end(), {{"bits", "LIST", "code lengths (default 12,32,48: the paper's; one network, new hash layers per length)"},
                                  {"epochs", "X", "(default: the architecture's, 8)"},
                                  {"lr", "X", "(default 0.1)"},
                                  {"batch", "N", "(default 64)"},
@@ -43,8 +43,8 @@ int command_demo(int argc, char** argv, Job&) {
   std::printf("\n");
 
   std::vector<ResultRecord> records;
-  const std::vector<int> bit_lengths = args.get_int_list("bits", {48});
-  const TrainConfig config = train_config_from(args);
+  const std::vector<int> bit_lengths = args.get_int_list("bits", {12, 32, 48});
+  const TrainConfig config = train_config_from(args, {}, true);
   std::string lengths;
   for (int bits : bit_lengths) lengths += (lengths.empty() ? "" : ", ") + std::to_string(bits);
   std::printf("training (%s bits) ...\n", lengths.c_str());
