@@ -249,17 +249,64 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
     CHECK(!again.history.iteration.empty());
 
     // Several lengths at once: one network, then a second stage per length; each model is the
-    // one that length alone gives, bit for bit (same seed, same threads).
+    // one that length alone gives, bit for bit (same seed, same threads). With
+    // SecondStage::once (fashion-mnist) the shorter length is hash layers on the longer's
+    // features instead: its own test case below.
     const std::vector<TrainResult> both = train_hashing_models(folder, twelve, {12, 32}, pool);
     REQUIRE(both.size() == 2);
     REQUIRE(both[0].model.weights.size() == r.model.weights.size());
-    for (std::size_t i = 0; i < r.model.weights.size(); ++i)
-      for (std::size_t b = 0; b < r.model.weights[i].blobs.size(); ++b)
-        CHECK_MESSAGE(both[0].model.weights[i].blobs[b].data == r.model.weights[i].blobs[b].data, r.model.weights[i].layer);
+    if (!preset.second_stage.once)
+      for (std::size_t i = 0; i < r.model.weights.size(); ++i)
+        for (std::size_t b = 0; b < r.model.weights[i].blobs.size(); ++b)
+          CHECK_MESSAGE(both[0].model.weights[i].blobs[b].data == r.model.weights[i].blobs[b].data, r.model.weights[i].layer);
     CHECK(layer(both[1], "latent").blobs[0].shape == std::vector<int>{32, 256});
     CHECK(layer(both[1], first_layer.layer).blobs[0].data == first_layer.blobs[0].data);
     CHECK_THROWS_WITH_AS(train_hashing_models(folder, twelve, {}, pool), doctest::Contains("no code length"), Error);
   }
+}
+
+TEST_CASE("fashion-mnist at several code lengths: the longest takes the second stage, the others hash layers on its features") {
+  // 20 generated 28x28 gray images of 4 classes: the fashion-mnist preset (SecondStage::once).
+  ImageDataset set;
+  set.height = set.width = 28;
+  set.channels = 1;
+  set.class_names = {"a", "b", "c", "d"};
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 20; ++i) {
+    set.labels.push_back(i % 4);
+    for (int p = 0; p < 28 * 28; ++p) set.pixels.push_back(std::uint8_t((p / 28 / 7 == i % 4 ? 160 : 30) + rng() % 60));
+  }
+  const MemorySource source(set);
+  TrainConfig c;
+  c.arch = "fashion-mnist";
+  c.epochs = 1;
+  c.batch = 10;
+  c.lr = 0.01f;
+  c.show_progress = false;
+  ThreadPool pool(2);
+  REQUIRE(preset_for(source, c).second_stage.once);
+  const std::vector<TrainResult> models = train_hashing_models(source, c, {8, 16}, pool);
+  REQUIRE(models.size() == 2);
+  auto layer = [](const TrainResult& t, const std::string& name) -> const nn::LayerWeights& {
+    for (const auto& w : t.model.weights)
+      if (w.layer == name) return w;
+    FAIL("no layer " << name);
+    throw 0;
+  };
+  CHECK(layer(models[0], "latent").blobs[0].shape == std::vector<int>{8, 256});
+  CHECK(layer(models[1], "latent").blobs[0].shape == std::vector<int>{16, 256});
+  // The 16-bit model is the one 16 bits alone gives, bit for bit (same seed, same threads).
+  c.bits = 16;
+  const TrainResult alone = train_hashing_model(source, c, pool);
+  for (const auto& w : alone.model.weights)
+    for (std::size_t b = 0; b < w.blobs.size(); ++b) CHECK_MESSAGE(layer(models[1], w.layer).blobs[b].data == w.blobs[b].data, w.layer);
+  // The 8-bit model shares everything below its hash layers with it, fc1 included.
+  for (const auto& w : models[1].model.weights)
+    if (w.layer != "latent" && w.layer != "scores")
+      for (std::size_t b = 0; b < w.blobs.size(); ++b) CHECK_MESSAGE(layer(models[0], w.layer).blobs[b].data == w.blobs[b].data, w.layer);
+  CHECK(models[0].model.description.find("hash layers retrained at 8 bits on its frozen fc1") != std::string::npos);
+  CHECK(models[0].history.seconds > models[1].history.seconds);  // the longest's stages, then its own
+  CHECK_THROWS_WITH_AS(train_hashing_models(source, c, {16, 8, 16}, pool), doctest::Contains("the code length 16 is listed twice"), Error);
 }
 
 TEST_CASE("weights are recognised by their bytes, whatever the file name") {

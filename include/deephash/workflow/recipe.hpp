@@ -55,14 +55,18 @@ inline HashingModel starting_model(const ArchitecturePreset& preset, const Image
 
 // Trains the preset for these images (TrainConfig::arch) with its recipe, one model per code
 // length in `bit_lengths` (c.bits is ignored). A two-stage preset trains its network once and
-// takes the second stage once per length (minutes each, against the network's tens of minutes);
-// a one-stage preset trains a network per length. A resumed snapshot finishes the network's
-// training, then takes the second stages too. The results' times are each model's own: the
-// network's training plus its second stage.
+// takes the second stage once per length (minutes each, against the network's tens of minutes),
+// or with SecondStage::once at the longest length only, the others as hash layers on its
+// features; a one-stage preset trains a network per length. A resumed snapshot finishes the
+// network's training, then takes the second stages too. The results' times are each model's
+// own: the network's training plus the stages it needed.
 inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, const TrainConfig& c,
                                                      const std::vector<int>& bit_lengths, ThreadPool& pool,
                                                      const std::string& label = "train") {
   if (bit_lengths.empty()) throw Error(label, "no code length to train");
+  for (std::size_t i = 0; i < bit_lengths.size(); ++i)
+    if (std::count(bit_lengths.begin(), bit_lengths.begin() + std::ptrdiff_t(i), bit_lengths[i]))
+      throw Error(label, "the code length " + std::to_string(bit_lengths[i]) + " is listed twice");
   for (int bits : bit_lengths) {
     TrainConfig one = c;
     one.bits = bits;
@@ -95,7 +99,29 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
   TrainConfig second = c;
   second.seed = trained.seed;
   second.batch = trained.batch;
-  results = retrain_hash_layers(trained.model, images, second, bit_lengths, pool, label + ": hash layers", preset.second_stage);
+  const int longest = *std::max_element(bit_lengths.begin(), bit_lengths.end());
+  std::vector<int> others;  // the lengths of hash layers on the longest's features (SecondStage::once)
+  for (int bits : bit_lengths)
+    if (preset.second_stage.once && bits != longest) others.push_back(bits);
+  results = retrain_hash_layers(trained.model, images, second, others.empty() ? bit_lengths : std::vector<int>{longest}, pool,
+                                label + ": hash layers", preset.second_stage);
+  if (!others.empty()) {
+    SecondStage heads = preset.second_stage;
+    heads.frozen_below.clear();
+    std::vector<TrainResult> more = retrain_hash_layers(results.front().model, images, second, others, pool,
+                                                        label + ": hash layers on " + std::to_string(longest) + " bits'", heads);
+    for (TrainResult& r : more) r.history.seconds += results.front().history.seconds;  // it needs the longest's stage
+    std::vector<TrainResult> ordered;
+    for (int bits : bit_lengths) {
+      if (bits == longest) {
+        ordered.push_back(std::move(results.front()));
+      } else {
+        const std::size_t at = std::size_t(std::find(others.begin(), others.end(), bits) - others.begin());
+        ordered.push_back(std::move(more[at]));
+      }
+    }
+    results = std::move(ordered);
+  }
   for (TrainResult& hashed : results) {
     const double seconds = trained.history.seconds + hashed.history.seconds;
     // The curves are the network's, or the second stage's when a resumed snapshot left the
