@@ -111,15 +111,9 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
     std::vector<TrainResult> more = retrain_hash_layers(results.front().model, images, second, others, pool,
                                                         label + ": hash layers on " + std::to_string(longest) + " bits'", heads);
     for (TrainResult& r : more) r.history.seconds += results.front().history.seconds;  // it needs the longest's stage
-    std::vector<TrainResult> ordered;
-    for (int bits : bit_lengths) {
-      if (bits == longest) {
-        ordered.push_back(std::move(results.front()));
-      } else {
-        const std::size_t at = std::size_t(std::find(others.begin(), others.end(), bits) - others.begin());
-        ordered.push_back(std::move(more[at]));
-      }
-    }
+    std::vector<TrainResult> ordered;  // back in bit_lengths' order: `others` keeps it
+    std::size_t next = 0;
+    for (int bits : bit_lengths) ordered.push_back(std::move(bits == longest ? results.front() : more[next++]));
     results = std::move(ordered);
   }
   for (TrainResult& hashed : results) {
