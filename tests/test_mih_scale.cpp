@@ -188,7 +188,7 @@ DEEPHASH_OPTIONAL_TEST_CASE("multi-index hashing at scale equals the flat scan o
                      << std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() << " s");
 }
 
-TEST_CASE("multi-index hashing sends a batch to the flat scan where a pilot measures the scan faster, with the same results") {
+TEST_CASE("multi-index hashing pilots a large batch and sends it where the pilot measured faster, with the same results") {
   const std::size_t nq = 512;
   // 10 classes of 20,000 codes at 48 bits, most of them at their class centre.
   const BitCodes db = around_centres(kCodes, 48, 10, 23);
@@ -201,9 +201,24 @@ TEST_CASE("multi-index hashing sends a batch to the flat scan where a pilot meas
     mih->rebuild();
     return mih;
   };
+  // Which way the batch goes is decided by the clock, so it may differ by machine and load (CI
+  // once measured the tables faster where this machine measures them 8.5x slower): the test checks
+  // that the decision followed the pilot's own two times and that the results are the flat scan's
+  // either way; which is faster where is bench_indexes' business (docs/PERFORMANCE.md).
+  const auto check_decision = [&](const MultiIndexHashing& mih, const std::string& workload) {
+    const auto c = mih.query_counts();
+    INFO(workload);
+    CHECK(c.pilots == 1);
+    const bool scan_faster = c.last_pilot_scan_s < c.last_pilot_tables_s;
+    CHECK(c.batch_scans == (scan_faster ? 1u : 0u));
+    if (scan_faster) CHECK(c.scanned >= nq - 64);  // the pilot's queries went to the tables
+    CHECK(c.probed + c.by_pivots + c.scanned == nq);
+    MESSAGE(workload << ": pilot measured the tables at " << c.last_pilot_tables_s * 1e3 << " ms, the scan at "
+                     << c.last_pilot_scan_s * 1e3 << " ms: the batch went to the " << std::string(scan_faster ? "scan" : "tables"));
+  };
   // Every code within 2 bits of a query near a centre: thousands per query, which the tables find
   // as a few distinct codes but must expand and sort by position, and the scan meets in order
-  // (measured: the tables 8.5x slower than the scan on the pilot).
+  // (measured here: the tables 2-8x slower than the scan on the pilot).
   const BitCodes near = perturbed(db, nq, 1, 24);
   for (bool pick_scan : {true, false}) {
     const auto mih = index(pick_scan);
@@ -211,19 +226,21 @@ TEST_CASE("multi-index hashing sends a batch to the flat scan where a pilot meas
     CHECK(got.lims == want.lims);
     CHECK(got.labels == want.labels);
     CHECK(got.distances == want.distances);
-    const auto c = mih->query_counts();
-    INFO("pick_scan=" << pick_scan);
-    CHECK(c.batch_scans == (pick_scan ? 1u : 0u));
-    CHECK(c.scanned >= (pick_scan ? nq - 64 : 0u));
-    CHECK(c.probed + c.by_pivots + c.scanned == nq);
+    if (pick_scan) {
+      check_decision(*mih, "range 2 around the centres");
+    } else {
+      const auto c = mih->query_counts();
+      CHECK(c.pilots == 0);
+      CHECK(c.batch_scans == 0);
+      CHECK(c.probed + c.by_pivots + c.scanned == nq);
+    }
   }
-  // The nearest code of the codes themselves: the tables find it in a lookup or two (measured: 27x
-  // faster than the scan on the pilot) and keep the batch.
+  // The nearest code of the codes themselves: the tables find it in a lookup or two (measured
+  // here: 27x faster than the scan on the pilot).
   const BitCodes same = perturbed(db, nq, 0, 25);
   const auto mih = index(true);
   const KnnResult want = flat.search(same, 1), got = mih->search(same, 1);
   CHECK(got.labels == want.labels);
   CHECK(got.distances == want.distances);
-  CHECK(mih->query_counts().batch_scans == 0);
-  CHECK(mih->query_counts().probed == nq);
+  check_decision(*mih, "1-NN of the codes themselves");
 }

@@ -129,13 +129,18 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
 
   // How the queries searched so far were answered: by the tables' probes, by pivots, or by the
   // flat scan (tests and benchmarks check which path a workload takes).
-  // batch_scans: batches whose pilot found the scan faster, and whose other queries it answered
-  // (counted in `scanned`).
+  // pilots: batches timed on a pilot (search_batch); batch_scans: those whose pilot found the scan
+  // faster, and whose other queries it answered (counted in `scanned`); last_pilot_tables_s and
+  // last_pilot_scan_s: the latest pilot's two times (the scan's scaled to all codes), which is
+  // what decided (a decision by the clock: tests check it followed them, benchmarks its worth).
   struct QueryCounts {
-    std::size_t probed = 0, by_pivots = 0, scanned = 0, batch_scans = 0;
+    std::size_t probed = 0, by_pivots = 0, scanned = 0, pilots = 0, batch_scans = 0;
+    double last_pilot_tables_s = 0, last_pilot_scan_s = 0;
   };
   QueryCounts query_counts() const {
-    return {counts_->probed.load(), counts_->by_pivots.load(), counts_->scanned.load(), counts_->batch_scans.load()};
+    return {counts_->probed.load(),           counts_->by_pivots.load(),        counts_->scanned.load(),
+            counts_->pilots.load(),           counts_->batch_scans.load(),      counts_->last_pilot_tables_s.load(),
+            counts_->last_pilot_scan_s.load()};
   }
   // Whether a large batch is timed on a pilot and scanned when the scan is faster (search_batch);
   // on by default. Off: every query goes to the tables (for measurements and tests).
@@ -715,6 +720,9 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
     const auto sampled = Clock::now();
     const double tables_s = std::chrono::duration<double>(tabled - start).count();
     const double scan_s = std::chrono::duration<double>(sampled - tabled).count() * double(blocks) / double(sample);
+    counts_->pilots.fetch_add(1, std::memory_order_relaxed);
+    counts_->last_pilot_tables_s.store(tables_s, std::memory_order_relaxed);
+    counts_->last_pilot_scan_s.store(scan_s, std::memory_order_relaxed);
     if (tables_s <= scan_s) {
       by_tables(rest, queries, k, radius, done, scan, keep);
       return;
@@ -775,7 +783,8 @@ class BasicMultiIndexHashing : public StoredCodesIndex {
 
   int requested_tables_;
   struct AtomicCounts {
-    std::atomic<std::size_t> probed{0}, by_pivots{0}, scanned{0}, batch_scans{0};
+    std::atomic<std::size_t> probed{0}, by_pivots{0}, scanned{0}, pilots{0}, batch_scans{0};
+    std::atomic<double> last_pilot_tables_s{0}, last_pilot_scan_s{0};
   };
   bool pick_scan_ = true;
   std::shared_ptr<AtomicCounts> counts_ = std::make_shared<AtomicCounts>();
