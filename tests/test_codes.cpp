@@ -24,6 +24,20 @@ TEST_CASE("bit j of a code is bit j % 64 of word j / 64, least significant first
   CHECK(c.code(0)[0] == 1ull);
 }
 
+TEST_CASE("bit_columns takes the same bits of every code, across word boundaries") {
+  BitCodes c(2, 130);
+  for (int j : {3, 62, 63, 64, 70, 129}) c.set_bit(0, j, true);
+  c.set_bit(1, 61, true);
+  const BitCodes mid = c.bit_columns(62, 10);  // bits 62 .. 71
+  CHECK(mid.bits() == 10);
+  CHECK(mid.size() == 2);
+  CHECK(mid.code(0)[0] == (1ull << 0 | 1ull << 1 | 1ull << 2 | 1ull << 8));
+  CHECK(mid.code(1)[0] == 0);
+  CHECK(c.bit_columns(0, 130) == c);
+  CHECK_THROWS_AS(c.bit_columns(121, 10), Error);
+  CHECK_THROWS_AS(c.bit_columns(0, 0), Error);
+}
+
 TEST_CASE("binarize: > 0.5 for sigmoid outputs, sign for +-1 outputs, exact 0.5 is a 0 bit") {
   const float act[] = {0.9f, 0.5f, 0.5000001f, 0.1f, 1.0f, 0.0f};
   const BitCodes c = binarize(act, 2, 3);

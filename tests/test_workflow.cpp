@@ -15,6 +15,7 @@
 #include <deephash/workflow/evaluation.hpp>
 #include <deephash/workflow/sets.hpp>
 #include <deephash/workflow/recipe.hpp>
+#include <deephash/workflow/shared_network.hpp>
 
 #include "sources_support.hpp"
 #include "support.hpp"
@@ -307,6 +308,32 @@ TEST_CASE("fashion-mnist at several code lengths: the longest takes the second s
   CHECK(models[0].model.description.find("hash layers retrained at 8 bits on its frozen fc1") != std::string::npos);
   CHECK(models[0].history.seconds > models[1].history.seconds);  // the longest's stages, then its own
   CHECK_THROWS_WITH_AS(train_hashing_models(source, c, {16, 8, 16}, pool), doctest::Contains("the code length 16 is listed twice"), Error);
+
+  // So the two encode in one pass of the network: the shared model's latent activations are each
+  // model's own, side by side, and so are the codes (flip averaging included).
+  REQUIRE(models[0].model.frontend.flip_average);
+  const std::optional<SharedNetwork> shared = share_network({&models[0].model, &models[1].model});
+  REQUIRE(shared);
+  CHECK(shared->offsets == std::vector<int>{0, 8, 24});
+  const EncodedImages together = encode_images(*shared->model.make_frontend(2), set.all(), true, 7, "", false);
+  REQUIRE(together.codes.bits() == 24);
+  for (std::size_t m = 0; m < 2; ++m) {
+    const EncodedImages own = encode_images(*models[m].model.make_frontend(2), set.all(), true, 7, "", false);
+    const int first = shared->offsets[m], bits = shared->offsets[m + 1] - first;
+    CHECK(together.codes.bit_columns(first, bits) == own.codes);
+    CHECK((together.activations.middleCols(first, bits) - own.activations).cwiseAbs().maxCoeff() < 1e-6f);
+    CHECK((together.features - own.features).cwiseAbs().maxCoeff() < 1e-6f);
+  }
+  // Models whose networks differ anywhere below the hash layers (one weight, the test-time
+  // augmentation) do not share one; nor does a model alone.
+  HashingModel other = models[0].model;
+  for (auto& w : other.weights)
+    if (w.layer == "conv3") w.blobs[0].data[5] += 1e-3f;
+  CHECK_FALSE(share_network({&other, &models[1].model}));
+  other = models[0].model;
+  other.frontend.flip_average = false;
+  CHECK_FALSE(share_network({&other, &models[1].model}));
+  CHECK_FALSE(share_network({&models[1].model}));
 }
 
 TEST_CASE("weights are recognised by their bytes, whatever the file name") {

@@ -50,24 +50,29 @@ int command_demo(int argc, char** argv, Job&) {
   std::printf("training (%s bits) ...\n", lengths.c_str());
   std::fflush(stdout);
   std::vector<TrainResult> trained = train_hashing_models(*sets.training, config, bit_lengths, pool);
+  std::vector<const HashingModel*> models;
+  std::vector<double> train_seconds;
   for (std::size_t i = 0; i < bit_lengths.size(); ++i) {
-    const int bits = bit_lengths[i];
     TrainResult& t = trained[i];
     t.model.description += ", trained on " + sets.name;
-    const std::string stem = (std::filesystem::path(out) / (sets.name + "_" + std::to_string(bits) + "bits")).string();
+    const std::string stem = (std::filesystem::path(out) / (sets.name + "_" + std::to_string(bit_lengths[i]) + "bits")).string();
     save_model(t.model, stem + ".dhm");
     write_training_curves(t.history, stem + ".curves.svg", t.model.description);
-    const ModelEvaluation e = evaluate_model(t.model, sets, "deephash (ours)", t.history.seconds, threads);
-    records.push_back(e.record);
-    std::printf("\n");
-    print_record(e.record);
-    std::printf("wrote %s.dhm, %s.curves.svg\n\n", stem.c_str(), stem.c_str());
-    if (bits == bit_lengths.back()) {
-      const std::string grid = (std::filesystem::path(out) / "retrieval_examples.png").string();
-      write_example_grid(grid, e.database, e.queries);
-      std::printf("wrote %s\n", grid.c_str());
-    }
+    std::printf("wrote %s.dhm, %s.curves.svg\n", stem.c_str(), stem.c_str());
+    models.push_back(&t.model);
+    train_seconds.push_back(t.history.seconds);
   }
+  // The code lengths share their network (one first stage, hash layers per length): the images
+  // go through it once for all of them.
+  const std::vector<ModelEvaluation> evaluations = evaluate_models(models, sets, "deephash (ours)", train_seconds, threads);
+  std::printf("\n");
+  for (const ModelEvaluation& e : evaluations) {
+    records.push_back(e.record);
+    print_record(e.record);
+  }
+  const std::string grid = (std::filesystem::path(out) / "retrieval_examples.png").string();
+  write_example_grid(grid, evaluations.back().database, evaluations.back().queries);
+  std::printf("wrote %s\n\n", grid.c_str());
   std::vector<int> baseline_bits = {12, 32, 48};
   for (int b : bit_lengths)
     if (std::find(baseline_bits.begin(), baseline_bits.end(), b) == baseline_bits.end()) baseline_bits.push_back(b);

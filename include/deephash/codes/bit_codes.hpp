@@ -101,6 +101,19 @@ class BitCodes {
     return from_words(end - begin, bits_, code(begin));
   }
 
+  // Bits first .. first + count of every code, as codes of `count` bits: one model's codes out of
+  // the codes of several models' latent units side by side (workflow/shared_network.hpp).
+  BitCodes bit_columns(int first, int count) const {
+    if (first < 0 || count <= 0 || first + count > bits_)
+      throw Error("BitCodes::bit_columns", "bits [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                                               ") are out of range for codes of " + std::to_string(bits_) + " bits");
+    BitCodes out(n_, count);
+    for (std::size_t i = 0; i < n_; ++i)
+      for (int j = 0; j < count; ++j)
+        if (bit(i, first + j)) out.set_bit(i, j, true);
+    return out;
+  }
+
   friend bool operator==(const BitCodes& a, const BitCodes& b) {
     return a.n_ == b.n_ && a.bits_ == b.bits_ && a.words_ == b.words_;
   }

@@ -23,6 +23,7 @@
 #include "deephash/workflow/encoding.hpp"
 #include "deephash/workflow/evaluation.hpp"
 #include "deephash/workflow/sets.hpp"
+#include "deephash/workflow/shared_network.hpp"
 
 namespace deephash {
 
@@ -43,18 +44,72 @@ struct ModelEvaluation {
   EncodedSet database, queries;
 };
 
-// Encodes both sets with the model (streaming their images) and scores the queries' rankings.
-inline ModelEvaluation evaluate_model(const HashingModel& model, const RetrievalSets& sets, const std::string& method,
-                                      double train_seconds, unsigned threads, EncodeOptions options = {}) {
+namespace detail {
+
+// Encodes both sets with the model (streaming their images) into e.database and e.queries.
+inline ModelEvaluation encode_sets(const HashingModel& model, const RetrievalSets& sets, unsigned threads,
+                                   EncodeOptions options) {
   auto frontend = model.make_frontend(threads);
   ModelEvaluation e;
   options.label = "encode database";
   e.database = encode_source(*frontend, *sets.database, sets.database_provenance(), options);
   options.label = "encode queries";
   e.queries = encode_source(*frontend, *sets.queries, sets.queries_provenance(), options);
+  return e;
+}
+
+inline void score_sets(ModelEvaluation& e, const RetrievalSets& sets, const std::string& method, double train_seconds,
+                       unsigned threads) {
   const ProtocolResult r = evaluate_encoded(e.database, e.queries, protocol_for(e.database, e.queries, sets.name), threads);
   e.record = result_record(method, sets.name, e.database.codes.bits(), r.scores, train_seconds, r.seconds);
+}
+
+// One model's set out of a set encoded by several models' hash layers side by side: its columns
+// of the codes, recorded as that model's.
+inline EncodedSet code_columns(const EncodedSet& all, int first, int bits, const std::string& model) {
+  EncodedSet s = all;
+  s.codes = all.codes.bit_columns(first, bits);
+  s.model = model;
+  return s;
+}
+
+}  // namespace detail
+
+// Encodes both sets with the model (streaming their images) and scores the queries' rankings.
+inline ModelEvaluation evaluate_model(const HashingModel& model, const RetrievalSets& sets, const std::string& method,
+                                      double train_seconds, unsigned threads, EncodeOptions options = {}) {
+  ModelEvaluation e = detail::encode_sets(model, sets, threads, std::move(options));
+  detail::score_sets(e, sets, method, train_seconds, threads);
   return e;
+}
+
+// The same for several models (train_seconds: one per model): where they share their network
+// below the hash layers (workflow/shared_network.hpp: the code lengths of one recipe), both sets
+// go through it once for all of them; else model by model. The codes are the same either way.
+inline std::vector<ModelEvaluation> evaluate_models(const std::vector<const HashingModel*>& models, const RetrievalSets& sets,
+                                                    const std::string& method, const std::vector<double>& train_seconds,
+                                                    unsigned threads, EncodeOptions options = {}) {
+  if (train_seconds.size() != models.size())
+    throw Error("evaluate_models", std::to_string(models.size()) + " models and " + std::to_string(train_seconds.size()) +
+                                       " training times");
+  std::vector<ModelEvaluation> out;
+  const std::optional<SharedNetwork> shared = share_network(models);
+  if (!shared) {
+    for (std::size_t i = 0; i < models.size(); ++i)
+      out.push_back(evaluate_model(*models[i], sets, method, train_seconds[i], threads, options));
+    return out;
+  }
+  const ModelEvaluation all = detail::encode_sets(shared->model, sets, threads, std::move(options));
+  for (std::size_t i = 0; i < models.size(); ++i) {
+    const int first = shared->offsets[i], bits = shared->offsets[i + 1] - first;
+    const std::string digest = model_digest(*models[i]);
+    ModelEvaluation e;
+    e.database = detail::code_columns(all.database, first, bits, digest);
+    e.queries = detail::code_columns(all.queries, first, bits, digest);
+    detail::score_sets(e, sets, method, train_seconds[i], threads);
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 // Codes of some other hashing method, scored like a model's.
