@@ -178,6 +178,40 @@ TEST_CASE("training from a streamed folder gives the weights that training on th
   CHECK(in_memory_set.source == folder.spec());
 }
 
+TEST_CASE("a time budget plans the network's epochs from a pilot: half epochs, at least one, at most twice the preset's") {
+  TempDir dir;
+  write_class_tree(dir.file("imgs"), 8, 5);
+  const ImageDataset images = load_image_folder(dir.file("imgs"));
+  const MemorySource folder(images);
+  ThreadPool pool(2);
+  TrainConfig c = tiny_training();
+  c.epochs.reset();
+  const ArchitecturePreset preset = preset_for(folder, c);
+  REQUIRE(preset.minutes == 30);  // cifar's default budget
+  const HashingModel start = starting_model(preset, folder, c, pool);
+  // 24 images in batches of 6: a step takes milliseconds, so 30 minutes fit more than the cap.
+  CHECK(epochs_within_budget(preset, start, folder, c, pool) == 2 * preset.epochs);
+  c.minutes = 1e-6;  // a budget nothing fits: one epoch all the same
+  CHECK(epochs_within_budget(preset, start, folder, c, pool) == 1.0);
+  c.minutes = 0;  // no budget: the preset's epochs
+  CHECK_FALSE(epochs_within_budget(preset, start, folder, c, pool));
+  c.minutes = 30;
+  c.epochs = 3;  // given epochs win
+  CHECK_FALSE(epochs_within_budget(preset, start, folder, c, pool));
+  // In between, the plan is a whole number of half epochs, and the recipe trains that many.
+  c.epochs.reset();
+  c.minutes = 0.002;
+  const std::optional<double> planned = epochs_within_budget(preset, start, folder, c, pool);
+  REQUIRE(planned);
+  CHECK(*planned * 2 == std::floor(*planned * 2));
+  CHECK(*planned >= 1);
+  CHECK(*planned <= 2 * preset.epochs);
+  c.minutes = 1e-6;
+  CHECK(train_hashing_model(folder, c, pool).epochs == 1.0);
+  c.minutes = -1;
+  CHECK_THROWS_WITH_AS(train_hashing_model(folder, c, pool), doctest::Contains("time budget"), Error);
+}
+
 TEST_CASE("two-stage presets: the network with 48 latent units, then new hash layers of the requested length on its frozen layers") {
   // CIFAR retrains its last convolution with them (on "pool3"), Fashion-MNIST its fc1 (on "pool2").
   struct Case {

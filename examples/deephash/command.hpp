@@ -49,7 +49,10 @@ inline Options train_options() {
                         "network with at least 48 latent units, then new hash layers of N bits and the layer\n"
                         "below them on its frozen features"},
           {"epochs", "X", "passes over the training images (default: the architecture's: 6 for fashion-mnist,\n"
-                          "10 for cifar, 8 otherwise)"},
+                          "11 for cifar, 8 otherwise; cifar plans its own within --minutes)"},
+          {"minutes", "M", "a time budget for the whole recipe on this machine: without --epochs, the network trains\n"
+                           "for the epochs that fit, timed on a pilot of its steps (default: 30 for cifar, none\n"
+                           "for the others; 0: none)"},
           {"batch", "N", "mini-batch size (default 64)"},
           {"lr", "X", "peak / base learning rate (default 0.1; with --prototxt 0.001, 0.01 with --freeze-below)"},
           {"lr-policy", "P", "onecycle (default), fixed, step, multistep, inv, poly"},
@@ -171,6 +174,7 @@ inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}, bool bit
   c.arch = a.get("arch", c.arch);
   if (!bit_lengths) c.bits = int(a.get_int("bits", c.bits));
   if (a.has("epochs")) c.epochs = a.get_double("epochs", 0);
+  if (a.has("minutes")) c.minutes = a.get_double("minutes", 0);
   c.batch = int(a.get_int("batch", c.batch));
   if (a.has("lr")) c.lr = float(a.get_double("lr", 0));
   c.lr_policy = a.get("lr-policy", c.lr_policy);

@@ -14,7 +14,7 @@ namespace deephash::cli {
 int command_demo(int argc, char** argv, Job&) {
   Options options = image_set_options();
   options.insert(options.end(), {{"bits", "LIST", "code lengths (default 12,32,48: the paper's; one network, new hash layers per length)"},
-                                 {"epochs", "X", "(default: the architecture's, 8)"},
+                                 {"epochs", "X", "(default: the architecture's, 6 for fashion-mnist)"},
                                  {"lr", "X", "(default 0.1)"},
                                  {"batch", "N", "(default 64)"},
                                  {"seed", "N", "(default 1)"},

@@ -21,11 +21,14 @@ namespace deephash {
 // length, and the trained layers between `frozen_below` and them, train for `epochs` on the
 // values of `frozen_below` that the frozen network below computes once (empty: on the rerank
 // features, i.e. the hash layers alone). With `once`, several code lengths take it once, at the
-// longest; the others train new hash layers alone on that model's rerank features.
+// longest; the others train new hash layers alone on that model's rerank features. `lr`: the
+// peak learning rate (the new hash layers take ten times it); `label_smoothing`: the classifier's.
 struct SecondStage {
   std::string frozen_below;
   double epochs = 30;
   bool once = false;
+  float lr = 0.01f;
+  float label_smoothing = 0;
 };
 
 struct ArchitecturePreset {
@@ -38,6 +41,10 @@ struct ArchitecturePreset {
   bool retrain_hash_layers = false;
   int network_bits = 0;
   SecondStage second_stage;
+  // The recipe's time budget in minutes (TrainConfig::minutes; 0: none), and what the second
+  // stage costs in epochs of the network's training, to plan the first stage's epochs within it.
+  double minutes = 0;
+  double second_stage_in_epochs = 0;
   // A first convolution (no bias) whose filters start as the whitening of the training images'
   // patches and stay frozen (nn/patch_whitening.hpp, workflow/recipe.hpp); empty: none.
   std::string whitened_layer;
@@ -119,6 +126,10 @@ inline ArchitecturePreset architecture_preset(const std::string& name, const nn:
     p.retrain_hash_layers = true;
     p.network_bits = 48;
     p.second_stage = {"pool3", 10};
+    // 30 minutes of training in all, whatever the machine: the epochs are planned on a pilot
+    // (workflow/recipe.hpp), the second stage with its frozen pass counted as 2 epochs.
+    p.minutes = 30;
+    p.second_stage_in_epochs = 2;
     // conv0 whitens the images' 3x3 patches and stays frozen: +0.8 points of validation mAP@1000
     // at 11 epochs (docs/TRAINING.md).
     p.whitened_layer = "conv0";

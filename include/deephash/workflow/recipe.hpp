@@ -5,10 +5,15 @@
 // features (workflow/transfer.hpp).
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "deephash/data/batch_stream.hpp"
+#include "deephash/data/subset_source.hpp"
 #include "deephash/nn/patch_whitening.hpp"
 #include "deephash/workflow/training.hpp"
 #include "deephash/workflow/transfer.hpp"
@@ -53,6 +58,45 @@ inline HashingModel starting_model(const ArchitecturePreset& preset, const Image
   return start;
 }
 
+// The epochs of the network's training that fit the recipe's time budget (c.minutes, else the
+// preset's): the seconds a step takes, timed on a pilot of the training itself (steps on the
+// first images; the first few, with memory and decoding warming up, not counted), times the
+// steps of an epoch, the second stage counted as the preset's second_stage_in_epochs epochs;
+// whole half epochs, at least one, at most twice the preset's. Nothing when there is no budget
+// or the epochs are given, and for a run that resumes, is data-parallel (its ranks would have to
+// agree on one timing) or trains on the GPU.
+inline std::optional<double> epochs_within_budget(const ArchitecturePreset& preset, const HashingModel& start,
+                                                  const ImageSource& images, const TrainConfig& c, ThreadPool& pool) {
+  const double minutes = c.minutes.value_or(preset.minutes);
+  if (!(minutes > 0) || c.epochs || !c.resume.empty() || c.collective || c.device != "cpu" || images.size() == 0)
+    return std::nullopt;
+  constexpr int kWarmup = 4, kTimed = 16;
+  const std::size_t n = std::min(images.size(), std::size_t(c.batch) * (kWarmup + kTimed));
+  std::vector<std::size_t> first(n);
+  std::iota(first.begin(), first.end(), std::size_t(0));
+  // The source outlives the subset, which only this call holds: a shared_ptr that owns nothing.
+  const SubsetSource pilot_images(std::shared_ptr<const ImageSource>(&images, [](const ImageSource*) {}), std::move(first),
+                                  images.spec());
+  TrainConfig pilot = c;
+  pilot.epochs = double(kWarmup + kTimed) * c.batch / double(n);
+  pilot.show_progress = false;
+  pilot.snapshot.clear();
+  double warm = 0, end = 0;
+  pilot.on_step = [&](const nn::TrainingProgress& p) {
+    if (p.iteration == kWarmup) warm = p.seconds;
+    if (p.iteration == kWarmup + kTimed) end = p.seconds;
+  };
+  train_model(start, {preset.epochs, 0.1f, nn::hash_layer_names()}, pilot_images, pilot, pool, "pilot");
+  const double step_seconds = (end - warm) / kTimed;
+  const double epoch_seconds = step_seconds * std::ceil(double(images.size()) / c.batch);
+  const double fit = minutes * 60 / epoch_seconds - preset.second_stage_in_epochs;
+  const double epochs = std::clamp(std::floor(2 * fit) / 2, 1.0, 2 * preset.epochs);
+  if (c.show_progress)
+    std::fprintf(stderr, "time budget %g minutes: %g epochs (a step of %d images took %.3f s on a pilot of %d steps)\n", minutes,
+                 epochs, c.batch, step_seconds, kWarmup + kTimed);
+  return epochs;
+}
+
 // Trains the preset for these images (TrainConfig::arch) with its recipe, one model per code
 // length in `bit_lengths` (c.bits is ignored). A two-stage preset trains its network once and
 // takes the second stage once per length (minutes each, against the network's tens of minutes),
@@ -76,10 +120,11 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
   network.bits = *std::max_element(bit_lengths.begin(), bit_lengths.end());
   const ArchitecturePreset preset = preset_for(images, network);
   std::vector<TrainResult> results;
-  auto train_network = [&](const TrainConfig& config, const std::vector<std::string>& fresh, const std::string& what) {
+  auto train_network = [&](TrainConfig config, const std::vector<std::string>& fresh, const std::string& what) {
     if (!config.resume.empty()) return train_model({}, {}, images, config, pool, what);
-    return train_model(starting_model(preset_for(images, config), images, config, pool), {preset.epochs, 0.1f, fresh},
-                       images, config, pool, what);
+    HashingModel start = starting_model(preset_for(images, config), images, config, pool);
+    if (const std::optional<double> planned = epochs_within_budget(preset, start, images, config, pool)) config.epochs = planned;
+    return train_model(std::move(start), {preset.epochs, 0.1f, fresh}, images, config, pool, what);
   };
   if (!preset.retrain_hash_layers) {
     if (!c.resume.empty() && bit_lengths.size() > 1)

@@ -35,6 +35,10 @@ struct TrainConfig {
   std::string arch = "auto";  // a preset name (workflow/presets.hpp), or auto: chosen from the image size
   int bits = 48;
   std::optional<double> epochs;  // unset: the architecture's (ArchitecturePreset::epochs)
+  // A budget for a preset's whole recipe, in minutes of training on this machine: with `epochs`
+  // unset, the network trains for the epochs that fit, timed on a pilot of its steps
+  // (workflow/recipe.hpp). Unset: the preset's budget, if it has one; 0: none.
+  std::optional<double> minutes;
   int batch = 64;
   std::optional<float> lr;    // unset: 0.1 for a preset, 0.001 / 0.01 for transfer (workflow/transfer.hpp)
   std::string lr_policy = "onecycle";
@@ -130,6 +134,7 @@ inline void check_train_config(const TrainConfig& c) {
   if (c.bits < 1) throw Error("train", "the code length must be positive, not " + std::to_string(c.bits));
   if (c.batch < 1) throw Error("train", "the batch size must be positive, not " + std::to_string(c.batch));
   if (c.epochs && !(*c.epochs > 0)) throw Error("train", "the number of epochs must be positive");
+  if (c.minutes && !(*c.minutes >= 0)) throw Error("train", "the time budget must be 0 (none) or a positive number of minutes");
 #ifndef DEEPHASH_WITH_NCCL
   if (c.collective && c.collective->size() > 1 && c.device == "cuda")
     throw Error("device cuda", "data-parallel training on GPUs needs the GPU module built with NCCL; use --device cpu, "

@@ -212,9 +212,9 @@ inline TrainResult train_transfer_model(const ImageSource& images, const Transfe
 // The second stage of a two-stage preset (ArchitecturePreset::retrain_hash_layers): new hash
 // layers on top of `trained`'s rerank features, one model per code length in `bit_lengths`
 // (c.bits is ignored), each trained with the layers between stage.frozen_below and them on the
-// values of stage.frozen_below that the frozen network computes once for all the lengths (at
-// learning rate 0.01, as transfer above a frozen part; the label smoothing of the hash layers' own
-// default). Each model's training time includes the frozen pass.
+// values of stage.frozen_below that the frozen network computes once for all the lengths, at the
+// stage's learning rate and label smoothing (by default 0.01 and none, as transfer above a frozen
+// part). Each model's training time includes the frozen pass.
 inline std::vector<TrainResult> retrain_hash_layers(const HashingModel& trained, const ImageSource& images, TrainConfig c,
                                                     const std::vector<int>& bit_lengths, ThreadPool& pool,
                                                     const std::string& label = "hash layers", const SecondStage& stage = {}) {
@@ -223,8 +223,8 @@ inline std::vector<TrainResult> retrain_hash_layers(const HashingModel& trained,
   t.latent_after = trained.frontend.feature_blob;
   t.freeze_below = stage.frozen_below.empty() ? t.latent_after : stage.frozen_below;
   c.epochs = stage.epochs;
-  c.lr.reset();
-  c.label_smoothing.reset();
+  c.lr = stage.lr;
+  c.label_smoothing = stage.label_smoothing;
   c.snapshot.clear();
   c.device = "cpu";  // minutes of work once the frozen pass is done
   const TrainingDefaults d = detail::above_frozen_defaults();
