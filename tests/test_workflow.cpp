@@ -272,6 +272,13 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
     const EncodedSet codes = encode_source(*frontend, folder, Provenance{folder.spec(), "all", ""}, o);
     CHECK(codes.codes.bits() == 12);
 
+    // The second stage runs at its own learning rate (the peak of its one-cycle schedule).
+    SecondStage faster = preset.second_stage;
+    faster.lr = 0.05f;
+    const TrainResult stage = retrain_hash_layers(first.model, folder, twelve, pool, "hash layers", faster);
+    const double peak = *std::max_element(stage.history.learning_rate.begin(), stage.history.learning_rate.end());
+    CHECK(peak == doctest::Approx(0.05).epsilon(0.02));
+
     // The first stage's final snapshot, resumed at another length, takes the second stage alone
     // (how one network gives codes of several lengths), and the curves are then that stage's.
     TrainConfig resumed = twelve;

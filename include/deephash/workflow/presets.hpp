@@ -125,7 +125,9 @@ inline ArchitecturePreset architecture_preset(const std::string& name, const nn:
     // more at 12 bits than new hash layers alone (docs/TRAINING.md).
     p.retrain_hash_layers = true;
     p.network_bits = 48;
-    p.second_stage = {"pool3", 10};
+    // Its learning rate 0.03 rather than transfer's 0.01: +0.4 points of validation mAP@1000 at
+    // no cost (20 epochs gained as much for 2.3 more minutes; both together no more).
+    p.second_stage = {"pool3", 10, false, 0.03f};
     // 30 minutes of training in all, whatever the machine: the epochs are planned on a pilot
     // (workflow/recipe.hpp), the second stage with its frozen pass counted as 2 epochs.
     p.minutes = 30;
