@@ -159,7 +159,7 @@ struct PyTrainResult {
 };
 
 PyTrainResult train(const py::handle& images, const py::handle& labels, int bits, const std::string& arch,
-                    std::optional<double> epochs, int batch, std::optional<float> lr, const std::string& lr_policy, float momentum,
+                    std::optional<double> epochs, std::optional<double> minutes, int batch, std::optional<float> lr, const std::string& lr_policy, float momentum,
                     float weight_decay, std::uint64_t seed, std::vector<std::string> class_names, const std::string& init,
                     const std::string& snapshot, int snapshot_every, const std::string& resume, const std::string& device,
                     const std::string& math, const py::object& progress, int num_threads) {
@@ -170,6 +170,7 @@ PyTrainResult train(const py::handle& images, const py::handle& labels, int bits
   c.arch = arch;
   c.bits = bits;
   c.epochs = epochs;
+  c.minutes = minutes;
   c.batch = batch;
   c.lr = lr;
   c.lr_policy = lr_policy;
@@ -332,14 +333,17 @@ network on `workers` threads: an EncodedSet, or with out=PATH, None, the codes s
       .def_readonly("history", &PyTrainResult::history, "iteration, loss, accuracy, learning_rate (arrays) and seconds.")
       .def_readonly("epochs", &PyTrainResult::epochs);
   m.def("train", &train, py::arg("images"), py::arg("labels") = py::none(), py::kw_only(), py::arg("bits") = 48,
-        py::arg("arch") = "auto", py::arg("epochs") = py::none(), py::arg("batch") = 64, py::arg("lr") = py::none(),
+        py::arg("arch") = "auto", py::arg("epochs") = py::none(),
+        py::arg("minutes") = py::none(), py::arg("batch") = 64, py::arg("lr") = py::none(),
         py::arg("lr_policy") = "onecycle", py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("seed") = 1,
         py::arg("class_names") = std::vector<std::string>{}, py::arg("init") = "", py::arg("snapshot") = "",
         py::arg("snapshot_every") = 0, py::arg("resume") = "", py::arg("device") = "cpu", py::arg("math") = "auto",
         py::arg("progress") = true, py::arg("num_threads") = 0,
         R"(Trains a hashing model the way `deephash train` does: an architecture preset sized to the
 images (arch: "auto", "fashion-mnist", "cifar" or "kevinnet"), a latent layer of `bits` sigmoid
-units, the softmax loss, SGD with the preset's schedule.
+units, the softmax loss, SGD with the preset's schedule. epochs: None takes the preset's, or for a
+preset with a time budget (cifar: 30 minutes) the epochs that fit `minutes` (None: the preset's
+budget; 0: none), timed on a pilot of the training's own steps.
 
 images: uint8 numpy images (N x H x W x C or N x H x W) with `labels` (int, 0-based), a Source,
 or a SPEC string ("folder:photos"). init: weights to fine-tune from (a .dhm or .caffemodel);

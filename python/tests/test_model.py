@@ -119,6 +119,18 @@ def test_training_from_numpy_reports_progress_and_learns(rng, tmp_path):
     assert np.array_equal(deephash.load_model(str(path)).encode(test_images)[0], codes)
 
 
+def test_a_time_budget_plans_the_epochs(rng):
+    # 32x32 colour images: the cifar preset, whose epochs a budget plans (at least one, whole halves).
+    images = rng.integers(0, 255, size=(48, 32, 32, 3), dtype=np.uint8)
+    labels = np.arange(48) % 2
+    tight = deephash.train(images, labels, bits=8, minutes=1e-6, batch=16, progress=False)
+    assert tight.epochs == 1
+    fixed = deephash.train(images, labels, bits=8, epochs=1.5, minutes=1e-6, batch=16, progress=False)
+    assert fixed.epochs == 1.5  # given epochs win over the budget
+    with pytest.raises(Exception, match="time budget"):
+        deephash.train(images, labels, bits=8, minutes=-1, batch=16, progress=False)
+
+
 def test_an_exception_in_the_progress_callback_stops_training(rng):
     images, labels = synthetic_images(rng, 256)
 
