@@ -184,7 +184,7 @@ TEST_CASE("train, encode, index, search, eval and resume from the command line")
 
   // Resumed from the snapshot taken a third of the way, with the same thread count, training ends
   // with exactly the weights of the uninterrupted run. The snapshot holds the first stage's
-  // network (48 latent units): the second stage's length is asked for again.
+  // network (the preset's network_bits latent units): the second stage's length is asked for again.
   r = run("train " + data + " --out " + dir.file("resumed.dhm") + " --threads 2 --bits 16 --resume " + dir.file("s-10.snap"));
   INFO(r.output);
   REQUIRE(r.status == 0);

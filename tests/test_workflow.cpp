@@ -212,7 +212,7 @@ TEST_CASE("a time budget plans the network's epochs from a pilot: half epochs, a
   CHECK_THROWS_WITH_AS(train_hashing_model(folder, c, pool), doctest::Contains("time budget"), Error);
 }
 
-TEST_CASE("two-stage presets: the network with 48 latent units, then new hash layers of the requested length on its frozen layers") {
+TEST_CASE("two-stage presets: the network with its many latent units (256 cifar, 48 fashion-mnist), then new hash layers of the requested length on its frozen layers") {
   // CIFAR retrains its last convolution with them (on "pool3"), Fashion-MNIST its fc1 (on "pool2").
   struct Case {
     std::string arch;
@@ -233,7 +233,7 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
     const TrainResult r = train_hashing_model(folder, twelve, pool);
     // The first stage alone, as the recipe runs it, with a snapshot at its end (resumed below).
     TrainConfig network = twelve;
-    network.bits = 48;
+    network.bits = preset_for(folder, twelve).network_bits;  // 256 for cifar, 48 for fashion-mnist
     network.snapshot = dir.file("network.snapshot");
     const ArchitecturePreset preset = preset_for(folder, network);
     REQUIRE(preset.retrain_hash_layers);
@@ -245,7 +245,7 @@ TEST_CASE("two-stage presets: the network with 48 latent units, then new hash la
       FAIL("no layer " << name);
       throw;
     };
-    CHECK(layer(first, "latent").blobs[0].shape == std::vector<int>{48, 256});
+    CHECK(layer(first, "latent").blobs[0].shape == std::vector<int>{network.bits, 256});
     CHECK(layer(r, "latent").blobs[0].shape == std::vector<int>{12, 256});
     // Below the retrained layers the network is the first stage's, bit for bit: it was frozen.
     REQUIRE(r.model.weights.size() == first.model.weights.size());
