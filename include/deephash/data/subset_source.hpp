@@ -13,6 +13,12 @@
 
 namespace deephash {
 
+// A shared_ptr to a source that owns nothing: for a subset that lives only within a call while the
+// source, the caller's, outlives it.
+inline std::shared_ptr<const ImageSource> borrowed_source(const ImageSource& source) {
+  return std::shared_ptr<const ImageSource>(&source, [](const ImageSource*) {});
+}
+
 class SubsetSource : public ImageSource {
  public:
   // `spec` names the subset in messages and encoded sets, e.g. "folder:photos (queries)".

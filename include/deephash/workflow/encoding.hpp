@@ -112,9 +112,7 @@ std::vector<UnreadableItem> encode_readable(Frontend& frontend, const ImageSourc
     else readable.push_back(i);
   }
   if (readable.empty()) throw Error(images.spec(), "holds no readable image: " + describe_unreadable_items(bad));
-  // The source outlives the subset, which only this call holds: a shared_ptr that owns nothing.
-  const SubsetSource subset(std::shared_ptr<const ImageSource>(&images, [](const ImageSource*) {}), std::move(readable),
-                            images.spec());
+  const SubsetSource subset(borrowed_source(images), std::move(readable), images.spec());
   encode(subset, bad.size());
   return bad;
 }

@@ -74,9 +74,7 @@ inline std::optional<double> epochs_within_budget(const ArchitecturePreset& pres
   const std::size_t n = std::min(images.size(), std::size_t(c.batch) * (kWarmup + kTimed));
   std::vector<std::size_t> first(n);
   std::iota(first.begin(), first.end(), std::size_t(0));
-  // The source outlives the subset, which only this call holds: a shared_ptr that owns nothing.
-  const SubsetSource pilot_images(std::shared_ptr<const ImageSource>(&images, [](const ImageSource*) {}), std::move(first),
-                                  images.spec());
+  const SubsetSource pilot_images(borrowed_source(images), std::move(first), images.spec());
   TrainConfig pilot = c;
   pilot.epochs = double(kWarmup + kTimed) * c.batch / double(n);
   pilot.show_progress = false;
