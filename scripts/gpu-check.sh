@@ -39,7 +39,7 @@ run() {
   cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="${CUDA_ARCHITECTURES:-90}" \
         -DCMAKE_PREFIX_PATH="$usr" -DEigen3_DIR="$usr/share/eigen3/cmake" -Dxsimd_DIR="$lib/cmake/xsimd" \
         -Ddoctest_DIR="$usr/lib/cmake/doctest" -Dbenchmark_DIR="$lib/cmake/benchmark" \
-        -DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON || return 1
+        -DCMAKE_DISABLE_FIND_PACKAGE_OpenCV=ON -DDEEPHASH_PROGRAMS_CUDA=ON || return 1
   cmake --build build-gpu -j"$(nproc)" --target test_cuda deephash_bench_cuda deephash_bench cifar10_eval || return 1
   echo "== build took $((SECONDS - start)) s"
 
