@@ -488,3 +488,57 @@ TEST_CASE("a two-stage preset over 2 and 3 ranks on generated images: the frozen
   });
   for (const std::string& m : messages) CHECK(m.find("does not split evenly over 3 ranks") != std::string::npos);
 }
+
+TEST_CASE("frozen values carried up the network: the layers between two blobs, run over the lower blob's values, give the higher blob's, in one process and over ranks") {
+  const ImageDataset set = test::generated_training_set(24);
+  const MemorySource source(set);
+  TrainConfig c = one_epoch(4);
+  const ArchitecturePreset preset = preset_for(source, c);
+  const HashingModel untrained = untrained_model(preset, source, c);
+  const std::string lower = preset.second_stage.frozen_below, upper = untrained.frontend.feature_blob;  // pool2, fc1
+  REQUIRE(lower != upper);
+  const std::vector<int>& chw = untrained.frontend.input_shape;
+  ThreadPool pool(1);
+  // One set of weights for every part: the seeded fillers' of the net up to fc1.
+  std::vector<LayerWeights> weights;
+  auto values_at = [&](const std::string& blob) {
+    NetOptions o;
+    o.input_shapes[untrained.frontend.input_blob] = {4, chw[0], chw[1], chw[2]};
+    Net<float> below(cut_at_blob(untrained.net, blob, Phase::Train, {}).below, Phase::Test, o);
+    if (weights.empty()) weights = below.weights();
+    CHECK(below.load_weights(weights, "fillers").size() == below.weights().size());
+    return compute_frozen_features(below, source, untrained.frontend.transform, untrained.frontend.input_blob, blob, 4,
+                                   pool, false);
+  };
+  const FrozenFeatures at_upper = values_at(upper), at_lower = values_at(lower);
+  // The layers between (fc1, its batch norm and ReLU, reading pool2), in batches of 5 rows: the
+  // two views of an image fall in different batches.
+  const NetSpec between = cut_at_blob(cut_at_blob(untrained.net, upper, Phase::Train, {}).below, lower, Phase::Train, {}).above;
+  auto carried = [&](const FrozenFeatures& from, Collective* group, ThreadPool& threads) {
+    NetOptions o;
+    std::vector<int> input = {5};
+    input.insert(input.end(), from.item_shape.begin(), from.item_shape.end());
+    o.input_shapes[lower] = input;
+    Net<float> middle(between, Phase::Test, o);
+    CHECK(middle.load_weights(weights, "fillers").size() == middle.weights().size());  // fc1 and its batch norm
+    return propagate_frozen_features(middle, from, lower, upper, 5, threads, "carried", group);
+  };
+  const FrozenFeatures one = carried(at_lower, nullptr, pool);
+  CHECK(one.item_shape == at_upper.item_shape);
+  CHECK(one.labels == at_upper.labels);
+  const double off = test::relative_off(one.values, at_upper.values);
+  MESSAGE("fc1 from pool2's values: within " << off << " of a pass over the images (relative)");
+  CHECK(off <= 1e-6);
+  ThreadGroup two(2);
+  std::vector<FrozenFeatures> ranks(2);
+  two.run([&](ThreadGroupCollective& collective) {
+    ThreadPool own(1);
+    ranks[std::size_t(collective.rank())] = carried(at_lower, &collective, own);
+  });
+  for (const FrozenFeatures& r : ranks) CHECK(test::relative_off(r.values, one.values) <= 1e-6);
+  // A value that is not finite is refused, naming the blob and the image.
+  FrozenFeatures broken = at_lower;
+  broken.values[(2 * 7 + 1) * broken.item_size + 3] = std::numeric_limits<float>::quiet_NaN();
+  CHECK(test::error_message([&] { carried(broken, nullptr, pool); }).find("blob 'fc1' is not finite for training image 7") !=
+        std::string::npos);
+}

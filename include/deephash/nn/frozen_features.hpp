@@ -5,6 +5,7 @@
 // augmentation; random crops and padding do not (they would need the backbone on every step):
 // the images go through the test transformation's centred crop.
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -29,6 +30,26 @@ struct FrozenFeatures {
   std::size_t size() const { return labels.size(); }
   const float* item(std::size_t i, int view) const { return values.data() + (2 * i + std::size_t(view)) * item_size; }
 };
+
+namespace detail {
+
+// One view's values into f.values at `row` (image i's view v is row 2i + v), refused unless finite.
+template <class Describe>
+void store_item(const float* from, FrozenFeatures& f, std::size_t row, const Describe& describe, const std::string& label) {
+  for (std::size_t k = 0; k < f.item_size; ++k)
+    if (!std::isfinite(from[k])) throw Error(label, describe());
+  std::copy(from, from + f.item_size, f.values.data() + row * f.item_size);
+}
+
+// Data-parallel, every rank filled its slice of f.values (zero elsewhere): the group agrees that
+// none failed, then sums, so that every rank holds all the values.
+inline void share_slices(FrozenFeatures& f, Collective* group, const std::string& problem, const std::string& label) {
+  if (!group) return;
+  group->agree(label, problem);
+  group->allreduce_sum(f.values.data(), f.values.size());
+}
+
+}  // namespace detail
 
 // Runs `below` (a test-phase net from `input_blob` to `output_blob`) over every image of
 // `images`, transformed without augmentation, and over its mirror image.
@@ -71,14 +92,11 @@ inline FrozenFeatures compute_frozen_features(Net<float>& below, const ImageSour
       for (int mirrored = 0; mirrored < 2; ++mirrored) {
         if (mirrored) mirror_images(below.blob(input_blob));
         below.forward(RunContext{Phase::Test, &pool, nullptr, nullptr, 0, bf16_products});
-        for (std::size_t i = 0; i < view.count; ++i) {
-          const float* from = out.data() + i * f.item_size;
-          for (std::size_t k = 0; k < f.item_size; ++k)
-            if (!std::isfinite(from[k]))
-              throw Error(label, "blob '" + output_blob + "' is not finite for image " + std::to_string(done + i) +
-                                     " (" + images.locator(done + i) + ")");
-          std::copy(from, from + f.item_size, f.values.data() + (2 * (done + i) + std::size_t(mirrored)) * f.item_size);
-        }
+        for (std::size_t i = 0; i < view.count; ++i)
+          detail::store_item(out.data() + i * f.item_size, f, 2 * (done + i) + std::size_t(mirrored), [&] {
+            return "blob '" + output_blob + "' is not finite for image " + std::to_string(done + i) + " (" +
+                   images.locator(done + i) + ")";
+          }, label);
       }
       done += view.count;
       if (show_progress) progress.update(done - first);
@@ -88,10 +106,49 @@ inline FrozenFeatures compute_frozen_features(Net<float>& below, const ImageSour
     if (!group) throw;
     problem = e.what();
   }
-  if (group) {
-    group->agree(label, problem);
-    group->allreduce_sum(f.values.data(), f.values.size());
+  detail::share_slices(f, group, problem, label);
+  return f;
+}
+
+// The values of `output_blob` for both views of every item of `in` (values of `input_blob`,
+// computed below it), from `middle`, a test-phase net between the two blobs: what a pass over the
+// images would give, for the price of the layers between. Frozen values at one blob serve the
+// layers trained above a higher one (recipe.hpp: shorter codes on a longer one's features).
+// Data-parallel (`group`), as compute_frozen_features: each rank its slice, the group the sum.
+inline FrozenFeatures propagate_frozen_features(Net<float>& middle, const FrozenFeatures& in, const std::string& input_blob,
+                                                const std::string& output_blob, std::size_t batch, ThreadPool& pool,
+                                                const std::string& label = "frozen layers", Collective* group = nullptr,
+                                                bool bf16_products = false) {
+  if (in.size() == 0) throw Error(label, "the training set is empty");
+  const auto [first, last] = slice_of(in.size(), group ? group->rank() : 0, group ? group->size() : 1);
+  const Blob<float>& out = middle.blob(output_blob);
+  FrozenFeatures f;
+  f.item_shape.assign(out.shape().begin() + 1, out.shape().end());
+  f.item_size = out.count_from(1);
+  f.values.assign(2 * in.size() * f.item_size, 0.0f);
+  f.labels = in.labels;
+  std::vector<int> shape = {0};
+  shape.insert(shape.end(), in.item_shape.begin(), in.item_shape.end());
+  std::string problem;
+  try {
+    // Both views of image i are rows 2i and 2i+1: a slice of images is one run of rows.
+    for (std::size_t row = 2 * first; row < 2 * last; row += batch) {
+      const std::size_t n = std::min(batch, 2 * last - row);
+      shape[0] = int(n);
+      detail::fill_blob(middle.blob(input_blob), shape, [&](float* data) {
+        std::copy(in.values.data() + row * in.item_size, in.values.data() + (row + n) * in.item_size, data);
+      });
+      middle.forward(RunContext{Phase::Test, &pool, nullptr, nullptr, 0, bf16_products});
+      for (std::size_t i = 0; i < n; ++i)
+        detail::store_item(out.data() + i * f.item_size, f, row + i, [&] {
+          return "blob '" + output_blob + "' is not finite for training image " + std::to_string((row + i) / 2);
+        }, label);
+    }
+  } catch (const std::exception& e) {
+    if (!group) throw;
+    problem = e.what();
   }
+  detail::share_slices(f, group, problem, label);
   return f;
 }
 

@@ -146,13 +146,15 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
   std::vector<int> others;  // the lengths of hash layers on the longest's features (SecondStage::once)
   for (int bits : bit_lengths)
     if (preset.second_stage.once && bits != longest) others.push_back(bits);
+  FrozenPart frozen;  // the network's values at the second stage's frozen blob, for the shorter codes' stage too
   results = retrain_hash_layers(trained.model, images, second, others.empty() ? bit_lengths : std::vector<int>{longest}, pool,
-                                label + ": hash layers", preset.second_stage);
+                                label + ": hash layers", preset.second_stage, &frozen);
   if (!others.empty()) {
     SecondStage heads = preset.second_stage;
     heads.frozen_below.clear();
     std::vector<TrainResult> more = retrain_hash_layers(results.front().model, images, second, others, pool,
-                                                        label + ": hash layers on " + std::to_string(longest) + " bits'", heads);
+                                                        label + ": hash layers on " + std::to_string(longest) + " bits'", heads,
+                                                        &frozen);
     for (TrainResult& r : more) r.history.seconds += results.front().history.seconds;  // it needs the longest's stage
     std::vector<TrainResult> ordered;  // back in bit_lengths' order: `others` keeps it
     std::size_t next = 0;

@@ -104,15 +104,44 @@ namespace detail {
 // 0.003 or 0.03 (docs/TRAINING.md).
 inline TrainingDefaults above_frozen_defaults() { return {30, 0.01f, nn::hash_layer_names()}; }
 
-// The frozen part of a transfer model (the layers computing t.freeze_below) with its pretrained
-// weights, and its values for every training image: computed once, they serve every model that
-// shares the part (hash layers of several lengths on one network).
+}  // namespace detail
+
+// The frozen part of a transfer model (the layers computing `blob`) with its pretrained weights,
+// and its values for every training image: computed once, they serve every model that shares
+// the part (hash layers of several lengths on one network), and a part of the same network that
+// stops higher (only the layers between then run, over these values).
 struct FrozenPart {
+  std::string blob;
   std::vector<nn::LayerWeights> weights;  // the frozen layers'
   nn::FrozenFeatures features;
-  double seconds = 0;  // the pass over the images
+  double seconds = 0;  // the pass that computed the values
+
+  bool empty() const { return features.size() == 0; }
 };
 
+namespace detail {
+
+// A test-phase net of `part` (layers that are to stay frozen), with its weights from `pretrained`:
+// every layer must find its weights there, and none may be one of the new layers.
+inline nn::Net<float> frozen_net(const nn::NetSpec& part, const nn::NetOptions& options, const TransferSpec& t,
+                                 const TrainingDefaults& d, const std::vector<nn::LayerWeights>& pretrained,
+                                 const std::string& weights_from) {
+  for (const nn::LayerSpec& l : part.layers)
+    if (std::find(d.fresh_layers.begin(), d.fresh_layers.end(), l.name) != d.fresh_layers.end())
+      throw Error("--freeze-below " + t.freeze_below, "would freeze the new layer '" + l.name + "': name a blob of the pretrained network");
+  nn::Net<float> net(part, nn::Phase::Test, options);
+  const std::vector<std::string> loaded = net.load_weights(pretrained, weights_from);
+  for (const nn::LayerWeights& w : net.weights())
+    if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
+      throw Error(weights_from, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
+  return net;
+}
+
+inline double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+// The frozen part of `model` below t.freeze_below, run over every training image.
 inline FrozenPart run_frozen_part(const HashingModel& model, const TransferSpec& t, const TrainingDefaults& d,
                                   const std::vector<nn::LayerWeights>& pretrained, const std::string& weights_from,
                                   const ImageSource& images, const TrainConfig& c, ThreadPool& pool, const std::string& label) {
@@ -120,23 +149,42 @@ inline FrozenPart run_frozen_part(const HashingModel& model, const TransferSpec&
   nn::NetOptions below_options;
   below_options.input_shapes[model.frontend.input_blob] = {c.batch, chw[0], chw[1], chw[2]};
   const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {});
-  for (const nn::LayerSpec& l : cut.below.layers)
-    if (std::find(d.fresh_layers.begin(), d.fresh_layers.end(), l.name) != d.fresh_layers.end())
-      throw Error("--freeze-below " + t.freeze_below, "would freeze the new layer '" + l.name + "': name a blob of the pretrained network");
-  nn::Net<float> below(cut.below, nn::Phase::Test, below_options);
-  const std::vector<std::string> loaded = below.load_weights(pretrained, weights_from);
-  for (const nn::LayerWeights& w : below.weights())
-    if (std::find(loaded.begin(), loaded.end(), w.layer) == loaded.end())
-      throw Error(weights_from, "has no weights for layer '" + w.layer + "', which is below the frozen blob '" + t.freeze_below + "'");
+  nn::Net<float> below = frozen_net(cut.below, below_options, t, d, pretrained, weights_from);
   const auto start = std::chrono::steady_clock::now();
   FrozenPart part;
+  part.blob = t.freeze_below;
   part.weights = below.weights();
   // Data-parallel (c.collective), each rank computes its slice of the values; the group shares them.
   part.features = nn::compute_frozen_features(below, images, model.frontend.transform, model.frontend.input_blob,
                                               t.freeze_below, std::size_t(c.batch), pool, c.show_progress,
                                               label + ": frozen layers", c.collective,
                                               training_options_for(c, model).bf16_products);
-  part.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  part.seconds = seconds_since(start);
+  return part;
+}
+
+// The frozen part of `model` below t.freeze_below from `lower`, a frozen part of the same network
+// (the same weights below lower.blob) that stops below it: the layers between run over its values.
+inline FrozenPart extend_frozen_part(const HashingModel& model, const TransferSpec& t, const FrozenPart& lower,
+                                     const TrainingDefaults& d, const std::vector<nn::LayerWeights>& pretrained,
+                                     const std::string& weights_from, const TrainConfig& c, ThreadPool& pool,
+                                     const std::string& label) {
+  const nn::NetCut cut = nn::cut_at_blob(model.net, t.freeze_below, nn::Phase::Train, {});
+  const nn::NetCut between = nn::cut_at_blob(cut.below, lower.blob, nn::Phase::Train, {});
+  nn::NetOptions options;
+  std::vector<int> input = {c.batch};
+  input.insert(input.end(), lower.features.item_shape.begin(), lower.features.item_shape.end());
+  options.input_shapes[lower.blob] = input;
+  nn::Net<float> middle = frozen_net(between.above, options, t, d, pretrained, weights_from);
+  const auto start = std::chrono::steady_clock::now();
+  FrozenPart part;
+  part.blob = t.freeze_below;
+  part.weights = lower.weights;
+  for (nn::LayerWeights& w : middle.weights()) part.weights.push_back(std::move(w));
+  part.features = nn::propagate_frozen_features(middle, lower.features, lower.blob, t.freeze_below, std::size_t(c.batch),
+                                                pool, label + ": frozen layers from " + lower.blob, c.collective,
+                                                training_options_for(c, model).bf16_products);
+  part.seconds = seconds_since(start);
   return part;
 }
 
@@ -168,7 +216,7 @@ inline TrainResult train_on_frozen_part(HashingModel model, const TransferSpec& 
   result.seed = c.seed;
   result.batch = c.batch;
   result.history = nn::train_on_features(above, solver, frozen.features, options, s.max_iter, pool, label);
-  result.history.seconds = frozen.seconds + std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.history.seconds = frozen.seconds + seconds_since(start);
   result.model = std::move(model);
   result.model.weights = frozen.weights;
   for (nn::LayerWeights& w : above.weights()) result.model.weights.push_back(std::move(w));
@@ -215,9 +263,15 @@ inline TrainResult train_transfer_model(const ImageSource& images, const Transfe
 // values of stage.frozen_below that the frozen network computes once for all the lengths, at the
 // stage's learning rate and label smoothing (by default 0.01 and none, as transfer above a frozen
 // part). Each model's training time includes the frozen pass.
+//
+// `frozen`, where given, carries the frozen values from one call to the next: empty, it receives
+// this call's pass over the images; holding values of `trained`'s network at a blob below this
+// stage's, only the layers between run over them (shorter codes on a longer one's retrained
+// layers: SecondStage::once), as they do at this stage's blob.
 inline std::vector<TrainResult> retrain_hash_layers(const HashingModel& trained, const ImageSource& images, TrainConfig c,
                                                     const std::vector<int>& bit_lengths, ThreadPool& pool,
-                                                    const std::string& label = "hash layers", const SecondStage& stage = {}) {
+                                                    const std::string& label = "hash layers", const SecondStage& stage = {},
+                                                    FrozenPart* frozen = nullptr) {
   TransferSpec t;
   t.backbone = "the trained network";
   t.latent_after = trained.frontend.feature_blob;
@@ -231,14 +285,26 @@ inline std::vector<TrainResult> retrain_hash_layers(const HashingModel& trained,
   // New hash layers (hash_layers_on leaves the trained ones out), as measured: retraining them
   // from their fillers at this learning rate beat keeping them (docs/TRAINING.md).
   const std::vector<nn::LayerWeights> pretrained = without_layers(trained.weights, d.fresh_layers);
-  std::optional<detail::FrozenPart> frozen;
+  FrozenPart own;
+  const FrozenPart* values = nullptr;  // at t.freeze_below
   std::vector<TrainResult> results;
   for (int bits : bit_lengths) {
     c.bits = bits;
     HashingModel model = detail::hash_layers_on(trained.net, trained.frontend, t, images, c);
-    if (!frozen) frozen = detail::run_frozen_part(model, t, d, pretrained, t.backbone, images, c, pool, label);
+    if (!values && frozen && !frozen->empty()) {
+      if (frozen->blob == t.freeze_below) {
+        values = frozen;
+      } else {
+        own = detail::extend_frozen_part(model, t, *frozen, d, pretrained, t.backbone, c, pool, label);
+        values = &own;
+      }
+    } else if (!values) {
+      FrozenPart& part = frozen ? *frozen : own;
+      part = detail::run_frozen_part(model, t, d, pretrained, t.backbone, images, c, pool, label);
+      values = &part;
+    }
     const std::string what = bit_lengths.size() > 1 ? label + ", " + std::to_string(bits) + " bits" : label;
-    TrainResult r = detail::train_on_frozen_part(std::move(model), t, d, pretrained, t.backbone, *frozen, images, c, pool, what);
+    TrainResult r = detail::train_on_frozen_part(std::move(model), t, d, pretrained, t.backbone, *values, images, c, pool, what);
     r.model.description = trained.description + ", hash layers retrained at " + std::to_string(bits) + " bits on its frozen " + t.freeze_below;
     results.push_back(std::move(r));
   }
