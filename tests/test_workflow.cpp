@@ -233,7 +233,7 @@ TEST_CASE("two-stage presets: the network with its many latent units (256 cifar,
     const TrainResult r = train_hashing_model(folder, twelve, pool);
     // The first stage alone, as the recipe runs it, with a snapshot at its end (resumed below).
     TrainConfig network = twelve;
-    network.bits = preset_for(folder, twelve).network_bits;  // 256 for cifar, 48 for fashion-mnist
+    network.bits = preset_for(folder, twelve).network_bits;  // 256
     network.snapshot = dir.file("network.snapshot");
     const ArchitecturePreset preset = preset_for(folder, network);
     REQUIRE(preset.retrain_hash_layers);

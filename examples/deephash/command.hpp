@@ -46,8 +46,8 @@ inline Options image_set_options(bool queries_too = true) {
 inline Options train_options() {
   return {{"arch", "NAME", "auto (from the image size), fashion-mnist, cifar or kevinnet"},
           {"bits", "N", "code length, the latent layer's size (default 48); cifar and fashion-mnist train the\n"
-                        "network with at least 256 (cifar) or 48 (fashion-mnist) latent units, then new hash\n"
-                        "layers of N bits and the layer below them on its frozen features"},
+                        "network with 256 latent units (or N, if more), then new hash layers of N bits and the\n"
+                        "layer below them on its frozen features"},
           {"epochs", "X", "passes over the training images (default: the architecture's: 6 for fashion-mnist,\n"
                           "11 for cifar, 8 otherwise; cifar plans its own within --minutes)"},
           {"minutes", "M", "a time budget for the whole recipe on this machine: without --epochs, the network trains\n"

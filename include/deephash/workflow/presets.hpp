@@ -102,7 +102,8 @@ inline ArchitecturePreset architecture_preset(const std::string& name, const nn:
     // layers alone: 0.6), and 6 epochs of the network then did as well as 8 (docs/TRAINING.md).
     p.epochs = 6;
     p.retrain_hash_layers = true;
-    p.network_bits = 48;
+    // The network trains with 256 latent units, as cifar's: 0.9509 against 0.9479 with 48.
+    p.network_bits = 256;
     p.second_stage.frozen_below = "pool2";
     // 12 and 32 bits as hash layers on the 48-bit model's retrained fc1: the validation mAP@1000
     // of their own second stages (0.9444 / 0.9444 against 0.9446 / 0.9444), in a third of the time.
