@@ -149,7 +149,7 @@ void BM_DataParallelTrain(benchmark::State& state) {
   o.batch_size = batch;
   o.transform.crop = 28;
   o.transform.pad = 2;
-  o.transform.mirror = true;
+  o.transform.mirror = Mirror::random;
   o.transform.mean_values = {72};
   o.transform.scale = 1 / 90.0f;
   o.show_progress = false;

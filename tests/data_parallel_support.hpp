@@ -91,7 +91,7 @@ inline TransformSpec augmenting_transform() {
   TransformSpec t;
   t.crop = 28;
   t.pad = 2;
-  t.mirror = true;
+  t.mirror = Mirror::random;
   t.mean_values = {72};
   t.scale = 1 / 90.0f;
   return t;

@@ -740,7 +740,7 @@ TEST_CASE("transform_image resizes straight from a view, as resize_image and the
   // Training draws (shift, flip) come from the stream alone, so the same seed gives the same
   // sample either way.
   resizing.pad = after_resize.pad = 2;
-  resizing.mirror = after_resize.mirror = true;
+  resizing.mirror = after_resize.mirror = Mirror::random;
   for (std::uint64_t seed = 0; seed < 8; ++seed) {
     std::mt19937_64 a(seed), b(seed);
     transform_image(stored.view(), resizing, true, &a, from_view.data());

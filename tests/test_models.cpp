@@ -38,7 +38,7 @@ HashingModel small_model() {
   m.frontend.transform.mean_values = {72.94f};
   m.frontend.transform.scale = 1 / 90.0f;
   m.frontend.transform.pad = 2;
-  m.frontend.transform.mirror = true;
+  m.frontend.transform.mirror = Mirror::random;
   m.class_names = {"a", "b", "c"};
   m.description = "test model";
   return m;
@@ -68,6 +68,7 @@ TEST_CASE("a model file keeps the network, weights, transformation and names, an
   CHECK(back.description == m.description);
   CHECK(back.frontend.transform.mean_values == m.frontend.transform.mean_values);
   CHECK(back.frontend.transform.pad == 2);
+  CHECK(back.frontend.transform.mirror == Mirror::random);
   CHECK(back.frontend.feature_blob == "fc1");
   REQUIRE(back.weights.size() == m.weights.size());
   for (std::size_t i = 0; i < m.weights.size(); ++i) CHECK(back.weights[i].blobs[0].data == m.weights[i].blobs[0].data);
@@ -82,6 +83,11 @@ TEST_CASE("a model file keeps the network, weights, transformation and names, an
   CHECK((ea.activations - eb.activations).cwiseAbs().maxCoeff() < 1e-5f);
   CHECK((ea.features - eb.features).cwiseAbs().maxCoeff() <= 1e-5f * ea.features.cwiseAbs().maxCoeff());
   CHECK(ea.features.cwiseAbs().maxCoeff() > 0);
+
+  HashingModel alternating = m;
+  alternating.frontend.transform.mirror = Mirror::alternating;
+  save_model(alternating, dir.file("alternating.dhm"));
+  CHECK(load_model(dir.file("alternating.dhm")).frontend.transform.mirror == Mirror::alternating);
 }
 
 TEST_CASE("flip averaging: an image's activations are the mean of its own and its mirror image's") {

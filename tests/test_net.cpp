@@ -1,8 +1,10 @@
 // Networks as graphs of named blobs (splits, in-place layers, phases, pruning, weights), the
-// solver's update rule and learning-rate policies, and reproducible training.
+// solver's update rule and learning-rate policies, reproducible training, and the mirrored views
+// the training loops show.
 #include <doctest/doctest.h>
 
 #include <deephash/nn/deploy.hpp>
+#include <deephash/nn/frozen_features.hpp>
 #include <deephash/nn/net_builder.hpp>
 #include <deephash/nn/trainer.hpp>
 
@@ -270,4 +272,121 @@ TEST_CASE("with in-place layers kept apart, every output of an in-place chain st
   CHECK(net.layer_outputs(0)[0]->data()[0] == -1);
   CHECK(net.layer_outputs(0)[0]->data()[1] == -2);
   CHECK(net.layer_outputs(1)[0]->data()[0] == 0);
+}
+
+namespace {
+
+// Whether each image was shown mirrored, epoch by epoch (views[image][epoch]: 0 as it is, 1
+// mirrored, -1 not shown), read back from the net's input after every step. `identify` maps a
+// sample's input values to (image, view).
+template <class Identify>
+std::vector<std::vector<int>> shown_views(Net<float>& net, std::size_t images, int batch, int epochs,
+                                          const Identify& identify,
+                                          const std::function<void(const std::function<void(int)>&)>& run) {
+  std::vector<std::vector<int>> views(images, std::vector<int>(std::size_t(epochs), -1));
+  run([&](int iteration) {
+    const Blob<float>& data = net.blob("data");
+    const std::size_t per = data.count() / std::size_t(batch);
+    for (int b = 0; b < batch; ++b) {
+      const std::size_t epoch = (std::size_t(iteration - 1) * std::size_t(batch) + std::size_t(b)) / images;
+      const auto [image, view] = identify(data.data() + std::size_t(b) * per);
+      REQUIRE(image < images);
+      REQUIRE(epoch < std::size_t(epochs));
+      CHECK(views[image][epoch] == -1);  // each image once per epoch
+      views[image][epoch] = view;
+    }
+  });
+  return views;
+}
+
+// True when every image was shown in every epoch and mirrored in exactly every other one.
+bool alternates(const std::vector<std::vector<int>>& views) {
+  for (const auto& v : views)
+    for (std::size_t e = 0; e < v.size(); ++e)
+      if (v[e] < 0 || (e > 0 && v[e] == v[e - 1])) return false;
+  return true;
+}
+
+std::size_t mirrored_in_first_epoch(const std::vector<std::vector<int>>& views) {
+  std::size_t n = 0;
+  for (const auto& v : views) n += v[0] == 1;
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("alternating mirrors: every training image is shown mirrored in every other epoch") {
+  // 20 images of distinct random pixels, batches of 8 that straddle the epochs: 4 epochs in 10 steps.
+  const std::size_t n = 20;
+  const int batch = 8, epochs = 4, steps = 10;
+  ImageDataset images;
+  images.height = images.width = 5;
+  images.channels = 2;
+  std::mt19937_64 rng(11);
+  for (std::size_t i = 0; i < n; ++i) {
+    images.labels.push_back(int(i % 4));
+    for (int p = 0; p < 50; ++p) images.pixels.push_back(std::uint8_t(rng() % 256));
+  }
+  // The input of a sample is an image or its mirror image (no crop, no shift, scale 1).
+  auto identify = [&](const float* in) {
+    for (std::size_t i = 0; i < n; ++i)
+      for (int view = 0; view < 2; ++view) {
+        bool same = true;
+        for (int c = 0; c < 2 && same; ++c)
+          for (int y = 0; y < 5 && same; ++y)
+            for (int x = 0; x < 5 && same; ++x)
+              same = in[(c * 5 + y) * 5 + x] == float(images.image(i)[(y * 5 + (view ? 4 - x : x)) * 2 + c]);
+        if (same) return std::make_pair(i, view);
+      }
+    return std::make_pair(n, 0);
+  };
+  auto views_with = [&](Mirror mirror, std::uint64_t seed) {
+    Net<float> net(residual_net(batch), Phase::Train, NetOptions::seeded(1));
+    SgdSolver<float> solver(net, SolverSpec{});
+    TrainOptions o;
+    o.batch_size = batch;
+    o.seed = seed;
+    o.transform.mirror = mirror;
+    o.show_progress = false;
+    ThreadPool pool(2);
+    return shown_views(net, n, batch, epochs, identify, [&](const std::function<void(int)>& after_step) {
+      train(net, solver, images, o, steps, pool, "train", after_step);
+    });
+  };
+  for (std::uint64_t seed : {1, 2, 3}) {
+    const auto views = views_with(Mirror::alternating, seed);
+    CHECK(alternates(views));
+    const std::size_t first = mirrored_in_first_epoch(views);
+    CHECK(first >= 4);  // a draw per image: about half
+    CHECK(first <= 16);
+  }
+  CHECK(views_with(Mirror::alternating, 1) != views_with(Mirror::alternating, 2));
+  // Random mirrors repeat a view in consecutive epochs (all 60 changes alternating: 2^-60).
+  CHECK_FALSE(alternates(views_with(Mirror::random, 1)));
+  for (const auto& v : views_with(Mirror::none, 1))
+    for (int view : v) CHECK(view == 0);
+
+  // Above a frozen part the views are stored; image i's view v starts with the value 2 i + v.
+  FrozenFeatures features;
+  features.item_shape = {2, 5, 5};
+  features.item_size = 50;
+  features.values.assign(2 * n * 50, 0.5f);
+  for (std::size_t i = 0; i < n; ++i) {
+    features.labels.push_back(int(i % 4));
+    for (int view = 0; view < 2; ++view) features.values[(2 * i + std::size_t(view)) * 50] = float(2 * i + std::size_t(view));
+  }
+  auto stored_view = [&](const float* in) { return std::make_pair(std::size_t(in[0]) / 2, int(in[0]) % 2); };
+  for (Mirror mirror : {Mirror::alternating, Mirror::random}) {
+    Net<float> net(residual_net(batch), Phase::Train, NetOptions::seeded(1));
+    SgdSolver<float> solver(net, SolverSpec{});
+    TrainOptions o;
+    o.batch_size = batch;
+    o.transform.mirror = mirror;
+    o.show_progress = false;
+    ThreadPool pool(2);
+    const auto views = shown_views(net, n, batch, epochs, stored_view, [&](const std::function<void(int)>& after_step) {
+      train_on_features(net, solver, features, o, steps, pool, "train", after_step);
+    });
+    CHECK(alternates(views) == (mirror == Mirror::alternating));
+  }
 }

@@ -59,6 +59,8 @@ inline Options train_options() {
           {"weight-decay", "X", "(default 0.0005)"},
           {"label-smoothing", "X", "the classifier's target: 1 - X on the label, X / classes on each class\n"
                                    "(default: the architecture's, 0.2 for cifar, 0 for the others)"},
+          {"mirror", "M", "training flips: random (the default), alternating (each image mirrored in every other\n"
+                          "epoch), or none (for images whose mirror image means something else)"},
           {"seed", "N", "same seed and thread count, same model (default 1)"},
           {"ssdh-binarization", "X", "the SSDH binarization loss's weight (default 0: off)"},
           {"ssdh-balance", "X", "the SSDH balance loss's weight (default 0: off)"},
@@ -180,6 +182,7 @@ inline TrainConfig train_config_from(const Args& a, TrainConfig c = {}, bool bit
   c.lr_policy = a.get("lr-policy", c.lr_policy);
   c.weight_decay = float(a.get_double("weight-decay", c.weight_decay));
   if (a.has("label-smoothing")) c.label_smoothing = float(a.get_double("label-smoothing", 0));
+  if (a.has("mirror")) c.mirror = mirror_named(a.get("mirror", ""));
   c.seed = std::uint64_t(a.get_int("seed", long(c.seed)));
   c.binarization_weight = float(a.get_double("ssdh-binarization", c.binarization_weight));
   c.balance_weight = float(a.get_double("ssdh-balance", c.balance_weight));

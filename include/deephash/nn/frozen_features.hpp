@@ -154,7 +154,8 @@ inline FrozenFeatures propagate_frozen_features(Net<float>& middle, const Frozen
 
 // Trains `above` (whose input blob options.data_blob takes the frozen values) from the solver's
 // current iteration up to `until`: the batches of the image training loop (the same per-epoch
-// shuffles), each item as it is or mirrored by a draw from (seed, iteration, position).
+// shuffles), each item as it is or mirrored: by a draw from (seed, iteration, position), or in
+// every other epoch under Mirror::alternating (options.transform.mirror).
 //
 // Data-parallel (options.collective): as nn::train, every rank holds all the values and trains
 // on its slice of every global batch (`above`'s batch is the slice), with synchronised batch
@@ -187,7 +188,10 @@ TrainingHistory train_on_features(Net<Scalar>& above, SgdSolver<Scalar>& solver,
     batch_rows(features.size(), options.seed, it, rows, order, order_epoch);
     // Drawn for the whole global batch on every rank, so that a sample's view follows its position.
     std::mt19937_64 rng(options.seed * 1000003 + std::uint64_t(it));
-    for (int& v : views) v = int(rng() & 1);
+    for (std::size_t b = 0; b < batch; ++b)
+      views[b] = options.transform.mirror == Mirror::alternating
+                     ? int(alternating_flip(options.seed, rows[b], (std::size_t(it) * batch + b) / features.size()))
+                     : int(rng() & 1);
     const std::vector<std::size_t> mine(rows.begin() + std::ptrdiff_t(first_sample), rows.begin() + std::ptrdiff_t(first_sample + slice));
     detail::fill_blob(above.blob(options.data_blob), shape, [&](float* data) {
       for (std::size_t b = 0; b < slice; ++b) {

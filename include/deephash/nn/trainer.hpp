@@ -78,17 +78,27 @@ namespace detail {
 // channels x h x w floats), in parallel. Each sample draws from its own stream, seeded by (seed,
 // its position in the global batch: first_sample + i), so the result depends neither on how the
 // work is split over threads nor on how the batch is split over data-parallel ranks.
+// `flips[i]`: sample i's flip under Mirror::alternating.
 template <class ImageAt>
 void transform_batch(std::size_t count, const ImageAt& image_at, const TransformSpec& transform, bool train,
-                     std::uint64_t seed, ThreadPool& pool, float* data, std::size_t first_sample = 0) {
+                     std::uint64_t seed, ThreadPool& pool, float* data, std::size_t first_sample = 0,
+                     const std::vector<std::uint8_t>* flips = nullptr) {
   if (count == 0) return;
   const ImageView first = image_at(0);
   const std::size_t per_image =
       std::size_t(first.channels) * transform.output_height(first.height) * transform.output_width(first.width);
   pool.parallel_for(count, [&](std::size_t i) {
     std::mt19937_64 rng(seed * 1000003 + first_sample + i);
-    transform_image(image_at(i), transform, train, &rng, data + i * per_image);
+    transform_image(image_at(i), transform, train, &rng, data + i * per_image, flips && (*flips)[i]);
   });
+}
+
+// The flips under Mirror::alternating of training samples items[i] at global sample positions
+// first + i (an epoch is every `n` positions).
+inline void alternating_flips(const std::vector<std::size_t>& items, std::uint64_t seed, std::size_t first, std::size_t n,
+                              std::vector<std::uint8_t>& flips) {
+  flips.resize(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) flips[i] = alternating_flip(seed, items[i], (first + i) / n);
 }
 
 // Reshapes `blob` and lets fill(float*) write its values: in place for float nets, through a
@@ -109,11 +119,13 @@ void fill_blob(Blob<Scalar>& blob, std::vector<int> shape, const Fill& fill) {
 
 // A training batch: images[rows], transformed, into `data` (rows x channels x h x w floats).
 // `images` is the whole training set; its pixels are read in place. rows[0] is sample
-// `first_sample` of the global batch (a data-parallel rank's slice starts past 0).
+// `first_sample` of the global batch (a data-parallel rank's slice starts past 0); flips[i] is
+// rows[i]'s flip under Mirror::alternating.
 inline void prepare_batch(const ImageBatchView& images, const std::vector<std::size_t>& rows, const TransformSpec& transform,
-                          bool train, std::uint64_t seed, ThreadPool& pool, float* data, std::size_t first_sample = 0) {
+                          bool train, std::uint64_t seed, ThreadPool& pool, float* data, std::size_t first_sample = 0,
+                          const std::vector<std::uint8_t>* flips = nullptr) {
   detail::transform_batch(rows.size(), [&](std::size_t i) { return images[rows[i]]; }, transform, train, seed, pool, data,
-                          first_sample);
+                          first_sample, flips);
 }
 
 // A test batch: every image of `images` in order, transformed without augmentation (what a
@@ -132,11 +144,12 @@ inline void gather_labels(const std::vector<int>& labels, const std::vector<std:
 template <class Scalar>
 void load_batch(Net<Scalar>& net, const ImageBatchView& images, const std::vector<int>& labels,
                 const std::vector<std::size_t>& rows, const TransformSpec& transform, bool train, std::uint64_t seed,
-                ThreadPool& pool, const std::string& data_blob, const std::string& label_blob, std::size_t first_sample = 0) {
+                ThreadPool& pool, const std::string& data_blob, const std::string& label_blob, std::size_t first_sample = 0,
+                const std::vector<std::uint8_t>* flips = nullptr) {
   const int n = int(rows.size());
   detail::fill_blob(net.blob(data_blob),
                     {n, images.channels, transform.output_height(images.height), transform.output_width(images.width)},
-                    [&](float* data) { prepare_batch(images, rows, transform, train, seed, pool, data, first_sample); });
+                    [&](float* data) { prepare_batch(images, rows, transform, train, seed, pool, data, first_sample, flips); });
   if (!label_blob.empty() && net.has_blob(label_blob))
     detail::fill_blob(net.blob(label_blob), {n}, [&](float* out) { gather_labels(labels, rows, out); });
 }
@@ -358,12 +371,17 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSo
                   options.on_step);
   std::vector<std::size_t> rows(slice);
   std::iota(rows.begin(), rows.end(), std::size_t(0));
+  std::vector<std::uint8_t> flips;
   while (solver.iteration() < until) {
     const int it = solver.iteration();
     auto load = [&] {
       const DecodedBatch& batch = batches.next();
+      const bool alternating = options.transform.mirror == Mirror::alternating;
+      if (alternating)
+        detail::alternating_flips(batch.items, options.seed, std::size_t(it) * std::size_t(options.batch_size) + first_sample,
+                                  train_set.size(), flips);
       load_batch(net, batch.view(), batch.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
-                 options.data_blob, options.label_blob, first_sample);
+                 options.data_blob, options.label_blob, first_sample, alternating ? &flips : nullptr);
     };
     if (!group) {
       load();

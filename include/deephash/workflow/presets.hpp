@@ -66,7 +66,7 @@ inline nn::FrontendSpec caffe_imagenet_frontend(std::vector<float> bgr_mean = {1
   TransformSpec& t = f.transform;
   t.resize_height = t.resize_width = 256;
   t.crop = 227;
-  t.mirror = true;  // used only when training
+  t.mirror = Mirror::random;  // used only when training
   t.bgr = true;
   t.mean_values = std::move(bgr_mean);
   f.input_shape = {3, 227, 227};
@@ -93,7 +93,7 @@ inline ArchitecturePreset architecture_preset(const std::string& name, const nn:
     t.mean_values = {72.94f};  // Fashion-MNIST's mean pixel
     t.scale = 1 / 90.0f;       // about its standard deviation
     t.pad = 2;
-    t.mirror = true;
+    t.mirror = Mirror::random;
     f.input_shape = {1, 28, 28};
     f.feature_blob = "fc1";
     f.flip_average = true;  // +0.37 points of validation mAP@1000 at 48 bits (docs/TRAINING.md)
@@ -118,7 +118,7 @@ inline ArchitecturePreset architecture_preset(const std::string& name, const nn:
     t.mean_values = {125.3f, 123.0f, 113.9f};  // CIFAR-10's channel means
     t.scale = 1 / 63.0f;
     t.pad = 4;
-    t.mirror = true;
+    t.mirror = Mirror::random;
     f.input_shape = {3, 32, 32};
     f.feature_blob = "pool";
     f.flip_average = true;  // +0.8 points of validation mAP@1000 on CIFAR-10 (docs/TRAINING.md)

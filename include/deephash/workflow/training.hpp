@@ -47,6 +47,7 @@ struct TrainConfig {
   std::uint64_t seed = 1;
   float binarization_weight = 0, balance_weight = 0;  // the SSDH losses (off)
   std::optional<float> label_smoothing;  // unset: the architecture's default
+  std::optional<Mirror> mirror;          // training flips; unset: the architecture's (or the transfer's)
   std::string init;            // weights to start from (any format load_weights reads): fine-tuning
   std::string snapshot;        // where to write snapshots ("{iter}" becomes the iteration); empty: none
   int snapshot_every = 0;      // iterations between snapshots (0: only at the end)
@@ -113,12 +114,21 @@ inline HashingModel untrained_model(ArchitecturePreset preset, const ImageSource
   HashingModel m;
   m.net = std::move(preset.net);
   m.frontend = std::move(preset.frontend);
+  if (c.mirror) m.frontend.transform.mirror = *c.mirror;
   m.class_names = images.class_names();
   m.description = preset.name + " network, " + std::to_string(c.bits) + "-bit latent layer";
   return m;
 }
 
 // The arithmetic a run uses: c.math, with "auto" made definite for c.device.
+// A Mirror from its name: none, random or alternating.
+inline Mirror mirror_named(const std::string& name) {
+  if (name == "none") return Mirror::none;
+  if (name == "random") return Mirror::random;
+  if (name == "alternating") return Mirror::alternating;
+  throw Error("mirror " + name, "must be none, random or alternating");
+}
+
 inline std::string resolved_math(const TrainConfig& c) {
   if (c.math != "auto") return c.math;
   return c.device == "cpu" && nn::bf16::available() ? "bf16" : "fp32";

@@ -80,6 +80,7 @@ inline HashingModel hash_layers_on(const nn::NetSpec& backbone, nn::FrontendSpec
   HashingModel m;
   m.net = nn::hash_head_on(backbone, t.latent_after, architecture_options(c, images.num_classes()));
   m.frontend = std::move(frontend);
+  if (c.mirror) m.frontend.transform.mirror = *c.mirror;
   m.class_names = images.class_names();
   m.description = backbone.name + " from " + t.backbone + ", " + std::to_string(c.bits) + "-bit latent layer after " + t.latent_after;
   if (!t.freeze_below.empty()) m.description += ", frozen up to " + t.freeze_below;

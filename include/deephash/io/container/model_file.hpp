@@ -8,7 +8,7 @@
 // Payload, little-endian; strings are u32 length + bytes:
 //   string prototxt, string input_blob, string latent_blob, string feature_blob,
 //   u32 n + i32[n] input shape (C, H, W),
-//   transform: i32 resize_h, i32 resize_w, i32 crop, i32 pad, u8 mirror, u8 bgr,
+//   transform: i32 resize_h, i32 resize_w, i32 crop, i32 pad, u8 mirror (Mirror), u8 bgr,
 //              u32 n + f32[n] mean values, u64 n + f32[n] mean image, f32 scale,
 //   version 2: u8 flip_average (FrontendSpec),
 //   version 3: i32 shift_average (FrontendSpec),
@@ -45,7 +45,7 @@ inline void write_model(ByteWriter& w, const HashingModel& m, std::uint32_t vers
   for (int d : m.frontend.input_shape) w.write<std::int32_t>(d);
   const TransformSpec& t = m.frontend.transform;
   for (int v : {t.resize_height, t.resize_width, t.crop, t.pad}) w.write<std::int32_t>(v);
-  w.write<std::uint8_t>(t.mirror);
+  w.write<std::uint8_t>(std::uint8_t(t.mirror));
   w.write<std::uint8_t>(t.bgr);
   w.write<std::uint32_t>(std::uint32_t(t.mean_values.size()));
   w.append(t.mean_values.data(), t.mean_values.size() * 4);
@@ -89,7 +89,10 @@ inline HashingModel read_model(ByteReader& r, std::uint32_t version, const std::
   t.resize_width = r.read<std::int32_t>("transform");
   t.crop = r.read<std::int32_t>("transform");
   t.pad = r.read<std::int32_t>("transform");
-  t.mirror = r.read<std::uint8_t>("transform") != 0;
+  const std::uint8_t mirror = r.read<std::uint8_t>("transform");
+  if (mirror > std::uint8_t(Mirror::alternating))
+    throw Error(path, "corrupt: mirroring " + std::to_string(mirror) + " is not 0 (none), 1 (random) or 2 (alternating)");
+  t.mirror = Mirror(mirror);
   t.bgr = r.read<std::uint8_t>("transform") != 0;
   t.mean_values = r.read_array<float>(read_count(r, 4, "mean values"), "mean values");
   t.mean_image = r.read_array<float>(std::size_t(r.read<std::uint64_t>("mean image size")), "mean image");
