@@ -293,8 +293,11 @@ nn::TrainingHistory train_on_gpu(GpuNet& net, GpuSgdSolver& solver, const ImageS
       throw Error(label, "the transformed images are " + std::to_string(options.transform.output_height(b.height)) + "x" +
                              std::to_string(options.transform.output_width(b.width)) + ", the net's input " +
                              std::to_string(data_shape[2]) + "x" + std::to_string(data_shape[3]));
+    std::vector<std::uint8_t> flips;
     nn::prepare_batch(b.view(), rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, host_pool, data[slot].p,
-                      first_sample);
+                      first_sample,
+                      nn::alternating_flips(options.transform, b.items, options.seed, it, options.batch_size, first_sample,
+                                            train_set.size(), flips));
     nn::gather_labels(b.labels, rows, labels[slot].p);
   };
 

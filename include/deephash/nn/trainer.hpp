@@ -93,14 +93,6 @@ void transform_batch(std::size_t count, const ImageAt& image_at, const Transform
   });
 }
 
-// The flips under Mirror::alternating of training samples items[i] at global sample positions
-// first + i (an epoch is every `n` positions).
-inline void alternating_flips(const std::vector<std::size_t>& items, std::uint64_t seed, std::size_t first, std::size_t n,
-                              std::vector<std::uint8_t>& flips) {
-  flips.resize(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) flips[i] = alternating_flip(seed, items[i], (first + i) / n);
-}
-
 // Reshapes `blob` and lets fill(float*) write its values: in place for float nets, through a
 // float buffer for others.
 template <class Scalar, class Fill>
@@ -137,6 +129,20 @@ inline void prepare_batch(const ImageBatchView& images, const TransformSpec& tra
 // labels[rows] as floats, the label blob's type.
 inline void gather_labels(const std::vector<int>& labels, const std::vector<std::size_t>& rows, float* out) {
   for (std::size_t i = 0; i < rows.size(); ++i) out[i] = float(labels[rows[i]]);
+}
+
+// The flips of training batch `iteration`'s decoded images under Mirror::alternating, into
+// `flips`; null for other mirroring. items[i] is sample first_sample + i of the global batch,
+// and an epoch is every `images` samples.
+inline const std::vector<std::uint8_t>* alternating_flips(const TransformSpec& transform, const std::vector<std::size_t>& items,
+                                                          std::uint64_t seed, int iteration, int batch_size,
+                                                          std::size_t first_sample, std::size_t images,
+                                                          std::vector<std::uint8_t>& flips) {
+  if (transform.mirror != Mirror::alternating) return nullptr;
+  const std::size_t first = std::size_t(iteration) * std::size_t(batch_size) + first_sample;
+  flips.resize(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) flips[i] = alternating_flip(seed, items[i], (first + i) / images);
+  return &flips;
 }
 
 // Fills the net's input blobs with a training batch: images[rows] and, when the net has
@@ -376,12 +382,10 @@ TrainingHistory train(Net<Scalar>& net, SgdSolver<Scalar>& solver, const ImageSo
     const int it = solver.iteration();
     auto load = [&] {
       const DecodedBatch& batch = batches.next();
-      const bool alternating = options.transform.mirror == Mirror::alternating;
-      if (alternating)
-        detail::alternating_flips(batch.items, options.seed, std::size_t(it) * std::size_t(options.batch_size) + first_sample,
-                                  train_set.size(), flips);
       load_batch(net, batch.view(), batch.labels, rows, options.transform, true, options.seed + std::uint64_t(it) * 7919, pool,
-                 options.data_blob, options.label_blob, first_sample, alternating ? &flips : nullptr);
+                 options.data_blob, options.label_blob, first_sample,
+                 alternating_flips(options.transform, batch.items, options.seed, it, options.batch_size, first_sample,
+                                   train_set.size(), flips));
     };
     if (!group) {
       load();
