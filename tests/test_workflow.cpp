@@ -178,7 +178,7 @@ TEST_CASE("training from a streamed folder gives the weights that training on th
   CHECK(in_memory_set.source == folder.spec());
 }
 
-TEST_CASE("a time budget plans the network's epochs from a pilot: half epochs, at least one, at most twice the preset's") {
+TEST_CASE("a time budget plans the network's epochs and arithmetic from a pilot: half epochs, at least one, at most twice the preset's") {
   TempDir dir;
   write_class_tree(dir.file("imgs"), 8, 5);
   const ImageDataset images = load_image_folder(dir.file("imgs"));
@@ -189,23 +189,50 @@ TEST_CASE("a time budget plans the network's epochs from a pilot: half epochs, a
   const ArchitecturePreset preset = preset_for(folder, c);
   REQUIRE(preset.minutes == 30);  // cifar's default budget
   const HashingModel start = starting_model(preset, folder, c, pool);
+  auto planned_epochs = [&]() -> std::optional<double> {
+    const std::optional<BudgetPlan> plan = plan_within_budget(preset, start, folder, c, pool);
+    if (!plan) return std::nullopt;
+    return plan->epochs;
+  };
   // 24 images in batches of 6: a step takes milliseconds, so 30 minutes fit more than the cap.
-  CHECK(epochs_within_budget(preset, start, folder, c, pool) == 2 * preset.epochs);
+  CHECK(planned_epochs() == 2 * preset.epochs);
   c.minutes = 1e-6;  // a budget nothing fits: one epoch all the same
-  CHECK(epochs_within_budget(preset, start, folder, c, pool) == 1.0);
+  CHECK(planned_epochs() == 1.0);
   c.minutes = 0;  // no budget: the preset's epochs
-  CHECK_FALSE(epochs_within_budget(preset, start, folder, c, pool));
+  CHECK_FALSE(planned_epochs());
   c.minutes = 30;
   c.epochs = 3;  // given epochs win
-  CHECK_FALSE(epochs_within_budget(preset, start, folder, c, pool));
+  CHECK_FALSE(planned_epochs());
   // In between, the plan is a whole number of half epochs, and the recipe trains that many.
   c.epochs.reset();
   c.minutes = 0.002;
-  const std::optional<double> planned = epochs_within_budget(preset, start, folder, c, pool);
+  const std::optional<double> planned = planned_epochs();
   REQUIRE(planned);
   CHECK(*planned * 2 == std::floor(*planned * 2));
   CHECK(*planned >= 1);
   CHECK(*planned <= 2 * preset.epochs);
+
+  // The arithmetic: as given, or for "auto" where the CPU has bf16 products, the one the pilot
+  // timed faster (the epochs follow that time).
+  c.math = "fp32";
+  std::optional<BudgetPlan> plan = plan_within_budget(preset, start, folder, c, pool);
+  REQUIRE(plan);
+  CHECK(plan->math == "fp32");
+  CHECK(plan->fp32_step_seconds == 0);  // not timed twice
+  CHECK(plan->step_seconds > 0);
+  c.math = "auto";
+  plan = plan_within_budget(preset, start, folder, c, pool);
+  REQUIRE(plan);
+  if (nn::bf16::available()) {
+    REQUIRE(plan->fp32_step_seconds > 0);
+    REQUIRE(plan->bf16_step_seconds > 0);
+    CHECK(plan->math == (plan->bf16_step_seconds < plan->fp32_step_seconds ? "bf16" : "fp32"));
+    CHECK(plan->step_seconds == std::min(plan->fp32_step_seconds, plan->bf16_step_seconds));
+  } else {
+    CHECK(plan->math == "auto");  // made definite (fp32) where the run starts
+    CHECK(plan->bf16_step_seconds == 0);
+  }
+
   c.minutes = 1e-6;
   CHECK(train_hashing_model(folder, c, pool).epochs == 1.0);
   c.minutes = -1;

@@ -71,7 +71,8 @@ inline Options train_options() {
           {"resume", "FILE", "continue a snapshot exactly where it stopped; for cifar and fashion-mnist, whose\n"
                              "snapshots hold the network, --bits again (any length) for the second stage"},
           {"device", "D", "cpu (default) or cuda (builds with the GPU module)"},
-          {"math", "M", "auto (default: bf16 on a CPU with AVX-512 BF16, else fp32), fp32, bf16 products (float sums), or tf32 on the GPU"}};
+          {"math", "M", "auto (default: with a time budget, the faster of fp32 and bf16 on the pilot; else bf16\n"
+                        "on a CPU with AVX-512 BF16, fp32 elsewhere), fp32, bf16 products (float sums), or tf32 on the GPU"}};
 }
 
 // Transfer from a pretrained network (workflow/transfer.hpp).

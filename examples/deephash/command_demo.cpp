@@ -21,7 +21,8 @@ int command_demo(int argc, char** argv, Job&) {
                                  {"ssdh-binarization", "X", "the SSDH losses' weights (default 0: off)"},
                                  {"ssdh-balance", "X", ""},
                                  {"device", "D", "cuda: train on the GPU (builds with the GPU module)"},
-                                 {"math", "M", "auto (default: bf16 on a CPU with AVX-512 BF16, else fp32), fp32, bf16, or tf32 on the GPU"},
+                                 {"math", "M", "auto (default: bf16 on a CPU with AVX-512 BF16, else fp32; with a time budget, the\n"
+                                                "faster of the two on the pilot), fp32, bf16, or tf32 on the GPU"},
                                  {"out", "DIR", "(default deephash-out)"},
                                  threads_option()});
   const CommandSpec spec{"demo", "[options]",

@@ -58,18 +58,21 @@ inline HashingModel starting_model(const ArchitecturePreset& preset, const Image
   return start;
 }
 
-// The epochs of the network's training that fit the recipe's time budget (c.minutes, else the
-// preset's): the seconds a step takes, timed on a pilot of the training itself (steps on the
-// first images; the first few, with memory and decoding warming up, not counted), times the
-// steps of an epoch, the second stage counted as the preset's second_stage_in_epochs epochs;
-// whole half epochs, at least one, at most twice the preset's. Nothing when there is no budget
-// or the epochs are given, and for a run that resumes, is data-parallel (its ranks would have to
-// agree on one timing) or trains on the GPU.
-inline std::optional<double> epochs_within_budget(const ArchitecturePreset& preset, const HashingModel& start,
-                                                  const ImageSource& images, const TrainConfig& c, ThreadPool& pool) {
-  const double minutes = c.minutes.value_or(preset.minutes);
-  if (!(minutes > 0) || c.epochs || !c.resume.empty() || c.collective || c.device != "cpu" || images.size() == 0)
-    return std::nullopt;
+// What a pilot of the training plans for the recipe's time budget (c.minutes, else the preset's).
+struct BudgetPlan {
+  double epochs = 0;  // of the network's training
+  std::string math;   // c.math, or for "auto" on a CPU with bf16 products the faster of fp32 and bf16
+  double step_seconds = 0;                                // a step's time with `math`
+  double fp32_step_seconds = 0, bf16_step_seconds = 0;  // both timed for "auto" (else 0)
+};
+
+namespace detail {
+
+// The seconds a step of `start`'s training takes with c's settings, timed on a pilot of the
+// training itself: steps on the first images, the first few (memory and decoding warming up)
+// not counted.
+inline double pilot_step_seconds(const ArchitecturePreset& preset, const HashingModel& start, const ImageSource& images,
+                                 const TrainConfig& c, ThreadPool& pool) {
   constexpr int kWarmup = 4, kTimed = 16;
   const std::size_t n = std::min(images.size(), std::size_t(c.batch) * (kWarmup + kTimed));
   std::vector<std::size_t> first(n);
@@ -85,14 +88,48 @@ inline std::optional<double> epochs_within_budget(const ArchitecturePreset& pres
     if (p.iteration == kWarmup + kTimed) end = p.seconds;
   };
   train_model(start, {preset.epochs, 0.1f, nn::hash_layer_names()}, pilot_images, pilot, pool, "pilot");
-  const double step_seconds = (end - warm) / kTimed;
-  const double epoch_seconds = step_seconds * std::ceil(double(images.size()) / c.batch);
+  return (end - warm) / kTimed;
+}
+
+}  // namespace detail
+
+// The epochs of the network's training that fit the budget: a pilot's seconds per step times
+// the steps of an epoch, the second stage counted as the preset's second_stage_in_epochs epochs;
+// whole half epochs, at least one, at most twice the preset's. With c.math "auto" on a CPU that
+// has bf16 products, the pilot runs in fp32 and in bf16 and the faster is kept: bf16 halves the
+// products' operands, but where the CPU issues its bf16 dot products at half the rate of its
+// float multiply-adds (Intel's Sapphire Rapids) it buys no arithmetic and costs conversions.
+// Nothing when there is no budget or the epochs are given (the run is then the same on every
+// machine, "auto" the CPU's bf16 where it has it), and for a run that resumes, is data-parallel
+// (its ranks would have to agree on one timing) or trains on the GPU.
+inline std::optional<BudgetPlan> plan_within_budget(const ArchitecturePreset& preset, const HashingModel& start,
+                                                    const ImageSource& images, const TrainConfig& c, ThreadPool& pool) {
+  const double minutes = c.minutes.value_or(preset.minutes);
+  if (!(minutes > 0) || c.epochs || !c.resume.empty() || c.collective || c.device != "cpu" || images.size() == 0)
+    return std::nullopt;
+  BudgetPlan plan;
+  plan.math = c.math;
+  if (c.math == "auto" && nn::bf16::available()) {
+    TrainConfig fp32 = c, bf16 = c;
+    fp32.math = "fp32";
+    bf16.math = "bf16";
+    plan.fp32_step_seconds = detail::pilot_step_seconds(preset, start, images, fp32, pool);
+    plan.bf16_step_seconds = detail::pilot_step_seconds(preset, start, images, bf16, pool);
+    plan.math = plan.bf16_step_seconds < plan.fp32_step_seconds ? "bf16" : "fp32";
+    plan.step_seconds = std::min(plan.fp32_step_seconds, plan.bf16_step_seconds);
+    if (c.show_progress)
+      std::fprintf(stderr, "math auto: %s (a step took %.3f s in fp32, %.3f s with bf16 products)\n", plan.math.c_str(),
+                   plan.fp32_step_seconds, plan.bf16_step_seconds);
+  } else {
+    plan.step_seconds = detail::pilot_step_seconds(preset, start, images, c, pool);
+  }
+  const double epoch_seconds = plan.step_seconds * std::ceil(double(images.size()) / c.batch);
   const double fit = minutes * 60 / epoch_seconds - preset.second_stage_in_epochs;
-  const double epochs = std::clamp(std::floor(2 * fit) / 2, 1.0, 2 * preset.epochs);
+  plan.epochs = std::clamp(std::floor(2 * fit) / 2, 1.0, 2 * preset.epochs);
   if (c.show_progress)
-    std::fprintf(stderr, "time budget %g minutes: %g epochs (a step of %d images took %.3f s on a pilot of %d steps)\n", minutes,
-                 epochs, c.batch, step_seconds, kWarmup + kTimed);
-  return epochs;
+    std::fprintf(stderr, "time budget %g minutes: %g epochs (a step of %d images took %.3f s on a pilot)\n", minutes,
+                 plan.epochs, c.batch, plan.step_seconds);
+  return plan;
 }
 
 // Trains the preset for these images (TrainConfig::arch) with its recipe, one model per code
@@ -118,10 +155,14 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
   network.bits = *std::max_element(bit_lengths.begin(), bit_lengths.end());
   const ArchitecturePreset preset = preset_for(images, network);
   std::vector<TrainResult> results;
+  std::string math = c.math;  // the network's, kept for the second stage
   auto train_network = [&](TrainConfig config, const std::vector<std::string>& fresh, const std::string& what) {
     if (!config.resume.empty()) return train_model({}, {}, images, config, pool, what);
     HashingModel start = starting_model(preset_for(images, config), images, config, pool);
-    if (const std::optional<double> planned = epochs_within_budget(preset, start, images, config, pool)) config.epochs = planned;
+    if (const std::optional<BudgetPlan> plan = plan_within_budget(preset, start, images, config, pool)) {
+      config.epochs = plan->epochs;
+      config.math = math = plan->math;
+    }
     return train_model(std::move(start), {preset.epochs, 0.1f, fresh}, images, config, pool, what);
   };
   if (!preset.retrain_hash_layers) {
@@ -142,6 +183,7 @@ inline std::vector<TrainResult> train_hashing_models(const ImageSource& images, 
   TrainConfig second = c;
   second.seed = trained.seed;
   second.batch = trained.batch;
+  second.math = math;
   const int longest = *std::max_element(bit_lengths.begin(), bit_lengths.end());
   std::vector<int> others;  // the lengths of hash layers on the longest's features (SecondStage::once)
   for (int bits : bit_lengths)

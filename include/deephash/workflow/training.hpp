@@ -55,8 +55,9 @@ struct TrainConfig {
   std::string device = "cpu";  // or "cuda" (programs linked with deephash::cuda)
   // fp32, or bf16 (the convolutions' operands rounded to bfloat16, float sums and weights: on
   // the CPU where it has AVX-512 BF16, nn/bf16_products.hpp), or on the GPU also tf32; "auto":
-  // bf16 on a CPU that has it (the same validation mAP on CIFAR-10, 20% faster: docs/TRAINING.md),
-  // fp32 elsewhere.
+  // bf16 on a CPU that has it (the same validation mAP on CIFAR-10, 20% faster here:
+  // docs/TRAINING.md), fp32 elsewhere; a recipe with a time budget times both on its pilot and
+  // keeps the faster (plan_within_budget in workflow/recipe.hpp).
   std::string math = "auto";
   bool show_progress = true;
   // The group of ranks training together, data-parallel, on the CPU: `batch` is then the global
@@ -120,7 +121,6 @@ inline HashingModel untrained_model(ArchitecturePreset preset, const ImageSource
   return m;
 }
 
-// The arithmetic a run uses: c.math, with "auto" made definite for c.device.
 // A Mirror from its name: none, random or alternating.
 inline Mirror mirror_named(const std::string& name) {
   if (name == "none") return Mirror::none;
@@ -129,6 +129,7 @@ inline Mirror mirror_named(const std::string& name) {
   throw Error("mirror " + name, "must be none, random or alternating");
 }
 
+// The arithmetic a run uses: c.math, with "auto" made definite for c.device.
 inline std::string resolved_math(const TrainConfig& c) {
   if (c.math != "auto") return c.math;
   return c.device == "cpu" && nn::bf16::available() ? "bf16" : "fp32";
