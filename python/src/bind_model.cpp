@@ -162,7 +162,8 @@ PyTrainResult train(const py::handle& images, const py::handle& labels, int bits
                     std::optional<double> epochs, std::optional<double> minutes, int batch, std::optional<float> lr, const std::string& lr_policy, float momentum,
                     float weight_decay, std::uint64_t seed, std::vector<std::string> class_names, const std::string& init,
                     const std::string& snapshot, int snapshot_every, const std::string& resume, const std::string& device,
-                    const std::string& math, const py::object& progress, int num_threads) {
+                    const std::string& math, const std::optional<std::string>& mirror, const py::object& progress,
+                    int num_threads) {
   const bool from_array = !py::isinstance<py::str>(images) && !py::isinstance<Source>(images);
   if (from_array && labels.is_none()) throw py::value_error("training from an array of images needs their labels");
   const Source s = from_array ? array_source(images, labels, std::move(class_names)) : source_arg(images, py::none(), true);
@@ -183,6 +184,7 @@ PyTrainResult train(const py::handle& images, const py::handle& labels, int bits
   c.resume = resume;
   c.device = device;
   c.math = math;
+  if (mirror) c.mirror = mirror_named(*mirror);
   const bool callback = !progress.is_none() && PyCallable_Check(progress.ptr());
   c.show_progress = !callback && !progress.is_none() && progress.cast<bool>();
   // Every step: Ctrl-C (the GIL is released, so Python's handler only runs here) and the callback
@@ -338,7 +340,7 @@ network on `workers` threads: an EncodedSet, or with out=PATH, None, the codes s
         py::arg("lr_policy") = "onecycle", py::arg("momentum") = 0.9f, py::arg("weight_decay") = 5e-4f, py::arg("seed") = 1,
         py::arg("class_names") = std::vector<std::string>{}, py::arg("init") = "", py::arg("snapshot") = "",
         py::arg("snapshot_every") = 0, py::arg("resume") = "", py::arg("device") = "cpu", py::arg("math") = "auto",
-        py::arg("progress") = true, py::arg("num_threads") = 0,
+        py::arg("mirror") = py::none(), py::arg("progress") = true, py::arg("num_threads") = 0,
         R"(Trains a hashing model the way `deephash train` does: an architecture preset sized to the
 images (arch: "auto", "fashion-mnist", "cifar" or "kevinnet"), a latent layer of `bits` sigmoid
 units, the softmax loss, SGD with the preset's schedule. epochs: None takes the preset's, or for a
@@ -347,7 +349,9 @@ budget; 0: none), timed on a pilot of the training's own steps.
 
 images: uint8 numpy images (N x H x W x C or N x H x W) with `labels` (int, 0-based), a Source,
 or a SPEC string ("folder:photos"). init: weights to fine-tune from (a .dhm or .caffemodel);
-snapshot / snapshot_every / resume: snapshots to continue from exactly. progress: True shows a
+snapshot / snapshot_every / resume: snapshots to continue from exactly. mirror: the training flips,
+"random", "alternating" (each image mirrored in every other epoch) or "none" (images whose mirror
+image means something else: digits, text); None takes the preset's. progress: True shows a
 bar on stderr, False nothing, a callable receives a TrainingProgress about 200 times per run
 (raise from it to stop). Ctrl-C stops the run. Returns a TrainResult (model, history, epochs).)");
   m.def("presets", &preset_names, "The architecture presets train() knows.");

@@ -117,6 +117,15 @@ def test_training_from_numpy_reports_progress_and_learns(rng, tmp_path):
     path = tmp_path / "model.dhm"
     model.save(str(path))
     assert np.array_equal(deephash.load_model(str(path)).encode(test_images)[0], codes)
+    # Without mirrors (the preset's are random) the same seed sees other images: other weights,
+    # whose features differ (the codes of these easy images may well agree).
+    unmirrored = deephash.train(images, labels, bits=16, arch="fashion-mnist", epochs=2, batch=32, seed=3, mirror="none",
+                                progress=False)
+    features = model.encode(test_images, features=True)[1]
+    assert np.array_equal(again.model.encode(test_images, features=True)[1], features)
+    assert not np.allclose(unmirrored.model.encode(test_images, features=True)[1], features)
+    with pytest.raises(Exception, match="must be none, random or alternating"):
+        deephash.train(images, labels, bits=16, arch="fashion-mnist", epochs=2, mirror="sideways", progress=False)
 
 
 def test_a_time_budget_plans_the_epochs(rng):
