@@ -173,6 +173,7 @@ TrainingHistory train_on_features(Net<Scalar>& above, SgdSolver<Scalar>& solver,
   const std::size_t batch = std::size_t(options.batch_size);
   std::vector<std::size_t> rows(batch), order;
   std::vector<int> views(batch);
+  std::vector<std::uint8_t> flips;
   std::size_t order_epoch = std::size_t(-1);
   std::vector<int> shape = {int(slice)};
   shape.insert(shape.end(), features.item_shape.begin(), features.item_shape.end());
@@ -188,10 +189,9 @@ TrainingHistory train_on_features(Net<Scalar>& above, SgdSolver<Scalar>& solver,
     batch_rows(features.size(), options.seed, it, rows, order, order_epoch);
     // Drawn for the whole global batch on every rank, so that a sample's view follows its position.
     std::mt19937_64 rng(options.seed * 1000003 + std::uint64_t(it));
-    for (std::size_t b = 0; b < batch; ++b)
-      views[b] = options.transform.mirror == Mirror::alternating
-                     ? int(alternating_flip(options.seed, rows[b], (std::size_t(it) * batch + b) / features.size()))
-                     : int(rng() & 1);
+    const std::vector<std::uint8_t>* alternate =
+        alternating_flips(options.transform, rows, options.seed, it, options.batch_size, 0, features.size(), flips);
+    for (std::size_t b = 0; b < batch; ++b) views[b] = alternate ? int((*alternate)[b]) : int(rng() & 1);
     const std::vector<std::size_t> mine(rows.begin() + std::ptrdiff_t(first_sample), rows.begin() + std::ptrdiff_t(first_sample + slice));
     detail::fill_blob(above.blob(options.data_blob), shape, [&](float* data) {
       for (std::size_t b = 0; b < slice; ++b) {
