@@ -388,6 +388,53 @@ TEST_CASE("batch normalisation (batch and global statistics), scale, eltwise and
   expect_gradients(split, {&a}, 3);
 }
 
+// The CIFAR net's pattern: batch norm, scale and ReLU, each in place on the convolution's blob and
+// split over threads. They must compute what the three give out of place on one thread: each keeps
+// what its gradient needs before the next layer overwrites the blob.
+TEST_CASE("batch norm, scale and ReLU in place over threads equal them out of place") {
+  LayerSpec bn = spec("BatchNorm"), scale = spec("Scale"), relu = spec("ReLU");
+  scale.scale.bias_term = true;
+  scale.scale.filler = gaussian(1);
+  scale.scale.bias_filler = gaussian(1);
+  relu.relu.negative_slope = 0.1f;
+  const std::vector<LayerSpec> chain = {bn, scale, relu};
+  B x({5, 3, 4, 3});
+  randomize(x, 31, 3.0);
+  B dy({5, 3, 4, 3});
+  randomize(dy, 32);
+  // Out of place: x -> a -> b -> y, no pool.
+  std::vector<std::unique_ptr<Layer<double>>> apart, shared;
+  B a, b, y;
+  std::vector<B*> blobs = {&x, &a, &b, &y};
+  std::mt19937_64 r1(7), r2(7);
+  for (std::size_t l = 0; l < chain.size(); ++l) {
+    apart.push_back(make_layer<double>(chain[l]));
+    apart[l]->setup({blobs[l]}, r1);
+    apart[l]->reshape({blobs[l]}, {blobs[l + 1]});
+    apart[l]->forward({blobs[l]}, {blobs[l + 1]}, RunContext{Phase::Train});
+  }
+  y.diff_vector() = dy.data_vector();
+  for (std::size_t l = chain.size(); l-- > 0;) apart[l]->backward({blobs[l + 1]}, {true}, {blobs[l]}, RunContext{Phase::Train});
+  // In place on one blob, over three threads.
+  ThreadPool pool(3);
+  const RunContext threaded{Phase::Train, &pool, nullptr};
+  B z({5, 3, 4, 3});
+  z.data_vector() = x.data_vector();
+  for (std::size_t l = 0; l < chain.size(); ++l) {
+    shared.push_back(make_layer<double>(chain[l]));
+    shared[l]->setup({&z}, r2);
+    shared[l]->reshape({&z}, {&z});
+    shared[l]->forward({&z}, {&z}, threaded);
+  }
+  for (std::size_t i = 0; i < z.count(); ++i) CHECK(z.data()[i] == doctest::Approx(y.data()[i]).epsilon(1e-12));
+  z.diff_vector() = dy.data_vector();
+  for (std::size_t l = chain.size(); l-- > 0;) shared[l]->backward({&z}, {true}, {&z}, threaded);
+  for (std::size_t i = 0; i < z.count(); ++i) CHECK(z.diff()[i] == doctest::Approx(x.diff()[i]).epsilon(1e-12));
+  for (std::size_t p = 0; p < 2; ++p)
+    for (int ch = 0; ch < 3; ++ch)
+      CHECK(shared[1]->params()[p]->diff()[ch] == doctest::Approx(apart[1]->params()[p]->diff()[ch]).epsilon(1e-12));
+}
+
 TEST_CASE("batch normalisation keeps Caffe's running statistics") {
   LayerSpec bn = spec("BatchNorm");
   bn.batch_norm.moving_average_fraction = 0.5f;

@@ -30,24 +30,47 @@ class ReluLayer : public Layer<Scalar> {
     const Scalar* x = bottom[0]->data();
     Scalar* y = top[0]->data();
     // The mask is only needed for a backward pass; it is taken before an in-place write.
-    if (ctx.phase == Phase::Train) {
-      positive_.resize(n);
-      for (std::size_t i = 0; i < n; ++i) positive_[i] = x[i] > 0;
-    }
-    // Branch-free, so that the compiler vectorises it and random signs cost no mispredictions.
-    for (std::size_t i = 0; i < n; ++i) y[i] = std::max(x[i], Scalar(0)) + slope * std::min(x[i], Scalar(0));
+    const bool train = ctx.phase == Phase::Train;
+    if (train) positive_.resize(n);
+    std::uint8_t* positive = positive_.data();
+    ctx.parallel_chunks(n, [=](std::size_t, std::size_t i0, std::size_t i1) {
+      // Branch-free, so that the compiler vectorises it and random signs cost no mispredictions;
+      // the mask is written as a pass of its own (a byte store may alias anything).
+      if (train) take_mask(x + i0, positive + i0, i1 - i0);
+      for (std::size_t i = i0; i < i1; ++i) y[i] = std::max(x[i], Scalar(0)) + slope * std::min(x[i], Scalar(0));
+    });
   }
 
   void backward(const Blobs& top, const std::vector<bool>& propagate, const Blobs& bottom,
-                const RunContext&) override {
+                const RunContext& ctx) override {
     if (!propagate[0]) return;
     const Scalar slope = Scalar(this->spec_.relu.negative_slope);
     const Scalar* dy = top[0]->diff();
     Scalar* dx = bottom[0]->diff();
-    for (std::size_t i = 0, n = positive_.size(); i < n; ++i) dx[i] = positive_[i] ? dy[i] : slope * dy[i];
+    const std::uint8_t* positive = positive_.data();
+    ctx.parallel_chunks(positive_.size(), [=](std::size_t, std::size_t i0, std::size_t i1) {
+      if (dx == dy)
+        pass_where_positive(positive + i0, dx + i0, i1 - i0, slope);
+      else
+        pass_where_positive(positive + i0, dy + i0, dx + i0, i1 - i0, slope);
+    });
   }
 
  private:
+  // The loops apart, with their pointers declared unaliased, so that they are vectorised:
+  // a byte store may alias anything, and in place the input and output alias exactly.
+  static void take_mask(const Scalar* __restrict x, std::uint8_t* __restrict positive, std::size_t n) {
+    for (std::size_t i = 0; i < n; ++i) positive[i] = x[i] > 0;
+  }
+  static void pass_where_positive(const std::uint8_t* __restrict positive, Scalar* __restrict d, std::size_t n,
+                                  Scalar slope) {
+    for (std::size_t i = 0; i < n; ++i) d[i] = positive[i] ? d[i] : slope * d[i];
+  }
+  static void pass_where_positive(const std::uint8_t* __restrict positive, const Scalar* __restrict dy,
+                                  Scalar* __restrict dx, std::size_t n, Scalar slope) {
+    for (std::size_t i = 0; i < n; ++i) dx[i] = positive[i] ? dy[i] : slope * dy[i];
+  }
+
   std::vector<std::uint8_t> positive_;
 };
 

@@ -17,12 +17,22 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 #include <vector>
 
 #include "deephash/nn/filler.hpp"
 #include "deephash/nn/layer.hpp"
 
 namespace deephash::nn {
+
+// Plane p (an image's channel) of an N x C x ... array, as an Eigen array: the per-channel loops
+// below read like the formulas, and their sums are vectorised.
+template <class T>
+auto plane_at(T* data, std::size_t p, std::size_t plane) {
+  using Array = Eigen::Array<std::remove_const_t<T>, Eigen::Dynamic, 1>;
+  using Map = std::conditional_t<std::is_const_v<T>, Eigen::Map<const Array>, Eigen::Map<Array>>;
+  return Map(data + p * plane, Eigen::Index(plane));
+}
 
 template <class Scalar>
 class BatchNormLayer : public Layer<Scalar> {
@@ -77,11 +87,9 @@ class BatchNormLayer : public Layer<Scalar> {
         for (int ch = int(c0); ch < int(c1); ++ch) {
           double sum = 0, sq = 0;
           for (int i = 0; i < n; ++i) {
-            const Scalar* x = bottom[0]->data() + (std::size_t(i) * c + ch) * plane;
-            for (std::size_t j = 0; j < plane; ++j) {
-              sum += x[j];
-              sq += double(x[j]) * x[j];
-            }
+            const auto x = plane_at(bottom[0]->data(), std::size_t(i) * c + ch, plane);
+            sum += double(x.sum());
+            sq += double(x.square().sum());
           }
           sums[std::size_t(ch)] = sum;
           sums[std::size_t(c + ch)] = sq;
@@ -108,16 +116,17 @@ class BatchNormLayer : public Layer<Scalar> {
         this->params_[1]->data()[ch] = this->params_[1]->data()[ch] * decay + unbias * var[ch];
       }
     }
+    // The gradient needs the normalised values, kept as they are written: later in-place layers
+    // may rewrite the output.
+    if (!global_) normalized_.resize(Eigen::Index(bottom[0]->count()));
     ctx.parallel_chunks(std::size_t(n) * c, [&](std::size_t, std::size_t p0, std::size_t p1) {
       for (std::size_t p = p0; p < p1; ++p) {
         const int ch = int(p % std::size_t(c));
-        const Scalar* x = bottom[0]->data() + p * plane;
-        Scalar* y = top[0]->data() + p * plane;
-        for (std::size_t j = 0; j < plane; ++j) y[j] = (x[j] - mean_[ch]) * inv_std_[ch];
+        auto y = plane_at(top[0]->data(), p, plane);
+        y = (plane_at(bottom[0]->data(), p, plane) - mean_[ch]) * inv_std_[ch];
+        if (!global_) plane_at(normalized_.data(), p, plane) = y;
       }
     });
-    // The gradient needs the normalised values; in place, later layers may rewrite the output.
-    if (!global_) normalized_ = top[0]->data_vector();
   }
 
   // Training: dx = inv_std * (dy - mean(dy) - y * mean(dy * y)), means per channel over the
@@ -136,12 +145,9 @@ class BatchNormLayer : public Layer<Scalar> {
         for (int ch = int(c0); ch < int(c1); ++ch) {
           double sum_dy = 0, sum_dy_y = 0;
           for (int i = 0; i < n; ++i) {
-            const std::size_t off = (std::size_t(i) * c + ch) * plane;
-            const Scalar *y = normalized_.data() + off, *dy = top[0]->diff() + off;
-            for (std::size_t j = 0; j < plane; ++j) {
-              sum_dy += dy[j];
-              sum_dy_y += double(dy[j]) * y[j];
-            }
+            const auto dy = plane_at(top[0]->diff(), std::size_t(i) * c + ch, plane);
+            sum_dy += double(dy.sum());
+            sum_dy_y += double((dy * plane_at(normalized_.data(), std::size_t(i) * c + ch, plane)).sum());
           }
           sums[std::size_t(ch)] = sum_dy;
           sums[std::size_t(c + ch)] = sum_dy_y;
@@ -163,16 +169,12 @@ class BatchNormLayer : public Layer<Scalar> {
           mean_dy_y = sums[std::size_t(c + ch)] / count;
         }
         for (int i = 0; i < n; ++i) {
-          const std::size_t off = (std::size_t(i) * c + ch) * plane;
-          const Scalar* dy = top[0]->diff() + off;
-          Scalar* dx = bottom[0]->diff() + off;
-          if (global_) {
-            for (std::size_t j = 0; j < plane; ++j) dx[j] = inv_std_[ch] * dy[j];
-            continue;
-          }
-          const Scalar* y = normalized_.data() + off;
-          for (std::size_t j = 0; j < plane; ++j)
-            dx[j] = inv_std_[ch] * (dy[j] - Scalar(mean_dy) - y[j] * Scalar(mean_dy_y));
+          const auto dy = plane_at(top[0]->diff(), std::size_t(i) * c + ch, plane);
+          auto dx = plane_at(bottom[0]->diff(), std::size_t(i) * c + ch, plane);
+          if (global_)
+            dx = inv_std_[ch] * dy;
+          else
+            dx = inv_std_[ch] * (dy - Scalar(mean_dy) - plane_at(normalized_.data(), std::size_t(i) * c + ch, plane) * Scalar(mean_dy_y));
         }
       }
     });
@@ -215,19 +217,18 @@ class ScaleLayer : public Layer<Scalar> {
   void forward(const Blobs& bottom, const Blobs& top, const RunContext& ctx) override {
     const int c = bottom[0]->shape(1);
     const std::size_t plane = bottom[0]->count_from(2);
-    // Run in place, the input is overwritten but the gain's gradient needs it: keep a copy.
-    if (top[0] == bottom[0]) {
-      input_copy_.reshape_like(*bottom[0]);
-      input_copy_.data_vector() = bottom[0]->data_vector();
-    }
+    // Run in place, the input is overwritten but the gain's gradient needs it: keep a copy,
+    // taken plane by plane as the output is written.
+    const bool in_place = top[0] == bottom[0];
+    if (in_place) input_copy_.reshape_like(*bottom[0]);
     const Scalar* gamma = this->params_[0]->data();
     const Scalar* beta = this->params_.size() > 1 ? this->params_[1]->data() : nullptr;
     ctx.parallel_chunks(std::size_t(bottom[0]->shape(0)) * c, [&](std::size_t, std::size_t p0, std::size_t p1) {
       for (std::size_t p = p0; p < p1; ++p) {
         const int ch = int(p % std::size_t(c));
-        const Scalar* x = bottom[0]->data() + p * plane;
-        Scalar* y = top[0]->data() + p * plane;
-        for (std::size_t j = 0; j < plane; ++j) y[j] = x[j] * gamma[ch] + (beta ? beta[ch] : Scalar(0));
+        auto x = plane_at(bottom[0]->data(), p, plane);
+        if (in_place) plane_at(input_copy_.data(), p, plane) = x;
+        plane_at(top[0]->data(), p, plane) = x * gamma[ch] + (beta ? beta[ch] : Scalar(0));
       }
     });
   }
@@ -236,25 +237,20 @@ class ScaleLayer : public Layer<Scalar> {
                 const RunContext& ctx) override {
     const int n = top[0]->shape(0), c = top[0]->shape(1);
     const std::size_t plane = top[0]->count_from(2);
-    const Scalar* x = top[0] == bottom[0] ? input_copy_.data() : bottom[0]->data();
+    Scalar* x = top[0] == bottom[0] ? input_copy_.data() : bottom[0]->data();
     const Scalar* gamma = this->params_[0]->data();
     ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
       for (int ch = int(c0); ch < int(c1); ++ch) {
-        Scalar dgamma = 0, dbeta = 0;
+        double dgamma = 0, dbeta = 0;
         for (int i = 0; i < n; ++i) {
-          const std::size_t off = (std::size_t(i) * c + ch) * plane;
-          const Scalar* dy = top[0]->diff() + off;
-          for (std::size_t j = 0; j < plane; ++j) {
-            dgamma += dy[j] * x[off + j];
-            dbeta += dy[j];
-          }
-          if (propagate[0]) {
-            Scalar* dx = bottom[0]->diff() + off;
-            for (std::size_t j = 0; j < plane; ++j) dx[j] = dy[j] * gamma[ch];
-          }
+          const std::size_t p = std::size_t(i) * std::size_t(c) + std::size_t(ch);
+          const auto dy = plane_at(top[0]->diff(), p, plane);
+          dgamma += double((dy * plane_at(x, p, plane)).sum());
+          dbeta += double(dy.sum());
+          if (propagate[0]) plane_at(bottom[0]->diff(), p, plane) = dy * gamma[ch];
         }
-        this->params_[0]->diff()[ch] += dgamma;
-        if (this->params_.size() > 1) this->params_[1]->diff()[ch] += dbeta;
+        this->params_[0]->diff()[ch] += Scalar(dgamma);
+        if (this->params_.size() > 1) this->params_[1]->diff()[ch] += Scalar(dbeta);
       }
     });
   }
