@@ -50,6 +50,10 @@ DEEPHASH_OPTIONAL_TEST_CASE("bf16 products: rounding to nearest even, as the har
 DEEPHASH_OPTIONAL_TEST_CASE("bf16 products: every shape and transposition equals double on the rounded inputs") {
   require_bf16();
   struct Shape { int rows, depth, cols; };
+  // One workspace for every shape, filled with large values first: no product may read what was
+  // left in its buffers by an earlier, larger one.
+  bf16::Workspace ws;
+  ws.b.assign(std::size_t(1) << 20, 0x7f7f7f7fu);
   // Full and partial blocks of 8 rows and 48 columns, odd depths (a half-empty last pair).
   for (const Shape sh : {Shape{8, 32, 48}, Shape{13, 37, 61}, Shape{64, 128, 512}, Shape{3, 1, 5}, Shape{17, 255, 100}})
     for (const bool a_t : {false, true})
@@ -74,7 +78,6 @@ DEEPHASH_OPTIONAL_TEST_CASE("bf16 products: every shape and transposition equals
             for (int j = 0; j < sh.cols; ++j) bm[b_t ? j * b_stride + k : k * b_stride + j] = b[std::size_t(k * sh.cols + j)];
           const std::ptrdiff_t ldc = sh.cols + 1;
           std::vector<float> c = normal_floats(std::size_t(sh.rows * ldc), 4), before = c;
-          bf16::Workspace ws;
           bf16::multiply({am.data(), a_stride, a_t}, {bm.data(), b_stride, b_t}, sh.rows, sh.depth, sh.cols, c.data(), ldc,
                          accumulate, ws);
           double worst = 0;

@@ -135,7 +135,9 @@ inline void pack_a(const Operand& a, std::ptrdiff_t rows, std::ptrdiff_t depth, 
 inline void pack_b(const Operand& b, std::ptrdiff_t depth, std::ptrdiff_t cols, std::uint32_t* words,
                    AlignedVector<std::uint32_t>& scratch) {
   const std::ptrdiff_t pairs = (depth + 1) / 2, panels = (cols + kPanel - 1) / kPanel;
-  std::memset(words, 0, std::size_t(panels * pairs * kPanel) * 4);
+  // Every 16-column group up to `cols` is written whole (zeros past `cols`); the groups of a last,
+  // partial panel past that are zeroed here.
+  if (cols % kPanel) std::memset(words + (panels - 1) * pairs * kPanel, 0, std::size_t(pairs * kPanel) * 4);
   if (!b.transposed) {  // depths are memory rows: interleave two rows, 16 columns at a time
     for (std::ptrdiff_t p = 0; p < pairs; ++p) {
       const float* even = b.data + 2 * p * b.stride;
