@@ -178,6 +178,16 @@ TEST_CASE("training from a streamed folder gives the weights that training on th
   CHECK(in_memory_set.source == folder.spec());
 }
 
+TEST_CASE("the pilot's step time: the mean step, steps slowed past 1.5x the median left out") {
+  using deephash::detail::typical_step_seconds;
+  // Clock readings after each step. A one-second stall (another process) among 0.1 s steps is left out.
+  CHECK(typical_step_seconds({0, 0.1, 0.2, 0.3, 0.4, 1.4, 1.5}) == doctest::Approx(0.1));
+  // Steps of 0.09 and 0.12 s: all within 1.5x the median (0.09), so their mean, 0.102, not the median.
+  CHECK(typical_step_seconds({0, 0.09, 0.18, 0.27, 0.39, 0.51}) == doctest::Approx(0.102));
+  CHECK(typical_step_seconds({2, 2.5}) == doctest::Approx(0.5));
+  CHECK_THROWS_AS(typical_step_seconds({1.0}), deephash::Error);
+}
+
 TEST_CASE("a time budget plans the network's epochs and arithmetic from a pilot: half epochs, at least one, at most twice the preset's") {
   TempDir dir;
   write_class_tree(dir.file("imgs"), 8, 5);

@@ -68,6 +68,24 @@ struct BudgetPlan {
 
 namespace detail {
 
+// A step's typical time from the clock readings after consecutive steps: the mean step, leaving
+// out steps slower than 1.5 times the median (slowed by something else on the machine), so that
+// a moment's interference does not shrink a plan; the median alone would promise too much, since
+// steps vary by a few percent on their own.
+inline double typical_step_seconds(const std::vector<double>& ends) {
+  if (ends.size() < 2) throw Error("train", "the pilot of the time budget ran no timed steps");
+  std::vector<double> steps(ends.size() - 1);
+  for (std::size_t i = 0; i + 1 < ends.size(); ++i) steps[i] = ends[i + 1] - ends[i];
+  std::vector<double> sorted = steps;
+  std::nth_element(sorted.begin(), sorted.begin() + std::ptrdiff_t(sorted.size() / 2), sorted.end());
+  const double median = sorted[sorted.size() / 2];
+  double sum = 0;
+  int kept = 0;
+  for (double t : steps)
+    if (t <= 1.5 * median) sum += t, ++kept;
+  return sum / kept;
+}
+
 // The seconds a step of `start`'s training takes with c's settings, timed on a pilot of the
 // training itself: steps on the first images, the first few (memory and decoding warming up)
 // not counted.
@@ -82,13 +100,12 @@ inline double pilot_step_seconds(const ArchitecturePreset& preset, const Hashing
   pilot.epochs = double(kWarmup + kTimed) * c.batch / double(n);
   pilot.show_progress = false;
   pilot.snapshot.clear();
-  double warm = 0, end = 0;
+  std::vector<double> ends;  // p.seconds after steps kWarmup .. kWarmup + kTimed
   pilot.on_step = [&](const nn::TrainingProgress& p) {
-    if (p.iteration == kWarmup) warm = p.seconds;
-    if (p.iteration == kWarmup + kTimed) end = p.seconds;
+    if (p.iteration >= kWarmup && p.iteration <= kWarmup + kTimed) ends.push_back(p.seconds);
   };
   train_model(start, {preset.epochs, 0.1f, nn::hash_layer_names()}, pilot_images, pilot, pool, "pilot");
-  return (end - warm) / kTimed;
+  return typical_step_seconds(ends);
 }
 
 }  // namespace detail
