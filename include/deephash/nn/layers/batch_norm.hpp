@@ -87,7 +87,7 @@ class BatchNormLayer : public Layer<Scalar> {
         for (int ch = int(c0); ch < int(c1); ++ch) {
           double sum = 0, sq = 0;
           for (int i = 0; i < n; ++i) {
-            const auto x = plane_at(bottom[0]->data(), std::size_t(i) * c + ch, plane);
+            const auto x = plane_at(bottom[0]->data(), std::size_t(i) * c + std::size_t(ch), plane);
             sum += double(x.sum());
             sq += double(x.square().sum());
           }
@@ -145,9 +145,10 @@ class BatchNormLayer : public Layer<Scalar> {
         for (int ch = int(c0); ch < int(c1); ++ch) {
           double sum_dy = 0, sum_dy_y = 0;
           for (int i = 0; i < n; ++i) {
-            const auto dy = plane_at(top[0]->diff(), std::size_t(i) * c + ch, plane);
+            const std::size_t p = std::size_t(i) * c + std::size_t(ch);
+            const auto dy = plane_at(top[0]->diff(), p, plane);
             sum_dy += double(dy.sum());
-            sum_dy_y += double((dy * plane_at(normalized_.data(), std::size_t(i) * c + ch, plane)).sum());
+            sum_dy_y += double((dy * plane_at(normalized_.data(), p, plane)).sum());
           }
           sums[std::size_t(ch)] = sum_dy;
           sums[std::size_t(c + ch)] = sum_dy_y;
@@ -169,12 +170,13 @@ class BatchNormLayer : public Layer<Scalar> {
           mean_dy_y = sums[std::size_t(c + ch)] / count;
         }
         for (int i = 0; i < n; ++i) {
-          const auto dy = plane_at(top[0]->diff(), std::size_t(i) * c + ch, plane);
-          auto dx = plane_at(bottom[0]->diff(), std::size_t(i) * c + ch, plane);
+          const std::size_t p = std::size_t(i) * c + std::size_t(ch);
+          const auto dy = plane_at(top[0]->diff(), p, plane);
+          auto dx = plane_at(bottom[0]->diff(), p, plane);
           if (global_)
             dx = inv_std_[ch] * dy;
           else
-            dx = inv_std_[ch] * (dy - Scalar(mean_dy) - plane_at(normalized_.data(), std::size_t(i) * c + ch, plane) * Scalar(mean_dy_y));
+            dx = inv_std_[ch] * (dy - Scalar(mean_dy) - plane_at(normalized_.data(), p, plane) * Scalar(mean_dy_y));
         }
       }
     });
@@ -237,7 +239,7 @@ class ScaleLayer : public Layer<Scalar> {
                 const RunContext& ctx) override {
     const int n = top[0]->shape(0), c = top[0]->shape(1);
     const std::size_t plane = top[0]->count_from(2);
-    Scalar* x = top[0] == bottom[0] ? input_copy_.data() : bottom[0]->data();
+    const Scalar* x = top[0] == bottom[0] ? input_copy_.data() : bottom[0]->data();
     const Scalar* gamma = this->params_[0]->data();
     ctx.parallel_chunks(std::size_t(c), [&](std::size_t, std::size_t c0, std::size_t c1) {
       for (int ch = int(c0); ch < int(c1); ++ch) {
