@@ -58,14 +58,15 @@ inline void kernel_adjoint_1d(const S* u, int ustep, S* g, int step) {  // g = G
 // The input transform's two halves, as free functions so that the compiler knows the arrays
 // apart (and vectorises the long rows). transform_row: for the n windows of a padded image row
 // q (window k covers q[2k .. 2k + 3]), the four entries of d B, each as an array over the
-// windows: b[j * n + k].
+// windows: b[j * jstride + k].
 template <class S>
-inline void transform_row(const S* __restrict q, int n, S* __restrict b) {
+inline void transform_row(const S* __restrict q, int n, S* __restrict b, std::size_t jstride) {
+  S *__restrict b0 = b, *__restrict b1 = b + jstride, *__restrict b2 = b + 2 * jstride, *__restrict b3 = b + 3 * jstride;
   for (int k = 0; k < n; ++k) {
-    b[k] = q[2 * k] - q[2 * k + 2];
-    b[n + k] = q[2 * k + 1] + q[2 * k + 2];
-    b[2 * n + k] = q[2 * k + 2] - q[2 * k + 1];
-    b[3 * n + k] = q[2 * k + 1] - q[2 * k + 3];
+    b0[k] = q[2 * k] - q[2 * k + 2];
+    b1[k] = q[2 * k + 1] + q[2 * k + 2];
+    b2[k] = q[2 * k + 2] - q[2 * k + 1];
+    b3[k] = q[2 * k + 1] - q[2 * k + 3];
   }
 }
 // combine_rows: Bt over the four rows r0..r3 of one column of (d B), n windows long, into the
@@ -228,14 +229,19 @@ class Winograd3x3 {
   // V[p][c][tile] = (Bt d B)[p] for the input window d of each tile, zero outside the image.
   // The transform is separable: d B mixes the four columns of each window row, Bt then mixes the
   // four rows. Windows of neighbouring tile rows share two image rows, so each padded image row
-  // is column-transformed once (into `rows_b`, four arrays over the tiles of a row) and every tile
-  // row combines four of them.
+  // is column-transformed once, into `rows_b`: for each column j of d B and each parity of the
+  // row number, the rows of that parity one after the other. Tile row ty's window rows are then
+  // rows ty and ty + 1 of either parity, so each of Bt's four inputs is one contiguous array over
+  // all the image's tiles, and the combination runs over whole images instead of single rows of
+  // 2 to 16 tiles.
   void transform_input(const Scalar* input, int images, Workspace& ws) const {
     const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_;
     const int padded_rows = 2 * tiles_h_ + 2, padded_cols = 2 * tw + 2;
+    const std::size_t parity_rows = std::size_t(tiles_h_ + 1) * tw, jstride = 2 * parity_rows;
     winograd::ensure_size(ws.v, std::size_t(winograd::kPositions) * in * tiles);
-    winograd::ensure_size(ws.rows, std::size_t(4) * tw * padded_rows + padded_cols);
-    Scalar *rows_b = ws.rows.data(), *padded = rows_b + std::size_t(4) * tw * padded_rows;
+    winograd::ensure_size(ws.rows, 4 * jstride + padded_cols);
+    Scalar *rows_b = ws.rows.data(), *padded = rows_b + 4 * jstride;
+    auto row_of = [&](int j, int parity, int ty) { return rows_b + j * jstride + parity * parity_rows + std::size_t(ty) * tw; };
     const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
     // Padded column q holds pixel x = q - pad_w where 0 <= x < width.
     const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, padded_cols - g_.pad_w);
@@ -244,22 +250,19 @@ class Winograd3x3 {
       for (int img = 0; img < images; ++img) {
         const Scalar* image = input + (std::size_t(img) * in + c) * plane;
         for (int r = 0; r < padded_rows; ++r) {  // (d B) for every window of padded row r
-          Scalar* b = rows_b + std::size_t(4) * tw * r;
+          Scalar* b = row_of(0, r % 2, r / 2);
           const int y = r - g_.pad_h;
           if (y < 0 || y >= g_.height) {
-            std::fill(b, b + 4 * tw, Scalar(0));
+            for (int j = 0; j < 4; ++j) std::fill(b + j * jstride, b + j * jstride + tw, Scalar(0));
             continue;
           }
           std::copy(image + std::size_t(y) * g_.width + x0, image + std::size_t(y) * g_.width + x1, padded + x0 + g_.pad_w);
-          winograd::transform_row(padded, tw, b);
+          winograd::transform_row(padded, tw, b, jstride);
         }
         Scalar* v = ws.v.data() + std::size_t(c) * tiles + std::size_t(img) * tiles_per_image();
-        for (int ty = 0; ty < tiles_h_; ++ty) {  // V = Bt (d B) over the window's four rows
-          const Scalar* b0 = rows_b + std::size_t(4) * tw * (2 * ty);
-          for (int j = 0; j < 4; ++j)
-            winograd::combine_rows(b0 + j * tw, b0 + (4 + j) * tw, b0 + (8 + j) * tw, b0 + (12 + j) * tw, tw,
-                                   v + std::size_t(ty) * tw + j * stride, stride);
-        }
+        for (int j = 0; j < 4; ++j)  // V = Bt (d B): window rows 2ty .. 2ty + 3 of every tile at once
+          winograd::combine_rows(row_of(j, 0, 0), row_of(j, 1, 0), row_of(j, 0, 1), row_of(j, 1, 1), tiles_per_image(),
+                                 v + j * stride, stride);
       }
   }
 
@@ -346,14 +349,22 @@ class Winograd3x3 {
     }
   }
 
-  // dd = B dV Bt per tile, added back onto the input pixels of its window.
+  // dd = B dV Bt per tile, added back onto the input pixels of its window. Each padded image row
+  // is window row i of tile row ty and window row i + 2 of tile row ty - 1 (for its parity i):
+  // the two are first summed over all the image's tiles at once, in transform_input's layout of
+  // rows by parity, and each image row is then written once, overlapping columns added.
   void transform_input_grad(AlignedVector<Scalar>& dv, int images, Scalar* input_grad, Workspace& ws) const {
-    const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_, n = tw + 1;
-    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + 2 * n);
-    Scalar *t = ws.rows.data(), *d = t + std::size_t(16) * tiles, *padded = d + std::size_t(16) * tiles;
+    const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_, th = tiles_h_;
+    const int padded_rows = 2 * th + 2, padded_cols = 2 * tw + 2;
+    const std::size_t parity_rows = std::size_t(th + 1) * tw, jstride = 2 * parity_rows, image_tiles = std::size_t(th) * tw;
+    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + 4 * jstride + padded_cols);
+    Scalar *t = ws.rows.data(), *d = t + std::size_t(16) * tiles, *rows = d + std::size_t(16) * tiles;
+    Scalar* padded = rows + 4 * jstride;
     auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
+    auto row_of = [&](int j, int parity, int ty) { return rows + j * jstride + parity * parity_rows + std::size_t(ty) * tw; };
     const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
-    std::fill(input_grad, input_grad + std::size_t(images) * in * plane, Scalar(0));
+    // Padded column q holds pixel x = q - pad_w; every pixel lies under some window.
+    const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, padded_cols - g_.pad_w);
     for (int c = 0; c < in; ++c) {
       Scalar* v = dv.data() + std::size_t(c) * tiles;
       auto vp = [&](int p) { return Array(v + p * stride, tiles); };
@@ -369,23 +380,28 @@ class Winograd3x3 {
         at(d, 4 * i + 2) = at(t, 4 * i + 1) + at(t, 4 * i + 2) - at(t, 4 * i);
         at(d, 4 * i + 3) = -at(t, 4 * i + 3);
       }
-      for (int img = 0; img < images; ++img) {  // add each window back; neighbours overlap by 2
-        Scalar* image = input_grad + (std::size_t(img) * in + c) * plane;
-        for (int ty = 0; ty < tiles_h_; ++ty) {
-          const std::size_t t0 = std::size_t(img) * tiles_per_image() + std::size_t(ty) * tw;
-          for (int i = 0; i < 4; ++i) {
-            const int y = 2 * ty - g_.pad_h + i;
-            if (y < 0 || y >= g_.height) continue;
-            const Scalar *__restrict d0 = d + std::size_t(4 * i) * tiles + t0, *__restrict d1 = d0 + tiles,
-                         *__restrict d2 = d1 + tiles, *__restrict d3 = d2 + tiles;
-            Scalar* __restrict out = padded;  // padded column 2tx + j gets window column j of tile tx
-            out[0] = d0[0], out[1] = d1[0];
-            for (int k = 1; k < tw; ++k) out[2 * k] = d0[k] + d2[k - 1], out[2 * k + 1] = d1[k] + d3[k - 1];
-            out[2 * tw] = d2[tw - 1], out[2 * tw + 1] = d3[tw - 1];
-            const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, 2 * n - g_.pad_w);
-            Scalar* __restrict row = image + std::size_t(y) * g_.width;
-            for (int x = x0; x < x1; ++x) row[x] += out[x + g_.pad_w];
+      for (int img = 0; img < images; ++img) {
+        const Scalar* di = d + std::size_t(img) * tiles_per_image();
+        for (int j = 0; j < 4; ++j)  // padded rows 2ty + parity: window rows parity (tile row ty) and parity + 2 (ty - 1)
+          for (int parity = 0; parity < 2; ++parity) {
+            Array sum(row_of(j, parity, 0), Eigen::Index(parity_rows));
+            const Scalar* upper = di + std::size_t(4 * parity + j) * tiles;
+            const Scalar* lower = di + std::size_t(4 * (parity + 2) + j) * tiles;
+            sum.head(Eigen::Index(image_tiles)) = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(upper, Eigen::Index(image_tiles));
+            sum.tail(tw).setZero();
+            sum.tail(Eigen::Index(image_tiles)) += Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(lower, Eigen::Index(image_tiles));
           }
+        Scalar* image = input_grad + (std::size_t(img) * in + c) * plane;
+        for (int r = 0; r < padded_rows; ++r) {  // columns: window column j of tile tx lies at 2tx + j
+          const int y = r - g_.pad_h;
+          if (y < 0 || y >= g_.height) continue;
+          const Scalar *__restrict d0 = row_of(0, r % 2, r / 2), *__restrict d1 = row_of(1, r % 2, r / 2),
+                       *__restrict d2 = row_of(2, r % 2, r / 2), *__restrict d3 = row_of(3, r % 2, r / 2);
+          Scalar* __restrict out = padded;
+          out[0] = d0[0], out[1] = d1[0];
+          for (int k = 1; k < tw; ++k) out[2 * k] = d0[k] + d2[k - 1], out[2 * k + 1] = d1[k] + d3[k - 1];
+          out[2 * tw] = d2[tw - 1], out[2 * tw + 1] = d3[tw - 1];
+          std::copy(padded + x0 + g_.pad_w, padded + x1 + g_.pad_w, image + std::size_t(y) * g_.width + x0);
         }
       }
     }
