@@ -41,13 +41,17 @@ inline void ensure_size(AlignedVector<S>& buffer, std::size_t size) {
   if (buffer.size() < size) buffer.resize(size);
 }
 
-// The kernel transform in one dimension, applied to rows and then columns.
+// The kernel transform in one dimension (u = G g), applied to columns and then rows, over n
+// kernels at once: each of its three inputs and four outputs an array.
 template <class S>
-inline void kernel_1d(const S* g, int step, S* u, int ustep) {  // u = G g
-  u[0] = g[0];
-  u[ustep] = S(0.5) * (g[0] + g[step] + g[2 * step]);
-  u[2 * ustep] = S(0.5) * (g[0] - g[step] + g[2 * step]);
-  u[3 * ustep] = g[2 * step];
+inline void kernel_1d_arrays(const S* __restrict g0, const S* __restrict g1, const S* __restrict g2, S* __restrict u0,
+                             S* __restrict u1, S* __restrict u2, S* __restrict u3, int n) {
+  for (int k = 0; k < n; ++k) {
+    u0[k] = g0[k];
+    u1[k] = S(0.5) * (g0[k] + g1[k] + g2[k]);
+    u2[k] = S(0.5) * (g0[k] - g1[k] + g2[k]);
+    u3[k] = g2[k];
+  }
 }
 template <class S>
 inline void kernel_adjoint_1d(const S* u, int ustep, S* g, int step) {  // g = Gt u
@@ -130,14 +134,23 @@ class Winograd3x3 {
     last_weights_.assign(w, w + weights);
     kernels_bf16_ = bf16_;
     winograd::ensure_size(u_, std::size_t(winograd::kPositions) * out_ * in);
-    for (int o = 0; o < out_; ++o)
-      for (int c = 0; c < in; ++c) {
-        const Scalar* k = w + (std::size_t(o) * in + c) * 9;
-        Scalar t[12], u[16];
-        for (int col = 0; col < 3; ++col) winograd::kernel_1d(k + col, 3, t + col, 3);  // t = G g (4x3)
-        for (int row = 0; row < 4; ++row) winograd::kernel_1d(t + 3 * row, 1, u + 4 * row, 1);  // u = t Gt
-        for (int p = 0; p < winograd::kPositions; ++p) u_[(std::size_t(p) * out_ + o) * in + c] = u[p];
+    // One output channel at a time, as arrays over its input channels: the nine taps gathered
+    // into nine arrays, then G g Gt over whole arrays, written straight into U's 16 rows.
+    winograd::ensure_size(kernel_scratch_, std::size_t(21) * in);
+    Scalar *taps = kernel_scratch_.data(), *t = taps + std::size_t(9) * in;  // g(r, col), t(r, col)
+    auto tap = [&](Scalar* base, int i) { return base + std::size_t(i) * in; };
+    for (int o = 0; o < out_; ++o) {
+      const Scalar* k = w + std::size_t(o) * in * 9;
+      for (int c = 0; c < in; ++c)
+        for (int i = 0; i < 9; ++i) taps[std::size_t(i) * in + std::size_t(c)] = k[std::size_t(c) * 9 + std::size_t(i)];
+      for (int col = 0; col < 3; ++col)  // t = G g (4x3)
+        winograd::kernel_1d_arrays(tap(taps, col), tap(taps, 3 + col), tap(taps, 6 + col), tap(t, col), tap(t, 3 + col),
+                                   tap(t, 6 + col), tap(t, 9 + col), in);
+      for (int row = 0; row < 4; ++row) {  // u = t Gt
+        auto u = [&](int s) { return u_.data() + (std::size_t(4 * row + s) * out_ + o) * in; };
+        winograd::kernel_1d_arrays(tap(t, 3 * row), tap(t, 3 * row + 1), tap(t, 3 * row + 2), u(0), u(1), u(2), u(3), in);
       }
+    }
     if constexpr (can_use_bf16()) {
       if (!bf16_) return;
       packed_u_.resize(winograd::kPositions);
@@ -411,6 +424,7 @@ class Winograd3x3 {
   ConvGeometry g_;
   int out_, tiles_h_, tiles_w_;
   AlignedVector<Scalar> u_;  // 16 blocks of out x in
+  AlignedVector<Scalar> kernel_scratch_;  // set_kernels' taps and half-transformed kernels
   std::vector<Scalar> last_weights_;  // the weights u_ was made from
   bool bf16_ = false, kernels_bf16_ = false;  // bf16 products now / when u_ was made
   std::vector<bf16::PackedRows> packed_u_, packed_ut_;  // U_p and U_p^T, with bf16 products
