@@ -239,23 +239,39 @@ class Winograd3x3 {
   // block's tiles, so that the arithmetic runs over contiguous vectors. Window tx of a row of
   // tiles covers padded columns 2tx .. 2tx+3.
   using Array = Eigen::Map<Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
+  using ConstArray = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>;
+
+  // The column-transformed rows of one image (d B, or its gradient), grouped so that whole images
+  // combine at once: for each column j of d B and each parity of the padded row number, the
+  // rows of that parity one after the other, each tiles_w_ windows long. Padded row r is
+  // row(j, r % 2, r / 2), and tile row ty's four window rows are rows ty and ty + 1 of either
+  // parity, so each of them, taken over all tile rows, is one contiguous array.
+  struct RowsByParity {
+    Scalar* base;
+    std::size_t parity_rows, column_stride;  // rows of one parity; all rows of one column j
+    int tw;
+    Scalar* row(int j, int parity, int ty) const {
+      return base + std::size_t(j) * column_stride + std::size_t(parity) * parity_rows + std::size_t(ty) * std::size_t(tw);
+    }
+  };
+  RowsByParity rows_by_parity(Scalar* base) const {
+    const std::size_t parity_rows = std::size_t(tiles_h_ + 1) * std::size_t(tiles_w_);
+    return {base, parity_rows, 2 * parity_rows, tiles_w_};
+  }
+  std::size_t rows_by_parity_size() const { return 8 * std::size_t(tiles_h_ + 1) * std::size_t(tiles_w_); }
 
   // V[p][c][tile] = (Bt d B)[p] for the input window d of each tile, zero outside the image.
   // The transform is separable: d B mixes the four columns of each window row, Bt then mixes the
   // four rows. Windows of neighbouring tile rows share two image rows, so each padded image row
-  // is column-transformed once, into `rows_b`: for each column j of d B and each parity of the
-  // row number, the rows of that parity one after the other. Tile row ty's window rows are then
-  // rows ty and ty + 1 of either parity, so each of Bt's four inputs is one contiguous array over
-  // all the image's tiles, and the combination runs over whole images instead of single rows of
-  // 2 to 16 tiles.
+  // is column-transformed once, into rows grouped by parity (RowsByParity), and Bt then combines
+  // contiguous arrays over all the image's tiles instead of single rows of 2 to 16 tiles.
   void transform_input(const Scalar* input, int images, Workspace& ws) const {
     const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_;
     const int padded_rows = 2 * tiles_h_ + 2, padded_cols = 2 * tw + 2;
-    const std::size_t parity_rows = std::size_t(tiles_h_ + 1) * tw, jstride = 2 * parity_rows;
     winograd::ensure_size(ws.v, std::size_t(winograd::kPositions) * in * tiles);
-    winograd::ensure_size(ws.rows, 4 * jstride + padded_cols);
-    Scalar *rows_b = ws.rows.data(), *padded = rows_b + 4 * jstride;
-    auto row_of = [&](int j, int parity, int ty) { return rows_b + j * jstride + parity * parity_rows + std::size_t(ty) * tw; };
+    winograd::ensure_size(ws.rows, rows_by_parity_size() + padded_cols);
+    const RowsByParity rows = rows_by_parity(ws.rows.data());
+    Scalar* padded = ws.rows.data() + rows_by_parity_size();
     const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
     // Padded column q holds pixel x = q - pad_w where 0 <= x < width.
     const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, padded_cols - g_.pad_w);
@@ -264,19 +280,19 @@ class Winograd3x3 {
       for (int img = 0; img < images; ++img) {
         const Scalar* image = input + (std::size_t(img) * in + c) * plane;
         for (int r = 0; r < padded_rows; ++r) {  // (d B) for every window of padded row r
-          Scalar* b = row_of(0, r % 2, r / 2);
+          Scalar* b = rows.row(0, r % 2, r / 2);
           const int y = r - g_.pad_h;
           if (y < 0 || y >= g_.height) {
-            for (int j = 0; j < 4; ++j) std::fill(b + j * jstride, b + j * jstride + tw, Scalar(0));
+            for (int j = 0; j < 4; ++j) std::fill(rows.row(j, r % 2, r / 2), rows.row(j, r % 2, r / 2) + tw, Scalar(0));
             continue;
           }
           std::copy(image + std::size_t(y) * g_.width + x0, image + std::size_t(y) * g_.width + x1, padded + x0 + g_.pad_w);
-          winograd::transform_row(padded, tw, b, jstride);
+          winograd::transform_row(padded, tw, b, rows.column_stride);
         }
         Scalar* v = ws.v.data() + std::size_t(c) * tiles + std::size_t(img) * tiles_per_image();
         for (int j = 0; j < 4; ++j)  // V = Bt (d B): window rows 2ty .. 2ty + 3 of every tile at once
-          winograd::combine_rows(row_of(j, 0, 0), row_of(j, 1, 0), row_of(j, 0, 1), row_of(j, 1, 1), tiles_per_image(),
-                                 v + j * stride, stride);
+          winograd::combine_rows(rows.row(j, 0, 0), rows.row(j, 1, 0), rows.row(j, 0, 1), rows.row(j, 1, 1),
+                                 tiles_per_image(), v + j * stride, stride);
       }
   }
 
@@ -363,19 +379,20 @@ class Winograd3x3 {
     }
   }
 
-  // dd = B dV Bt per tile, added back onto the input pixels of its window. Each padded image row
-  // is window row i of tile row ty and window row i + 2 of tile row ty - 1 (for its parity i):
-  // the two are first summed over all the image's tiles at once, in transform_input's layout of
-  // rows by parity, and each image row is then written once, overlapping columns added.
+  // dd = B dV Bt per tile, summed onto the input pixels under its window; input_grad is
+  // overwritten. Padded row 2ty + i (i = 0, 1) is window row i of tile row ty and window row i + 2
+  // of tile row ty - 1: the two are first summed over all the image's tiles at once, in
+  // transform_input's rows by parity, and each image row is then written once, its overlapping
+  // columns added.
   void transform_input_grad(AlignedVector<Scalar>& dv, int images, Scalar* input_grad, Workspace& ws) const {
     const int in = g_.channels, tiles = images * tiles_per_image(), tw = tiles_w_, th = tiles_h_;
     const int padded_rows = 2 * th + 2, padded_cols = 2 * tw + 2;
-    const std::size_t parity_rows = std::size_t(th + 1) * tw, jstride = 2 * parity_rows, image_tiles = std::size_t(th) * tw;
-    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + 4 * jstride + padded_cols);
-    Scalar *t = ws.rows.data(), *d = t + std::size_t(16) * tiles, *rows = d + std::size_t(16) * tiles;
-    Scalar* padded = rows + 4 * jstride;
+    const Eigen::Index image_tiles = tiles_per_image();
+    winograd::ensure_size(ws.rows, std::size_t(32) * tiles + rows_by_parity_size() + padded_cols);
+    Scalar *t = ws.rows.data(), *d = t + std::size_t(16) * tiles;
+    const RowsByParity rows = rows_by_parity(d + std::size_t(16) * tiles);
+    Scalar* padded = rows.base + rows_by_parity_size();
     auto at = [tiles](Scalar* base, int p) { return Array(base + std::size_t(p) * tiles, tiles); };
-    auto row_of = [&](int j, int parity, int ty) { return rows + j * jstride + parity * parity_rows + std::size_t(ty) * tw; };
     const std::size_t plane = std::size_t(g_.height) * g_.width, stride = std::size_t(in) * tiles;
     // Padded column q holds pixel x = q - pad_w; every pixel lies under some window.
     const int x0 = std::max(0, -g_.pad_w), x1 = std::min(g_.width, padded_cols - g_.pad_w);
@@ -398,19 +415,19 @@ class Winograd3x3 {
         const Scalar* di = d + std::size_t(img) * tiles_per_image();
         for (int j = 0; j < 4; ++j)  // padded rows 2ty + parity: window rows parity (tile row ty) and parity + 2 (ty - 1)
           for (int parity = 0; parity < 2; ++parity) {
-            Array sum(row_of(j, parity, 0), Eigen::Index(parity_rows));
-            const Scalar* upper = di + std::size_t(4 * parity + j) * tiles;
-            const Scalar* lower = di + std::size_t(4 * (parity + 2) + j) * tiles;
-            sum.head(Eigen::Index(image_tiles)) = Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(upper, Eigen::Index(image_tiles));
+            Array sum(rows.row(j, parity, 0), Eigen::Index(rows.parity_rows));
+            const ConstArray upper(di + std::size_t(4 * parity + j) * tiles, image_tiles);
+            const ConstArray lower(di + std::size_t(4 * (parity + 2) + j) * tiles, image_tiles);
+            sum.head(image_tiles) = upper;
             sum.tail(tw).setZero();
-            sum.tail(Eigen::Index(image_tiles)) += Eigen::Map<const Eigen::Array<Scalar, Eigen::Dynamic, 1>>(lower, Eigen::Index(image_tiles));
+            sum.tail(image_tiles) += lower;
           }
         Scalar* image = input_grad + (std::size_t(img) * in + c) * plane;
         for (int r = 0; r < padded_rows; ++r) {  // columns: window column j of tile tx lies at 2tx + j
           const int y = r - g_.pad_h;
           if (y < 0 || y >= g_.height) continue;
-          const Scalar *__restrict d0 = row_of(0, r % 2, r / 2), *__restrict d1 = row_of(1, r % 2, r / 2),
-                       *__restrict d2 = row_of(2, r % 2, r / 2), *__restrict d3 = row_of(3, r % 2, r / 2);
+          const Scalar *__restrict d0 = rows.row(0, r % 2, r / 2), *__restrict d1 = rows.row(1, r % 2, r / 2),
+                       *__restrict d2 = rows.row(2, r % 2, r / 2), *__restrict d3 = rows.row(3, r % 2, r / 2);
           Scalar* __restrict out = padded;
           out[0] = d0[0], out[1] = d1[0];
           for (int k = 1; k < tw; ++k) out[2 * k] = d0[k] + d2[k - 1], out[2 * k + 1] = d1[k] + d3[k - 1];
